@@ -1,0 +1,64 @@
+/**
+ * Contract of the Braze delivery engine. The run pipeline depends only on these types and on
+ * `BrazeDelivery` / `resolveBrazeEndpoint` in `./index`.
+ */
+
+/** A Braze user attributes object as sent to `/users/track` (identifier, flags, attributes). */
+export type BrazeAttributesObject = Record<string, unknown>;
+
+export interface DeliveryItem {
+  /** The caller's reference for this object (e.g. a row sequence number); returned in its result. */
+  ref: number;
+  object: BrazeAttributesObject;
+}
+
+export type RowResult = { ref: number; status: 'accepted' } | { ref: number; status: 'rejected'; reason: string };
+
+export interface DeliveryStats {
+  requests: number;
+  /** Requests retried (any cause). */
+  retries: number;
+  /** 429 responses received. */
+  throttled: number;
+  /** 413 responses that made a batch split. */
+  splits: number;
+  accepted: number;
+  rejected: number;
+  /** Largest number of requests in flight at once. */
+  peakInFlight: number;
+}
+
+export interface BrazeDeliveryOptions {
+  /** Base URL from `resolveBrazeEndpoint`. */
+  endpoint: URL;
+  apiKey: string;
+  /** Objects per request, 1..75. Default 75. */
+  batchSize?: number;
+  /** Maximum request body in bytes. Default 4,000,000 (Braze: 4 MB). */
+  maxBodyBytes?: number;
+  /** Requests in flight at once. Default 8. */
+  concurrency?: number;
+  /** Token bucket: requests started per second, across all in flight. Default 500. */
+  requestsPerSecond?: number;
+  /** Attempts per request for retryable failures. Default 8. */
+  maxAttempts?: number;
+  /** Total time a request may spend retrying. Default 600,000. */
+  maxRetryTimeInMs?: number;
+  /** Timeout of one HTTP request. Default 30,000. */
+  requestTimeoutInMs?: number;
+  /** Called for every item, exactly once, when its fate is known (in completion order). */
+  onResults: (results: RowResult[]) => void;
+  logger?: import('../telemetry/logger').Logger;
+}
+
+/** Why the run must stop: a configuration problem Braze reported (401/403/404) or retries exhausted. */
+export class BrazeFatalError extends Error {
+  override readonly name = 'BrazeFatalError';
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,85 @@
+import { exportConfigHash, parseExportConfig, validateExportConfig } from '../../shared/config/exportConfig';
+import { ConfigError } from '../../shared/config/errors';
+
+const valid = {
+  identity: { externalId: 'BrazeCustomerId', email: 'PrimaryEmail', whenExternalIdMissing: 'email' },
+  segments: [{ table: 'HighValueSegment', brazeSegmentApiId: '3bbc4555-8fa0-4c9b-a5c0-4505edf3e064' }],
+  attributes: { FirstName: 'first_name', LifetimeValue: 'ci_lifetime_value' },
+  membership: { value: true, onLeave: 'remove' },
+  updateExistingOnly: false,
+};
+
+function problemsOf(raw: unknown): readonly string[] {
+  try {
+    validateExportConfig(raw);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('export config', () => {
+  it('accepts the design example and fills defaults', () => {
+    const config = validateExportConfig(valid);
+    expect(config.identity).toEqual({
+      externalId: 'BrazeCustomerId',
+      email: 'PrimaryEmail',
+      whenExternalIdMissing: 'email',
+      customerId: 'CustomerId',
+      previousCustomerId: 'PreviousCustomerId',
+    });
+    expect(config.attributes).toEqual([
+      { column: 'FirstName', brazeAttribute: 'first_name' },
+      { column: 'LifetimeValue', brazeAttribute: 'ci_lifetime_value' },
+    ]);
+    expect(config.membership).toEqual({ value: true, onLeave: 'remove' });
+  });
+
+  it('names the key and what is expected', () => {
+    expect(
+      problemsOf({
+        ...valid,
+        identity: { externalId: 7, whenExternalIdMissing: 'phone' },
+        segments: [
+          { table: 'A', brazeSegmentApiId: '$bad' },
+          { table: 'A', brazeSegmentApiId: 'x' },
+        ],
+        attributes: { FirstName: 'external_id', Other: '$x' },
+        membership: { onLeave: 'delete' },
+        updateExistingOnly: 'yes',
+        extra: 1,
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        'identity.externalId: expected a non-empty string',
+        'identity.whenExternalIdMissing: expected one of "email", "alias", "skip"',
+        'segments[0].brazeSegmentApiId: Braze attribute names must not start with "$"',
+        'segments[1].table: "A" is listed twice',
+        'attributes.FirstName: "external_id" is a Braze identifier or flag and cannot be a mapped attribute',
+        'attributes.Other: Braze attribute names must not start with "$"',
+        'membership.onLeave: expected one of "remove", "false"',
+        'updateExistingOnly: expected true or false',
+        'extra: unknown key',
+      ]),
+    );
+  });
+
+  it('rejects an empty segment list and email fallback without an email column', () => {
+    const problems = problemsOf({ identity: { externalId: 'X' }, segments: [] });
+    expect(problems).toContain('segments: expected a non-empty array of { "table", "brazeSegmentApiId" }');
+    expect(problems).toContain('identity.whenExternalIdMissing is "email" but identity.email names no column');
+  });
+
+  it('reports invalid JSON with the source name', () => {
+    expect(() => parseExportConfig('{ nope', 'export.config.json')).toThrow(
+      /Invalid export.config.json:\n- not valid JSON/,
+    );
+  });
+
+  it('hashes config and endpoint together', () => {
+    const config = validateExportConfig(valid);
+    expect(exportConfigHash(config, 'a')).toBe(exportConfigHash(validateExportConfig(valid), 'a'));
+    expect(exportConfigHash(config, 'a')).not.toBe(exportConfigHash(config, 'b'));
+  });
+});

@@ -1,0 +1,70 @@
+import { loadSettings } from '../../shared/config/settings';
+import { ConfigError } from '../../shared/config/errors';
+
+const base = {
+  CI_EXPORT_STORAGE: 'UseDevelopmentStorage=true',
+  CI_EXPORT_CONTAINER: 'ci-exports',
+  CI_EXPORT_PATH: '/CustomerInsights_x/BrazeFeed/',
+  AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+  BRAZE_REST_ENDPOINT: 'rest.iad-03.braze.com',
+  BRAZE_API_KEY: 'super-secret-key',
+  EXPORT_CONFIG: '{}',
+};
+
+describe('loadSettings', () => {
+  it('applies documented defaults and trims the export path', () => {
+    const settings = loadSettings(base);
+    expect(settings.ciExportPath).toBe('CustomerInsights_x/BrazeFeed');
+    expect(settings.brazeBatchSize).toBe(75);
+    expect(settings.stateStorage).toEqual({ kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' });
+    expect(settings.runTimeBudgetInMs).toBe(480_000);
+    expect(settings.brazeAllowInsecureLoopback).toBe(false);
+  });
+
+  it('prefers STATE_STORAGE over AzureWebJobsStorage and accepts identity-based connections', () => {
+    const settings = loadSettings({
+      ...base,
+      CI_EXPORT_STORAGE: undefined,
+      CI_EXPORT_STORAGE__blobServiceUri: 'https://acct.blob.core.windows.net',
+      CI_EXPORT_STORAGE__clientId: 'client-1',
+      STATE_STORAGE: 'UseDevelopmentStorage=true;x=1',
+    });
+    expect(settings.ciExportStorage).toEqual({
+      kind: 'identity',
+      blobServiceUri: 'https://acct.blob.core.windows.net',
+      queueServiceUri: undefined,
+      clientId: 'client-1',
+    });
+    expect(settings.stateStorage).toMatchObject({ connectionString: 'UseDevelopmentStorage=true;x=1' });
+  });
+
+  it('reports every problem at once, naming each setting, without echoing the key', () => {
+    let error: unknown;
+    try {
+      loadSettings({
+        ...base,
+        BRAZE_API_KEY: '',
+        CI_EXPORT_CONTAINER: '',
+        BRAZE_BATCH_SIZE: '76',
+        BRAZE_ALLOW_INSECURE_LOOPBACK: 'yes',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('BRAZE_API_KEY is not set'),
+        expect.stringContaining('CI_EXPORT_CONTAINER is not set'),
+        'BRAZE_BATCH_SIZE must be a whole number from 1 to 75, got "76"',
+        'BRAZE_ALLOW_INSECURE_LOOPBACK must be true or false, got "yes"',
+      ]),
+    );
+    expect((error as Error).message).not.toContain('super-secret-key');
+  });
+
+  it('requires a storage account for state', () => {
+    expect(() => loadSettings({ ...base, AzureWebJobsStorage: undefined })).toThrow(/STATE_STORAGE is not set/);
+  });
+});
