@@ -34,7 +34,8 @@ export const SETTINGS = {
     requiredInAzure: false,
     doc: 'Work per worker invocation before continuing (default 480).',
   },
-  RUN_QUEUE_NAME: { requiredInAzure: false, doc: 'Storage queue of run messages (default export-runs).' },
+  // Required in Azure although the code has a default: the queue trigger binding reads %RUN_QUEUE_NAME%.
+  RUN_QUEUE_NAME: { requiredInAzure: true, doc: 'Storage queue of run messages (default export-runs).' },
   STATE_CONTAINER: {
     requiredInAzure: false,
     doc: 'Container for snapshots, run records, reports (default ci-braze-state).',
