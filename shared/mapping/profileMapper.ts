@@ -1,0 +1,176 @@
+import type { ExportConfig } from '../config/exportConfig';
+import type { CellValue, EntityDescriptor } from '../source/types';
+
+/** Attribute value as sent to Braze. */
+export type BrazeValue = string | number | boolean | null;
+
+/** `alias_label` of profiles identified by their CI CustomerId (design §5). */
+export const ALIAS_LABEL = 'ci_customer_id';
+/** Braze rejects external ids over 987 bytes (spec §3.2); checked locally so the row is reported, not sent. */
+export const MAX_EXTERNAL_ID_BYTES = 987;
+/** Braze stores custom attribute strings up to 255 characters (spec §3.5). */
+export const MAX_STRING_LENGTH = 255;
+
+/**
+ * Identity of a Braze user as a compact key: `e:<external_id>`, `m:<email>` or `a:<CI customer id>` (alias).
+ * The key is what the snapshot stores, so a removal can be sent to a user who is no longer in the export.
+ */
+export type IdentityKey = string;
+
+export interface MappedRow {
+  key: IdentityKey;
+  /** Values of the mapped Braze attributes, in `ProfileMapper.attributeNames` order. */
+  values: BrazeValue[];
+  /** Ids this CI profile had before a merge (PreviousCustomerId), for alias-identified users. */
+  previousCustomerIds: string[];
+}
+
+export type MapOutcome =
+  | { kind: 'mapped'; row: MappedRow }
+  /** Deliberately not sent (config says so, or no identifier): counted with the reason. */
+  | { kind: 'skipped'; reason: string }
+  /** The row's data cannot go to Braze as it is: reported with the column and reason. */
+  | { kind: 'rejected'; column: string; reason: string };
+
+export interface ProfileMapper {
+  /** Braze attribute names, in value order: `email` first when an email column is configured. */
+  readonly attributeNames: readonly string[];
+  map(values: readonly CellValue[]): MapOutcome;
+}
+
+/** Attribute names a config maps, in the order the snapshot and `MappedRow.values` use. */
+export function mappedAttributeNames(config: ExportConfig): string[] {
+  return [...(config.identity.email ? ['email'] : []), ...config.attributes.map((a) => a.brazeAttribute)];
+}
+
+/**
+ * Problems of a config against one entity's columns (missing columns). Resolution is case-insensitive because CI
+ * column names are user-defined and people type them by hand into the config.
+ */
+export function missingColumns(config: ExportConfig, entity: EntityDescriptor): string[] {
+  const wanted = [
+    config.identity.externalId,
+    config.identity.customerId,
+    ...(config.identity.email ? [config.identity.email] : []),
+    ...config.attributes.map((a) => a.column),
+  ];
+  return wanted.filter((column) => columnIndex(entity, column) < 0);
+}
+
+function columnIndex(entity: EntityDescriptor, name: string): number {
+  const exact = entity.columns.findIndex((c) => c.name === name);
+  if (exact >= 0) return exact;
+  const lower = name.toLowerCase();
+  return entity.columns.findIndex((c) => c.name.toLowerCase() === lower);
+}
+
+type Converter = (cell: CellValue) => BrazeValue | RejectReason;
+class RejectReason {
+  constructor(readonly reason: string) {}
+}
+
+/** Builds the mapper of one entity: column positions and per-attribute converters are resolved once. */
+export function createProfileMapper(config: ExportConfig, entity: EntityDescriptor): ProfileMapper {
+  const missing = missingColumns(config, entity);
+  if (missing.length > 0) throw new Error(`table ${entity.name} lacks column(s) ${missing.join(', ')}`);
+
+  const externalIdAt = columnIndex(entity, config.identity.externalId);
+  const customerIdAt = columnIndex(entity, config.identity.customerId);
+  const emailAt = config.identity.email ? columnIndex(entity, config.identity.email) : -1;
+  const previousAt = columnIndex(entity, config.identity.previousCustomerId);
+  const fallback = config.identity.whenExternalIdMissing;
+
+  const sources = [
+    ...(config.identity.email ? [{ column: config.identity.email, brazeAttribute: 'email' }] : []),
+    ...config.attributes,
+  ].map(({ column, brazeAttribute }) => {
+    const at = columnIndex(entity, column);
+    return { column: entity.columns[at].name, at, convert: converterFor(brazeAttribute, entity.columns[at].dataType) };
+  });
+  const attributeNames = mappedAttributeNames(config);
+
+  return {
+    attributeNames,
+    map(cells) {
+      const values: BrazeValue[] = new Array(sources.length);
+      for (let i = 0; i < sources.length; i++) {
+        const source = sources[i];
+        const converted = source.convert(cells[source.at]);
+        if (converted instanceof RejectReason)
+          return { kind: 'rejected', column: source.column, reason: converted.reason };
+        values[i] = converted;
+      }
+
+      const externalId = textOf(cells[externalIdAt]);
+      let key: IdentityKey;
+      if (externalId !== null) {
+        if (Buffer.byteLength(externalId) > MAX_EXTERNAL_ID_BYTES) {
+          return {
+            kind: 'rejected',
+            column: entity.columns[externalIdAt].name,
+            reason: `external id longer than ${MAX_EXTERNAL_ID_BYTES} bytes`,
+          };
+        }
+        key = `e:${externalId}`;
+      } else if (fallback === 'skip') {
+        return { kind: 'skipped', reason: 'no external id (whenExternalIdMissing: skip)' };
+      } else if (fallback === 'email') {
+        const email = emailAt >= 0 ? textOf(cells[emailAt]) : null;
+        if (email === null) return { kind: 'skipped', reason: 'no external id and no email' };
+        key = `m:${email}`;
+      } else {
+        const customerId = textOf(cells[customerIdAt]);
+        if (customerId === null) return { kind: 'skipped', reason: 'no external id and no customer id' };
+        key = `a:${customerId}`;
+      }
+
+      const previous = previousAt >= 0 && key.startsWith('a:') ? textOf(cells[previousAt]) : null;
+      const previousCustomerIds = previous
+        ? previous
+            .split(';')
+            .map((id) => id.trim())
+            .filter(Boolean)
+        : [];
+      return { kind: 'mapped', row: { key, values, previousCustomerIds } };
+    },
+  };
+}
+
+function textOf(cell: CellValue): string | null {
+  if (cell === null) return null;
+  const text = String(cell).trim();
+  return text === '' ? null : text;
+}
+
+/** Converts a typed CDM cell to the value Braze expects for that attribute (design §5). */
+function converterFor(brazeAttribute: string, dataType: string): Converter {
+  if (brazeAttribute === 'dob') {
+    return (cell) => {
+      if (cell === null) return null;
+      const text = String(cell);
+      return /^\d{4}-\d{2}-\d{2}/.test(text) ? text.slice(0, 10) : new RejectReason('dob is not a date');
+    };
+  }
+  if (dataType === 'decimal' || dataType === 'double') {
+    // The reader keeps decimals a double cannot hold exactly as text; Braze takes numbers.
+    return (cell) => (typeof cell === 'string' ? Number(cell) : cell);
+  }
+  return (cell) =>
+    typeof cell === 'string' && cell.length > MAX_STRING_LENGTH
+      ? new RejectReason(`value longer than ${MAX_STRING_LENGTH} characters`)
+      : cell;
+}
+
+/** The Braze identifier fields of a user object, from its identity key. */
+export function identifierFields(key: IdentityKey, updateExistingOnly: boolean): Record<string, unknown> {
+  const value = key.slice(2);
+  switch (key[0]) {
+    case 'e':
+      return updateExistingOnly ? { external_id: value, _update_existing_only: true } : { external_id: value };
+    case 'm':
+      return updateExistingOnly ? { email: value, _update_existing_only: true } : { email: value };
+    default:
+      // Braze defaults alias objects to update-only; an alias-only profile must be created explicitly.
+      return { user_alias: { alias_name: value, alias_label: ALIAS_LABEL }, _update_existing_only: updateExistingOnly };
+  }
+}

@@ -1,0 +1,361 @@
+import { hashString } from './fingerprint';
+
+export const MAX_SEGMENTS = 256;
+const KEY_HASH_SEED = 0x2f6b1c3d;
+const MAX_TABLE_LOAD = 0.7;
+const EMPTY = -1;
+const GROWTH_FACTOR = 1.5;
+const MIN_CAPACITY = 16;
+const MIN_KEY_BYTES = 1024;
+// Key offsets are Uint32: 4 GiB of key bytes is far beyond 5 million identity strings.
+const MAX_KEY_BYTES = 0xffffffff;
+
+/** 32-bit hash of a user key, as stored per slot (signed, to fit an Int32Array). */
+export function hashKey(key: string): number {
+  return hashString(key, KEY_HASH_SEED) | 0;
+}
+
+export interface SnapshotShape {
+  segmentCount: number;
+  attributeCount: number;
+}
+
+/** Views of a snapshot's arrays trimmed to its users, for the store to write or fill. No copies. */
+export interface SnapshotSections {
+  keyHashes: Int32Array;
+  /** size + 1 entries: key of slot i is keyBytes[keyOffsets[i] .. keyOffsets[i + 1]). */
+  keyOffsets: Uint32Array;
+  keyBytes: Uint8Array;
+  segments: Uint32Array;
+  attributes: Uint32Array;
+}
+
+function checkCount(name: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`Snapshot ${name} must be an integer from 0 to ${max}, got ${value}`);
+  }
+}
+
+function tableCapacityFor(users: number): number {
+  let capacity = MIN_CAPACITY;
+  while (capacity * MAX_TABLE_LOAD < users + 1) capacity *= 2;
+  return capacity;
+}
+
+/**
+ * What Braze has accepted, per user: segment memberships (a bitset of Uint32 words) and one fingerprint per mapped
+ * attribute. Built for millions of users: everything lives in typed arrays and one byte arena for the keys, indexed
+ * by an open-addressing hash table (linear probing) of slot numbers, so no per-user JS object or string stays alive.
+ */
+export class Snapshot {
+  readonly segmentCount: number;
+  readonly attributeCount: number;
+  private readonly segmentWords: number;
+  private userCount = 0;
+  private keyHashes: Int32Array;
+  private keyOffsets: Uint32Array;
+  private keyBytes: Buffer;
+  private segments: Uint32Array;
+  private attributes: Uint32Array;
+  private table: Int32Array;
+  private tableMask: number;
+
+  private constructor(shape: SnapshotShape, capacity: number, keyByteCapacity: number) {
+    checkCount('segmentCount', shape.segmentCount, MAX_SEGMENTS);
+    checkCount('attributeCount', shape.attributeCount, 0xffff);
+    this.segmentCount = shape.segmentCount;
+    this.attributeCount = shape.attributeCount;
+    this.segmentWords = Math.ceil(shape.segmentCount / 32);
+    this.keyHashes = new Int32Array(capacity);
+    this.keyOffsets = new Uint32Array(capacity + 1);
+    this.keyBytes = Buffer.allocUnsafeSlow(keyByteCapacity);
+    this.segments = new Uint32Array(capacity * this.segmentWords);
+    this.attributes = new Uint32Array(capacity * this.attributeCount);
+    const tableCapacity = tableCapacityFor(capacity);
+    this.table = new Int32Array(tableCapacity).fill(EMPTY);
+    this.tableMask = tableCapacity - 1;
+  }
+
+  static create(options: { segmentCount: number; attributeCount: number; expectedUsers?: number }): Snapshot {
+    const expectedUsers = options.expectedUsers ?? 0;
+    checkCount('expectedUsers', expectedUsers, 0x7ffffffe);
+    const capacity = Math.max(MIN_CAPACITY, expectedUsers);
+    // Identity keys are short ("e:" + an id or an email): 32 bytes each is a fair first guess; the arena grows.
+    return new Snapshot(options, capacity, Math.max(MIN_KEY_BYTES, capacity * 32));
+  }
+
+  /**
+   * For the store's loader: a snapshot of exactly `users` users whose sections (see `sections()`) the caller fills
+   * before calling `rebuildIndex()`. Lookups are invalid until then.
+   */
+  static allocateForLoad(shape: SnapshotShape & { users: number; keyByteLength: number }): Snapshot {
+    checkCount('users', shape.users, 0x7ffffffe);
+    checkCount('key byte length', shape.keyByteLength, MAX_KEY_BYTES);
+    const snapshot = new Snapshot(shape, shape.users, shape.keyByteLength);
+    snapshot.userCount = shape.users;
+    // So that `sections()` spans the whole arena before the offsets are read in.
+    snapshot.keyOffsets[shape.users] = shape.keyByteLength;
+    return snapshot;
+  }
+
+  get size(): number {
+    return this.userCount;
+  }
+
+  /** Slot of the user with this key, or -1. Keys are identity strings like "e:<external_id>", "m:<email>". */
+  find(key: string): number {
+    const hash = hashKey(key);
+    const table = this.table;
+    const mask = this.tableMask;
+    for (let index = hash & mask; ; index = (index + 1) & mask) {
+      const slot = table[index];
+      if (slot === EMPTY) return -1;
+      if (this.keyHashes[slot] === hash && this.keyEquals(slot, key)) return slot;
+    }
+  }
+
+  /** Adds a user (or returns the existing slot). Slots are dense, 0..size-1, in insertion order. */
+  insert(key: string): number {
+    if (this.userCount + 1 > this.table.length * MAX_TABLE_LOAD) this.growTable();
+    const hash = hashKey(key);
+    const table = this.table;
+    const mask = this.tableMask;
+    let index = hash & mask;
+    for (; ; index = (index + 1) & mask) {
+      const slot = table[index];
+      if (slot === EMPTY) break;
+      if (this.keyHashes[slot] === hash && this.keyEquals(slot, key)) return slot;
+    }
+    const slot = this.userCount;
+    if (slot === this.keyHashes.length) this.growSlots(slot + 1);
+    const start = this.keyOffsets[slot];
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units).
+    this.ensureKeyBytes(start + key.length * 3);
+    const written = this.keyBytes.write(key, start, 'utf8');
+    this.keyOffsets[slot + 1] = start + written;
+    this.keyHashes[slot] = hash;
+    table[index] = slot;
+    this.userCount = slot + 1;
+    return slot;
+  }
+
+  /** The user's key. Allocates a string: meant for removals and reports, not the per-row path. */
+  keyOf(slot: number): string {
+    this.checkSlot(slot);
+    return this.keyBytes.toString('utf8', this.keyOffsets[slot], this.keyOffsets[slot + 1]);
+  }
+
+  hasSegment(slot: number, segment: number): boolean {
+    this.checkSlot(slot);
+    this.checkSegment(segment);
+    return (this.segments[slot * this.segmentWords + (segment >>> 5)] & (1 << (segment & 31))) !== 0;
+  }
+
+  setSegment(slot: number, segment: number, member: boolean): void {
+    this.checkSlot(slot);
+    this.checkSegment(segment);
+    const word = slot * this.segmentWords + (segment >>> 5);
+    const bit = 1 << (segment & 31);
+    this.segments[word] = member ? this.segments[word] | bit : this.segments[word] & ~bit;
+  }
+
+  /** True when the user is a member of no segment. */
+  hasNoSegments(slot: number): boolean {
+    this.checkSlot(slot);
+    const first = slot * this.segmentWords;
+    for (let word = first; word < first + this.segmentWords; word++) {
+      if (this.segments[word] !== 0) return false;
+    }
+    return true;
+  }
+
+  /** The attribute's fingerprint, `NO_VALUE` when unset. */
+  attribute(slot: number, attribute: number): number {
+    this.checkSlot(slot);
+    this.checkAttribute(attribute);
+    return this.attributes[slot * this.attributeCount + attribute];
+  }
+
+  setAttribute(slot: number, attribute: number, fingerprint: number): void {
+    this.checkSlot(slot);
+    this.checkAttribute(attribute);
+    this.attributes[slot * this.attributeCount + attribute] = fingerprint;
+  }
+
+  /** Copies segments and attribute fingerprints of `fromSlot` in `from` (same shape) onto `slot` here. */
+  copyUser(slot: number, from: Snapshot, fromSlot: number): void {
+    if (from.segmentCount !== this.segmentCount || from.attributeCount !== this.attributeCount) {
+      throw new RangeError(
+        `Cannot copy between snapshots of different shapes (${from.segmentCount} segments, ` +
+          `${from.attributeCount} attributes into ${this.segmentCount} segments, ${this.attributeCount} attributes)`,
+      );
+    }
+    this.checkSlot(slot);
+    from.checkSlot(fromSlot);
+    const words = this.segmentWords;
+    for (let word = 0; word < words; word++) {
+      this.segments[slot * words + word] = from.segments[fromSlot * words + word];
+    }
+    const count = this.attributeCount;
+    for (let attribute = 0; attribute < count; attribute++) {
+      this.attributes[slot * count + attribute] = from.attributes[fromSlot * count + attribute];
+    }
+  }
+
+  /** Members per segment (index = segment number), e.g. for `SnapshotMeta.segmentMembers` and shrink checks. */
+  segmentMemberCounts(): number[] {
+    const counts = new Array<number>(this.segmentCount).fill(0);
+    for (let slot = 0; slot < this.userCount; slot++) {
+      for (let word = 0; word < this.segmentWords; word++) {
+        let bits = this.segments[slot * this.segmentWords + word];
+        while (bits !== 0) {
+          // Count and clear the lowest set bit.
+          counts[word * 32 + (31 - Math.clz32(bits & -bits))]++;
+          bits &= bits - 1;
+        }
+      }
+    }
+    return counts;
+  }
+
+  /** Approximate bytes held (typed arrays + key arena), for reports and the bench. */
+  get byteLength(): number {
+    return (
+      this.keyHashes.byteLength +
+      this.keyOffsets.byteLength +
+      this.keyBytes.length +
+      this.segments.byteLength +
+      this.attributes.byteLength +
+      this.table.byteLength
+    );
+  }
+
+  /** For the store: views of the arrays trimmed to `size`. The snapshot must not change while they are in use. */
+  sections(): SnapshotSections {
+    const users = this.userCount;
+    return {
+      keyHashes: this.keyHashes.subarray(0, users),
+      keyOffsets: this.keyOffsets.subarray(0, users + 1),
+      keyBytes: this.keyBytes.subarray(0, this.keyOffsets[users]),
+      segments: this.segments.subarray(0, users * this.segmentWords),
+      attributes: this.attributes.subarray(0, users * this.attributeCount),
+    };
+  }
+
+  /**
+   * For the store's loader, after filling the sections: checks that the key offsets are consistent and rebuilds the
+   * hash table from the stored key hashes (cheaper than rehashing the keys, and no key bytes are read).
+   */
+  rebuildIndex(): void {
+    const users = this.userCount;
+    if (this.keyOffsets[0] !== 0 || this.keyOffsets[users] !== this.keyBytes.length) {
+      throw new RangeError('Snapshot key offsets do not cover the key bytes');
+    }
+    for (let slot = 0; slot < users; slot++) {
+      if (this.keyOffsets[slot + 1] < this.keyOffsets[slot]) {
+        throw new RangeError(`Snapshot key offsets decrease at slot ${slot}`);
+      }
+    }
+    this.rehash(tableCapacityFor(users));
+  }
+
+  private growTable(): void {
+    this.rehash(this.table.length * 2);
+  }
+
+  private rehash(capacity: number): void {
+    const table = new Int32Array(capacity).fill(EMPTY);
+    const mask = capacity - 1;
+    for (let slot = 0; slot < this.userCount; slot++) {
+      let index = this.keyHashes[slot] & mask;
+      while (table[index] !== EMPTY) index = (index + 1) & mask;
+      table[index] = slot;
+    }
+    this.table = table;
+    this.tableMask = mask;
+  }
+
+  private growSlots(minimum: number): void {
+    const capacity = Math.max(minimum, Math.ceil(this.keyHashes.length * GROWTH_FACTOR));
+    const keyHashes = new Int32Array(capacity);
+    keyHashes.set(this.keyHashes);
+    this.keyHashes = keyHashes;
+    const keyOffsets = new Uint32Array(capacity + 1);
+    keyOffsets.set(this.keyOffsets);
+    this.keyOffsets = keyOffsets;
+    const segments = new Uint32Array(capacity * this.segmentWords);
+    segments.set(this.segments);
+    this.segments = segments;
+    const attributes = new Uint32Array(capacity * this.attributeCount);
+    attributes.set(this.attributes);
+    this.attributes = attributes;
+  }
+
+  private ensureKeyBytes(minimum: number): void {
+    if (minimum <= this.keyBytes.length) return;
+    if (minimum > MAX_KEY_BYTES) throw new RangeError('Snapshot keys exceed 4 GiB');
+    const length = Math.min(MAX_KEY_BYTES, Math.max(minimum, Math.ceil(this.keyBytes.length * GROWTH_FACTOR)));
+    const keyBytes = Buffer.allocUnsafeSlow(length);
+    this.keyBytes.copy(keyBytes, 0, 0, this.keyOffsets[this.userCount]);
+    this.keyBytes = keyBytes;
+  }
+
+  /** Compares a stored key's UTF-8 bytes with a string, encoding on the fly so nothing is allocated. */
+  private keyEquals(slot: number, key: string): boolean {
+    const bytes = this.keyBytes;
+    let position = this.keyOffsets[slot];
+    const end = this.keyOffsets[slot + 1];
+    const length = key.length;
+    for (let index = 0; index < length; index++) {
+      let code = key.charCodeAt(index);
+      if (code < 0x80) {
+        if (position >= end || bytes[position++] !== code) return false;
+        continue;
+      }
+      if (code < 0x800) {
+        if (position + 2 > end) return false;
+        if (bytes[position++] !== (0xc0 | (code >>> 6))) return false;
+        if (bytes[position++] !== (0x80 | (code & 0x3f))) return false;
+        continue;
+      }
+      if (code >= 0xd800 && code <= 0xdfff) {
+        const next = index + 1 < length ? key.charCodeAt(index + 1) : 0;
+        if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+          const point = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00);
+          index++;
+          if (position + 4 > end) return false;
+          if (bytes[position++] !== (0xf0 | (point >>> 18))) return false;
+          if (bytes[position++] !== (0x80 | ((point >>> 12) & 0x3f))) return false;
+          if (bytes[position++] !== (0x80 | ((point >>> 6) & 0x3f))) return false;
+          if (bytes[position++] !== (0x80 | (point & 0x3f))) return false;
+          continue;
+        }
+        // Buffer.write stores a lone surrogate as U+FFFD; compare the same way.
+        code = 0xfffd;
+      }
+      if (position + 3 > end) return false;
+      if (bytes[position++] !== (0xe0 | (code >>> 12))) return false;
+      if (bytes[position++] !== (0x80 | ((code >>> 6) & 0x3f))) return false;
+      if (bytes[position++] !== (0x80 | (code & 0x3f))) return false;
+    }
+    return position === end;
+  }
+
+  private checkSlot(slot: number): void {
+    if (!(slot >= 0 && slot < this.userCount && slot === (slot | 0))) {
+      throw new RangeError(`Snapshot slot ${slot} is out of range (size ${this.userCount})`);
+    }
+  }
+
+  private checkSegment(segment: number): void {
+    if (!(segment >= 0 && segment < this.segmentCount && segment === (segment | 0))) {
+      throw new RangeError(`Snapshot segment ${segment} is out of range (segmentCount ${this.segmentCount})`);
+    }
+  }
+
+  private checkAttribute(attribute: number): void {
+    if (!(attribute >= 0 && attribute < this.attributeCount && attribute === (attribute | 0))) {
+      throw new RangeError(`Snapshot attribute ${attribute} is out of range (attributeCount ${this.attributeCount})`);
+    }
+  }
+}

@@ -1,0 +1,169 @@
+import { validateExportConfig } from '../../shared/config/exportConfig';
+import type { BrazeValue, MappedRow } from '../../shared/mapping/profileMapper';
+import { DeltaPlanner, type PlannedObject, type RowPlan } from '../../shared/state/diff';
+import type { Snapshot } from '../../shared/state/snapshot';
+
+const rawConfig = {
+  identity: { externalId: 'X', email: 'E', whenExternalIdMissing: 'alias' },
+  segments: [
+    { table: 'Gold', brazeSegmentApiId: 'seg-gold' },
+    { table: 'Churn', brazeSegmentApiId: 'seg-churn' },
+  ],
+  attributes: { F: 'first_name', L: 'ci_ltv' },
+};
+const attributeNames = ['email', 'first_name', 'ci_ltv'];
+const segmentIds = ['seg-gold', 'seg-churn'];
+const GOLD = 0;
+const CHURN = 1;
+
+const row = (key: string, values: BrazeValue[], previousCustomerIds: string[] = []): MappedRow => ({
+  key,
+  values,
+  previousCustomerIds,
+});
+
+function planner(
+  previous: Snapshot | null,
+  options: { selected?: number[]; fullResync?: boolean; onLeave?: string } = {},
+) {
+  const config = validateExportConfig({ ...rawConfig, membership: { onLeave: options.onLeave ?? 'remove' } });
+  const selected = new Set(options.selected ?? [GOLD, CHURN]);
+  return new DeltaPlanner(config, attributeNames, segmentIds, selected, previous, options.fullResync ?? false);
+}
+
+const sent = (plan: RowPlan): Record<string, unknown> => {
+  if (plan.kind !== 'send') throw new Error(`expected an object to send, got ${plan.kind}`);
+  return plan.planned.object;
+};
+const removals = (p: DeltaPlanner, held: number[] = []) =>
+  [...p.planRemovals(new Set(held))].map((r) => ('heldSegment' in r ? { held: r.heldSegment } : r.object));
+
+/** Runs the first sync: u1 in Gold and Churn, u2 in Gold. */
+function firstRun(): Snapshot {
+  const p = planner(null);
+  p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD);
+  p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN);
+  p.planRow(row('e:u2', ['u2@x.io', null, 5]), GOLD);
+  expect(removals(p)).toEqual([]);
+  return p.next;
+}
+
+describe('DeltaPlanner', () => {
+  it('sends a new user once with attributes, and each new membership once', () => {
+    const p = planner(null);
+    expect(sent(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD))).toEqual({
+      external_id: 'u1',
+      email: 'u1@x.io',
+      first_name: 'Ann',
+      ci_ltv: 10,
+      'seg-gold': true,
+    });
+    expect(sent(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN))).toEqual({
+      external_id: 'u1',
+      'seg-churn': true,
+    });
+    expect(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN).kind).toBe('duplicate');
+  });
+
+  it('sends nothing for an unchanged export', () => {
+    const p = planner(firstRun());
+    expect(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD).kind).toBe('unchanged');
+    expect(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN).kind).toBe('unchanged');
+    expect(p.planRow(row('e:u2', ['u2@x.io', null, 5]), GOLD).kind).toBe('unchanged');
+    expect(removals(p)).toEqual([]);
+  });
+
+  it('sends only changed values, null for a value that became empty, and is type-aware', () => {
+    const p = planner(firstRun());
+    expect(sent(p.planRow(row('e:u1', ['u1@x.io', null, '10']), GOLD))).toEqual({
+      external_id: 'u1',
+      first_name: null,
+      ci_ltv: '10',
+    });
+  });
+
+  it('removes memberships of leavers without creating profiles, and honours onLeave false', () => {
+    const p = planner(firstRun());
+    p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD);
+    expect(removals(p)).toEqual([
+      { external_id: 'u1', _update_existing_only: true, 'seg-churn': null },
+      { external_id: 'u2', _update_existing_only: true, 'seg-gold': null },
+    ]);
+    const q = planner(firstRun(), { onLeave: 'false' });
+    q.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD);
+    q.planRow(row('e:u2', ['u2@x.io', null, 5]), GOLD);
+    expect(removals(q)).toEqual([{ external_id: 'u1', _update_existing_only: true, 'seg-churn': false }]);
+  });
+
+  it('keeps members of a held segment and remembers them', () => {
+    const p = planner(firstRun());
+    p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN);
+    expect(removals(p, [GOLD])).toEqual([{ held: GOLD }, { held: GOLD }]);
+    expect(p.next.hasSegment(p.next.find('e:u2'), GOLD)).toBe(true);
+  });
+
+  it('puts a rejected user back to what Braze had, so the next run resends', () => {
+    const previous = firstRun();
+    const p = planner(previous);
+    const plan = p.planRow(row('e:u1', ['u1@x.io', 'Bob', 10]), GOLD);
+    if (plan.kind !== 'send') throw new Error('expected send');
+    p.reject(plan.planned);
+    const retry = planner(p.next);
+    expect(sent(retry.planRow(row('e:u1', ['u1@x.io', 'Bob', 10]), GOLD))).toEqual({
+      external_id: 'u1',
+      first_name: 'Bob',
+    });
+
+    const fresh = planner(null);
+    const created = fresh.planRow(row('e:new', ['n@x.io', 'N', 1]), GOLD) as { planned: PlannedObject };
+    fresh.reject(created.planned);
+    expect(fresh.next.hasNoSegments(fresh.next.find('e:new'))).toBe(true);
+    expect(sent(planner(fresh.next).planRow(row('e:new', ['n@x.io', 'N', 1]), GOLD))).toMatchObject({
+      'seg-gold': true,
+    });
+  });
+
+  it('restores a membership whose removal Braze rejected', () => {
+    const p = planner(firstRun());
+    const [removal] = [...p.planRemovals(new Set())] as PlannedObject[];
+    p.reject(removal);
+    expect(p.next.hasSegment(removal.slot, removal.segment)).toBe(true);
+  });
+
+  it('keeps the Braze alias of a profile merged into a new CustomerId', () => {
+    const first = planner(null);
+    first.planRow(row('a:old-1', [null, 'Liam', 3]), GOLD);
+    const p = planner(first.next);
+    expect(p.planRow(row('a:new-9', [null, 'Liam', 3], ['old-1']), GOLD).kind).toBe('unchanged');
+    expect(sent(p.planRow(row('a:new-9', [null, 'Liam', 3], ['old-1']), CHURN))).toEqual({
+      user_alias: { alias_name: 'old-1', alias_label: 'ci_customer_id' },
+      _update_existing_only: false,
+      'seg-churn': true,
+    });
+    expect(removals(p)).toEqual([]);
+  });
+
+  it('full resync sends every value and membership once, clears emptied values, and still removes leavers', () => {
+    const p = planner(firstRun(), { fullResync: true });
+    expect(sent(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD))).toEqual({
+      external_id: 'u1',
+      email: 'u1@x.io',
+      first_name: 'Ann',
+      ci_ltv: 10,
+      'seg-gold': true,
+    });
+    expect(sent(p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN))).toEqual({
+      external_id: 'u1',
+      'seg-churn': true,
+    });
+    expect(removals(p)).toEqual([{ external_id: 'u2', _update_existing_only: true, 'seg-gold': null }]);
+  });
+
+  it('a run over some segments carries the others over untouched', () => {
+    const p = planner(firstRun(), { selected: [CHURN] });
+    expect(removals(p)).toEqual([{ external_id: 'u1', _update_existing_only: true, 'seg-churn': null }]);
+    expect(p.next.hasSegment(p.next.find('e:u1'), GOLD)).toBe(true);
+    expect(p.next.hasSegment(p.next.find('e:u2'), GOLD)).toBe(true);
+    expect(p.next.size).toBe(2);
+  });
+});
