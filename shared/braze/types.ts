@@ -20,7 +20,7 @@ export interface DeliveryStats {
   retries: number;
   /** 429 responses received. */
   throttled: number;
-  /** 413 responses that made a batch split. */
+  /** 413 (or 400 "Max Input Length Exceeded") responses that made a batch split. */
   splits: number;
   accepted: number;
   rejected: number;
@@ -49,6 +49,18 @@ export interface BrazeDeliveryOptions {
   /** Called for every item, exactly once, when its fate is known (in completion order). */
   onResults: (results: RowResult[]) => void;
   logger?: import('../telemetry/logger').Logger;
+  /** First backoff step for 5xx, timeouts, connection errors and header-less 429s; doubles per attempt, full jitter. Default 1,000. */
+  retryBaseDelayInMs?: number;
+  /** Largest backoff step. Default 60,000. */
+  retryMaxDelayInMs?: number;
+  /** Random extra wait (0..this) after a 429's own wait, so throttled requests do not all return at once. Default 1,000. */
+  throttleJitterInMs?: number;
+  /** Requests the token bucket lets start at once after a quiet period. Default: `concurrency`, at most `requestsPerSecond`. */
+  requestBurst?: number;
+  /** Wall clock (rate-limit reset headers are epochs). Default: Date.now. */
+  clock?: import('./rateLimit').Clock;
+  /** Sends one HTTP request. Default: node:http(s) with a keep-alive agent of `concurrency` sockets. */
+  transport?: import('./http').HttpTransport;
 }
 
 /** Why the run must stop: a configuration problem Braze reported (401/403/404) or retries exhausted. */

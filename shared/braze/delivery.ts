@@ -1,0 +1,499 @@
+import pRetry, { AbortError } from 'p-retry';
+import { scrubSecrets } from '../telemetry/scrub';
+import { silentLogger, type Logger } from '../telemetry/logger';
+import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
+import { exhaustedWindowDelayInMs, systemClock, throttleDelayInMs, TokenBucket, type Clock } from './rateLimit';
+import {
+  BrazeFatalError,
+  type BrazeDeliveryOptions,
+  type DeliveryItem,
+  type DeliveryStats,
+  type RowResult,
+} from './types';
+
+const BODY_PREFIX = '{"attributes":[';
+const BODY_SUFFIX = ']}';
+const BODY_OVERHEAD_BYTES = BODY_PREFIX.length + BODY_SUFFIX.length;
+/** Braze's per-request object cap (spec §4). */
+export const MAX_BATCH_SIZE = 75;
+const MAX_REASON_CHARS = 200;
+
+interface Batch {
+  refs: number[];
+  /** Each object serialised once, in the order of `refs`. */
+  pieces: string[];
+  /** UTF-8 bytes of the pieces joined with commas. */
+  bytes: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** A failure worth another attempt: 429, 5xx, timeout, connection error. */
+class RetryableFailure extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly throttleDelayInMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+interface BrazeResponseBody {
+  message?: unknown;
+  errors?: unknown;
+}
+
+function parseBody(text: string): BrazeResponseBody | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return signal.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.ceil(ms));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function validateOptions(options: BrazeDeliveryOptions): void {
+  const wholeNumber = (name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+      throw new TypeError(`Expected \`${name}\` to be a whole number ${range}, got ${String(value)}.`);
+    }
+  };
+  const positive = (name: string, value: unknown) => {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new TypeError(`Expected \`${name}\` to be a finite number > 0, got ${String(value)}.`);
+    }
+  };
+  if (!(options.endpoint instanceof URL)) {
+    throw new TypeError('Expected `endpoint` to be a URL from resolveBrazeEndpoint().');
+  }
+  if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') {
+    throw new TypeError('Expected `apiKey` to be a non-empty string (BRAZE_API_KEY).');
+  }
+  if (/^["']|["']$|\s/.test(options.apiKey)) {
+    throw new TypeError('Expected `apiKey` without quotes or whitespace (BRAZE_API_KEY); Braze answers 401 to those.');
+  }
+  if (typeof options.onResults !== 'function') throw new TypeError('Expected `onResults` to be a function.');
+  wholeNumber('batchSize', options.batchSize, 1, MAX_BATCH_SIZE);
+  wholeNumber('maxBodyBytes', options.maxBodyBytes, 1024);
+  wholeNumber('concurrency', options.concurrency, 1, 256);
+  positive('requestsPerSecond', options.requestsPerSecond);
+  wholeNumber('maxAttempts', options.maxAttempts, 1);
+  wholeNumber('maxRetryTimeInMs', options.maxRetryTimeInMs, 0);
+  wholeNumber('requestTimeoutInMs', options.requestTimeoutInMs, 1);
+  wholeNumber('retryBaseDelayInMs', options.retryBaseDelayInMs, 0);
+  wholeNumber('retryMaxDelayInMs', options.retryMaxDelayInMs, 0);
+  wholeNumber('throttleJitterInMs', options.throttleJitterInMs, 0);
+  wholeNumber('requestBurst', options.requestBurst, 1);
+}
+
+/**
+ * Delivers Braze user attributes objects to `POST /users/track`: batches them (≤ batchSize objects, ≤ maxBodyBytes),
+ * sends batches from a bounded pool under a shared token bucket, retries what Braze asks to retry, splits what is
+ * too large, and reports every item's fate exactly once through `onResults`.
+ */
+export class BrazeDelivery {
+  private readonly url: URL;
+  private readonly apiKey: string;
+  private readonly batchSize: number;
+  private readonly maxBodyBytes: number;
+  private readonly concurrency: number;
+  private readonly maxAttempts: number;
+  private readonly maxRetryTimeInMs: number;
+  private readonly requestTimeoutInMs: number;
+  private readonly retryBaseDelayInMs: number;
+  private readonly retryMaxDelayInMs: number;
+  private readonly throttleJitterInMs: number;
+  private readonly onResults: (results: RowResult[]) => void;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly bucket: TokenBucket;
+  private readonly send: HttpTransport;
+  private readonly closeTransport: () => void;
+  /** Aborted with the fatal error: stops the retries and requests of every other batch. */
+  private readonly stopping = new AbortController();
+
+  private current: Batch = { refs: [], pieces: [], bytes: 0 };
+  /** Sealed batches waiting for a free slot in the pool. */
+  private readonly queue: Batch[] = [];
+  private activeBatches = 0;
+  private requestsInFlight = 0;
+  private readonly spaceWaiters: Waiter[] = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private failure: Error | undefined;
+  private flushed = false;
+  private readonly counters: DeliveryStats = {
+    requests: 0,
+    retries: 0,
+    throttled: 0,
+    splits: 0,
+    accepted: 0,
+    rejected: 0,
+    peakInFlight: 0,
+  };
+
+  constructor(options: BrazeDeliveryOptions) {
+    validateOptions(options);
+    this.url = new URL('/users/track', options.endpoint);
+    this.apiKey = options.apiKey;
+    this.batchSize = options.batchSize ?? MAX_BATCH_SIZE;
+    this.maxBodyBytes = options.maxBodyBytes ?? 4_000_000;
+    this.concurrency = options.concurrency ?? 8;
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.maxRetryTimeInMs = options.maxRetryTimeInMs ?? 600_000;
+    this.requestTimeoutInMs = options.requestTimeoutInMs ?? 30_000;
+    this.retryBaseDelayInMs = options.retryBaseDelayInMs ?? 1_000;
+    this.retryMaxDelayInMs = options.retryMaxDelayInMs ?? 60_000;
+    this.throttleJitterInMs = options.throttleJitterInMs ?? 1_000;
+    this.onResults = options.onResults;
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    const requestsPerSecond = options.requestsPerSecond ?? 500;
+    this.bucket = new TokenBucket({
+      requestsPerSecond,
+      burst: options.requestBurst ?? Math.max(1, Math.min(this.concurrency, Math.floor(requestsPerSecond))),
+      clock: this.clock,
+    });
+    if (options.transport) {
+      this.send = options.transport;
+      this.closeTransport = () => {};
+    } else {
+      const transport = createNodeTransport({ maxSockets: this.concurrency, secure: this.url.protocol === 'https:' });
+      this.send = transport.send;
+      this.closeTransport = transport.close;
+    }
+  }
+
+  get stats(): DeliveryStats {
+    return { ...this.counters };
+  }
+
+  /** Adds one object; resolves when the caller may push more (at most about `concurrency` batches wait). */
+  async push(item: DeliveryItem): Promise<void> {
+    this.assertUsable();
+    const piece = JSON.stringify(item.object);
+    const bytes = Buffer.byteLength(piece, 'utf8');
+    if (bytes + BODY_OVERHEAD_BYTES > this.maxBodyBytes) {
+      const reason = `object is ${bytes} bytes as JSON, over the request limit of ${this.maxBodyBytes} bytes`;
+      this.report([{ ref: item.ref, status: 'rejected', reason }]);
+      return;
+    }
+    // Pieces are joined with one comma each.
+    const fits = this.current.bytes + 1 + bytes + BODY_OVERHEAD_BYTES <= this.maxBodyBytes;
+    if (this.current.refs.length > 0 && !fits) this.seal();
+    this.current.bytes += (this.current.refs.length > 0 ? 1 : 0) + bytes;
+    this.current.refs.push(item.ref);
+    this.current.pieces.push(piece);
+    if (this.current.refs.length >= this.batchSize) this.seal();
+
+    if (this.queue.length >= this.concurrency) {
+      await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
+    }
+  }
+
+  /** Sends the last, partial batch and waits for every batch; rejects with the fatal error if there was one. */
+  async flush(): Promise<DeliveryStats> {
+    this.assertUsable();
+    this.flushed = true;
+    if (this.current.refs.length > 0) this.seal();
+    await new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIdle();
+    });
+    this.closeTransport();
+    if (this.failure) throw this.failure;
+    return this.stats;
+  }
+
+  private assertUsable(): void {
+    if (this.failure) throw this.failure;
+    if (this.flushed) throw new Error('BrazeDelivery was already flushed: create a new one for another run');
+  }
+
+  private seal(): void {
+    this.queue.push(this.current);
+    this.current = { refs: [], pieces: [], bytes: 0 };
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.failure && this.activeBatches < this.concurrency && this.queue.length > 0) {
+      const batch = this.queue.shift() as Batch;
+      this.activeBatches++;
+      void this.run(batch);
+    }
+    while (this.spaceWaiters.length > 0 && this.queue.length < this.concurrency) this.spaceWaiters.shift()?.resolve();
+  }
+
+  private async run(batch: Batch): Promise<void> {
+    try {
+      await this.sendBatch(batch.refs, batch.pieces);
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.activeBatches--;
+      this.pump();
+      this.notifyIdle();
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.queue.length = 0;
+    this.stopping.abort(error);
+    for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(error);
+    this.logger.log('error', 'Braze delivery stopped', {
+      status: error instanceof BrazeFatalError ? error.status : null,
+      retryable: error instanceof BrazeFatalError ? error.retryable : false,
+    });
+  }
+
+  private notifyIdle(): void {
+    if (this.activeBatches > 0 || this.queue.length > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private report(results: RowResult[]): void {
+    for (const result of results) {
+      if (result.status === 'accepted') this.counters.accepted++;
+      else this.counters.rejected++;
+    }
+    this.onResults(results);
+  }
+
+  private async sendBatch(refs: number[], pieces: string[]): Promise<void> {
+    const response = await this.post(pieces);
+    const body = parseBody(response.text);
+    const { status } = response;
+    const rowErrors = this.rowErrors(body, refs.length);
+
+    if (status >= 200 && status < 300) {
+      this.report(
+        refs.map((ref, index): RowResult => {
+          const reason = rowErrors.get(index);
+          return reason === undefined ? { ref, status: 'accepted' } : { ref, status: 'rejected', reason };
+        }),
+      );
+      return;
+    }
+
+    const tooLarge = status === 413 || (status === 400 && /max input length exceeded/i.test(String(body?.message)));
+    if (tooLarge && refs.length > 1) {
+      this.counters.splits++;
+      this.logger.log('debug', 'Braze refused a batch as too large; splitting it', { status, objects: refs.length });
+      const half = Math.ceil(refs.length / 2);
+      await this.sendBatch(refs.slice(0, half), pieces.slice(0, half));
+      await this.sendBatch(refs.slice(half), pieces.slice(half));
+      return;
+    }
+
+    // Any other 4xx: Braze applied nothing from this request.
+    const reason = tooLarge
+      ? `Braze refused the object as too large (${this.describe(response, body)})`
+      : `Braze refused the request (${this.describe(response, body)})`;
+    this.report(refs.map((ref, index) => ({ ref, status: 'rejected', reason: rowErrors.get(index) ?? reason })));
+  }
+
+  /** Per-row errors of a response (`errors[].index` is 0-based within the `attributes` array). */
+  private rowErrors(body: BrazeResponseBody | null, count: number): Map<number, string> {
+    const reasons = new Map<number, string>();
+    if (!Array.isArray(body?.errors)) return reasons;
+    for (const entry of body.errors as unknown[]) {
+      if (typeof entry !== 'object' || entry === null) continue;
+      const { index, input_array: inputArray, type } = entry as Record<string, unknown>;
+      if (inputArray !== undefined && inputArray !== 'attributes') continue;
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= count) continue;
+      const text = this.safeText(typeof type === 'string' && type !== '' ? type : 'rejected by Braze');
+      const previous = reasons.get(index);
+      reasons.set(index, previous === undefined || previous === text ? text : `${previous}; ${text}`);
+    }
+    return reasons;
+  }
+
+  /** POSTs one body, retrying 429, 5xx, timeouts and connection errors; returns any other response. */
+  private async post(pieces: string[]): Promise<HttpResponse> {
+    const body = BODY_PREFIX + pieces.join(',') + BODY_SUFFIX;
+    const signal = this.stopping.signal;
+    const startedAt = this.clock.now();
+    let delayBeforeAttemptInMs = 0;
+    let attempts = 0;
+    try {
+      return await pRetry(
+        async () => {
+          await sleep(delayBeforeAttemptInMs, signal);
+          await this.acquireSlot(signal);
+          attempts++;
+          if (attempts > 1) this.counters.retries++;
+          return this.attempt(body, signal);
+        },
+        {
+          retries: this.maxAttempts - 1,
+          // Waits are computed below (rate-limit headers, full jitter) and taken before the next attempt.
+          minTimeout: 0,
+          maxRetryTime: this.maxRetryTimeInMs,
+          signal,
+          // A 429 is Braze pacing us, not a failure of this request: bounded by maxRetryTimeInMs only.
+          shouldConsumeRetry: ({ error }) => !(error instanceof RetryableFailure && error.status === 429),
+          onFailedAttempt: ({ error, retriesLeft }) => {
+            if (!(error instanceof RetryableFailure)) throw error;
+            const now = this.clock.now();
+            let waitInMs: number;
+            if (error.status === 429) {
+              this.counters.throttled++;
+              const headerWaitInMs = error.throttleDelayInMs ?? this.backoffInMs(attempts);
+              if (this.bucket.throttle(now + headerWaitInMs)) {
+                this.logger.log('info', 'Braze throttled requests (429); pausing and halving the request rate', {
+                  status: 429,
+                  waitInMs: headerWaitInMs,
+                  requestsPerSecond: Math.round(this.bucket.requestsPerSecond * 10) / 10,
+                });
+              }
+              // The bucket holds everyone until the header's time; the jitter spreads the returning requests.
+              delayBeforeAttemptInMs = Math.random() * this.throttleJitterInMs;
+              waitInMs = headerWaitInMs + delayBeforeAttemptInMs;
+            } else {
+              delayBeforeAttemptInMs = this.backoffInMs(attempts);
+              waitInMs = delayBeforeAttemptInMs;
+            }
+            if (now + waitInMs - startedAt > this.maxRetryTimeInMs) throw error;
+            if (error.status === 429 || retriesLeft > 0) {
+              this.logger.log('debug', 'Braze request will be retried', {
+                status: error.status ?? error.message,
+                attempt: attempts,
+                waitInMs: Math.round(waitInMs),
+              });
+            }
+          },
+        },
+      );
+    } catch (error) {
+      if (error instanceof RetryableFailure) {
+        throw new BrazeFatalError(
+          `Braze /users/track at ${this.url.host} kept failing (${error.message}) after ${attempts} attempts ` +
+            `in ${Math.round((this.clock.now() - startedAt) / 1000)} s; stopping so the run can resume later`,
+          error.status,
+          true,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Waits for the token bucket; a 429 pause that starts while waiting sends the request back in line. */
+  private async acquireSlot(signal: AbortSignal): Promise<void> {
+    do {
+      await sleep(this.bucket.reserve(), signal);
+    } while (this.bucket.isPaused());
+  }
+
+  /** Exponential backoff with full jitter: uniform in [0, min(max, base · 2^(attempt−1))]. */
+  private backoffInMs(attempt: number): number {
+    const ceiling = Math.min(this.retryMaxDelayInMs, this.retryBaseDelayInMs * 2 ** Math.max(0, attempt - 1));
+    return Math.random() * ceiling;
+  }
+
+  /** One HTTP request. Throws RetryableFailure, or AbortError(BrazeFatalError) for 401/403/404. */
+  private async attempt(body: string, signal: AbortSignal): Promise<HttpResponse> {
+    this.counters.requests++;
+    this.requestsInFlight++;
+    this.counters.peakInFlight = Math.max(this.counters.peakInFlight, this.requestsInFlight);
+    let response: HttpResponse;
+    try {
+      response = await this.send({
+        url: this.url,
+        apiKey: this.apiKey,
+        body,
+        timeoutInMs: this.requestTimeoutInMs,
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      const code = error instanceof TransportError ? error.code : 'ERROR';
+      const message = code === 'TIMEOUT' ? `timeout after ${this.requestTimeoutInMs} ms` : `connection error ${code}`;
+      throw new RetryableFailure(message, null);
+    } finally {
+      this.requestsInFlight--;
+    }
+
+    const { status } = response;
+    const now = this.clock.now();
+    if (status === 429) {
+      throw new RetryableFailure('HTTP 429', 429, throttleDelayInMs(response.headers, now));
+    }
+    const windowResetInMs = exhaustedWindowDelayInMs(response.headers, now);
+    if (windowResetInMs !== undefined && windowResetInMs > 0) this.bucket.hold(now + windowResetInMs);
+    if (status >= 500 || status === 408) {
+      throw new RetryableFailure(this.describe(response, parseBody(response.text)), status);
+    }
+    if (status === 401 || status === 403 || status === 404) {
+      throw new AbortError(this.fatalError(response));
+    }
+    return response;
+  }
+
+  private fatalError(response: HttpResponse): BrazeFatalError {
+    const host = this.url.host;
+    const detail = this.describe(response, parseBody(response.text));
+    switch (response.status) {
+      case 401:
+        return new BrazeFatalError(
+          `Braze rejected the API key (401): the key is invalid, quoted, or belongs to another cluster than ${host}`,
+          401,
+          false,
+        );
+      case 403:
+        return new BrazeFatalError(
+          `Braze refused the request (${detail}): the API key lacks the users.track permission, ` +
+            `or the plan or account at ${host} does not allow /users/track`,
+          403,
+          false,
+        );
+      default:
+        return new BrazeFatalError(
+          `Braze answered ${detail} for /users/track: wrong host or path; check BRAZE_REST_ENDPOINT (${host})`,
+          response.status,
+          false,
+        );
+    }
+  }
+
+  /** "HTTP 503: <Braze message>" or "HTTP 502, non-JSON body": never the key, never an email. */
+  private describe(response: HttpResponse, body: BrazeResponseBody | null): string {
+    if (body === null) return `HTTP ${response.status}, ${response.text.trim() === '' ? 'empty' : 'non-JSON'} body`;
+    return typeof body.message === 'string' && body.message !== ''
+      ? `HTTP ${response.status}: ${this.safeText(body.message)}`
+      : `HTTP ${response.status}`;
+  }
+
+  /** Text from Braze, made safe for logs and reports: no key, no email address, one short line. */
+  private safeText(text: string): string {
+    const scrubbed = scrubSecrets(text, [this.apiKey])
+      .replace(/[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g, '[email]')
+      .replace(/\s+/g, ' ')
+      .trim();
+    return scrubbed.length > MAX_REASON_CHARS ? `${scrubbed.slice(0, MAX_REASON_CHARS)}…` : scrubbed;
+  }
+}
