@@ -1,0 +1,19 @@
+/**
+ * Bad or missing export input (metadata, partition blob, CSV structure). Never retried: the export itself must be
+ * fixed or re-run. The message names the blob and, where it applies, the line and column; it never holds a cell value.
+ */
+export class SourceError extends Error {
+  override readonly name = 'SourceError';
+  readonly retryable = false;
+
+  constructor(
+    readonly blobName: string,
+    problem: string,
+    readonly line?: number,
+    readonly column?: string,
+  ) {
+    super(
+      `${blobName}${line !== undefined ? ` line ${line}` : ''}${column !== undefined ? ` column ${column}` : ''}: ${problem}`,
+    );
+  }
+}

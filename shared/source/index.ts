@@ -1,0 +1,4 @@
+export { discoverExport, type DiscoverOptions } from './discover';
+export { readPartition, type ReadPartitionOptions } from './readPartition';
+export { SourceError } from './errors';
+export type * from './types';

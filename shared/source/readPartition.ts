@@ -1,0 +1,319 @@
+import { isUtf8 } from 'node:buffer';
+import { Readable, Transform, TransformCallback, pipeline } from 'node:stream';
+import type { ContainerClient } from '@azure/storage-blob';
+import { CsvError, Options as CsvParseOptions, Parser } from 'csv-parse';
+import { Converter, INVALID, converterFor, invalidCellReason } from './dataTypes';
+import { SourceError } from './errors';
+import { CsvSettings, EntityDescriptor, PartitionRef, SourceRecord } from './types';
+
+export interface ReadPartitionOptions {
+  /** Data rows (after any header row) to skip before yielding, when resuming; they are parsed, not converted. */
+  skipRows?: number;
+  /** Non-fatal findings about the file (e.g. a header row skipped), without cell values. */
+  onWarning?: (message: string) => void;
+}
+
+/** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
+const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
+/** Retries of a broken download stream, resumed from the last byte received. */
+const DOWNLOAD_RETRIES = 5;
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
+type ParsedRow = string[] & { line?: number };
+
+/**
+ * csv-parse that stamps each record with the 1-based physical line where it starts, at the moment it is pushed.
+ * csv-parse counts a CRLF inside a quoted value as two lines; that is corrected here.
+ */
+class LineTrackingParser extends Parser {
+  /** The line where the next record starts: also where an unclosed quote began. */
+  nextRowLine = 1;
+  private previousParserLine = 0;
+  private overcountedLines = 0;
+
+  override push(record: ParsedRow | null): boolean {
+    if (record !== null) {
+      const parserLine = this.info.lines;
+      if (parserLine - this.previousParserLine > 1) this.overcountedLines += countQuotedCrLf(record);
+      this.previousParserLine = parserLine;
+      record.line = this.nextRowLine;
+      this.nextRowLine = parserLine - this.overcountedLines + 1;
+    }
+    return super.push(record);
+  }
+
+  /** Corrects a line number csv-parse reported in an error. */
+  correctedLine(parserLine: number): number {
+    return parserLine - this.overcountedLines;
+  }
+}
+
+function countQuotedCrLf(record: string[]): number {
+  let count = 0;
+  for (const cell of record) {
+    for (let at = cell.indexOf('\r\n'); at !== -1; at = cell.indexOf('\r\n', at + 2)) count++;
+  }
+  return count;
+}
+
+/**
+ * Flags the first chunk holding bytes that are not UTF-8 (before the parser decodes them into U+FFFD), so rows are
+ * only searched for replacement characters once a file has shown invalid bytes. A multi-byte character split across
+ * chunks is carried over, not mistaken for an invalid one.
+ */
+class Utf8Watch extends Transform {
+  sawInvalidBytes = false;
+  private carry: Buffer | undefined;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.sawInvalidBytes) {
+      const bytes = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+      const incomplete = incompleteTailLength(bytes);
+      this.carry = incomplete > 0 ? bytes.subarray(bytes.length - incomplete) : undefined;
+      if (!isUtf8(bytes.subarray(0, bytes.length - incomplete))) this.sawInvalidBytes = true;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.carry) this.sawInvalidBytes = true; // the file ends inside a multi-byte character
+    callback();
+  }
+}
+
+/** Bytes at the end of `bytes` that start a multi-byte UTF-8 character not yet complete. */
+function incompleteTailLength(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const byte = bytes[bytes.length - back];
+    if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
+    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return needed > back ? back : 0;
+  }
+  return 0;
+}
+
+export function csvParseOptions(csv: CsvSettings): CsvParseOptions {
+  return {
+    delimiter: csv.delimiter,
+    quote: csv.quoteStyle === 'none' ? false : '"',
+    escape: '"',
+    // QuoteAfterDelimiter: a quote inside an unquoted value is just a character.
+    relax_quotes: csv.csvStyle === 'quoteAfterDelimiter',
+    relax_column_count: true,
+    bom: true,
+    skip_empty_lines: false,
+    max_record_size: MAX_ROW_SIZE_IN_BYTES,
+  };
+}
+
+/**
+ * Streams one CSV partition as typed rows in the entity's column order. Rows with the wrong number of cells or a cell
+ * that does not parse for its type come out as `rejected` records (blob, line, column, reason; no cell value). A
+ * missing blob, an unclosed quote or a truncated file is a SourceError. Rows holding bytes that are not valid UTF-8
+ * are rejected (the rest of the file is still read). Repeated CustomerIds are passed through as they are.
+ */
+export async function* readPartition(
+  container: ContainerClient,
+  entity: EntityDescriptor,
+  partition: PartitionRef,
+  options: ReadPartitionOptions = {},
+): AsyncGenerator<SourceRecord> {
+  const { blobName, csv } = partition;
+  const columns = entity.columns;
+  const columnCount = columns.length;
+  const converters: Converter[] = columns.map((c) => converterFor(c.dataType));
+  let rowsToSkip = options.skipRows ?? 0;
+
+  const body = await openBlob(container, blobName);
+  const utf8 = new Utf8Watch();
+  const parser = new LineTrackingParser(csvParseOptions(csv));
+  pipeline(body, utf8, parser, () => {
+    // Errors surface through `records` below.
+  });
+
+  let firstRecord = true;
+  try {
+    for await (const batch of records(parser, blobName)) {
+      for (const record of batch) {
+        const line = record.line ?? 0;
+        if (firstRecord) {
+          firstRecord = false;
+          if (csv.columnHeaders) {
+            checkHeader(record, entity, blobName, line);
+            continue;
+          }
+          if (isHeaderRow(record, entity)) {
+            options.onWarning?.(
+              `${blobName}: line ${line} repeats the column names although columnHeaders is not set; skipped as a header row`,
+            );
+            continue;
+          }
+        }
+        if (rowsToSkip > 0) {
+          rowsToSkip--;
+          continue;
+        }
+        if (record.length !== columnCount) {
+          yield {
+            kind: 'rejected',
+            blobName,
+            line,
+            reason: `expected ${columnCount} cells, found ${record.length}`,
+          };
+          continue;
+        }
+        if (utf8.sawInvalidBytes) {
+          const column = record.findIndex((cell) => cell.includes(REPLACEMENT_CHARACTER));
+          if (column !== -1) {
+            yield {
+              kind: 'rejected',
+              blobName,
+              line,
+              column: columns[column].name,
+              reason: 'bytes that are not valid UTF-8',
+            };
+            continue;
+          }
+        }
+        const values = new Array(columnCount);
+        let rejectedColumn = -1;
+        for (let i = 0; i < columnCount; i++) {
+          const text = record[i];
+          if (text.length === 0) values[i] = null;
+          else {
+            const value = converters[i](text);
+            if (value === INVALID) {
+              rejectedColumn = i;
+              break;
+            }
+            values[i] = value;
+          }
+        }
+        if (rejectedColumn !== -1) {
+          const column = columns[rejectedColumn];
+          yield { kind: 'rejected', blobName, line, column: column.name, reason: invalidCellReason(column.dataType) };
+          continue;
+        }
+        yield { kind: 'row', blobName, line, values };
+      }
+    }
+  } catch (error) {
+    throw toSourceError(error, blobName, parser);
+  } finally {
+    body.destroy();
+    parser.destroy();
+  }
+}
+
+/**
+ * The parser's records, drained with synchronous `read()` calls and one await per buffered batch: cheaper than the
+ * stream's own async iterator, which awaits once per record.
+ */
+async function* records(parser: Parser, blobName: string): AsyncGenerator<ParsedRow[]> {
+  let failure: unknown;
+  let ended = false;
+  let closed = false;
+  let wake: () => void = () => {};
+  parser.on('close', () => {
+    closed = true;
+    wake();
+  });
+  parser.on('readable', () => wake());
+  parser.on('end', () => {
+    ended = true;
+    wake();
+  });
+  parser.on('error', (error) => {
+    failure = error;
+    wake();
+  });
+  for (;;) {
+    const batch: ParsedRow[] = [];
+    for (let record = parser.read(); record !== null; record = parser.read()) batch.push(record);
+    if (batch.length > 0) {
+      yield batch;
+      // While the consumer worked on the batch, 'readable' may have fired with nobody waiting: read again first.
+      continue;
+    }
+    if (failure !== undefined) throw failure;
+    if (ended) return;
+    // 'error' comes before 'close': closing without either means the download stopped short.
+    if (closed) throw new SourceError(blobName, 'the download ended before the end of the file');
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
+}
+
+async function openBlob(container: ContainerClient, blobName: string): Promise<Readable> {
+  try {
+    const response = await container
+      .getBlobClient(blobName)
+      .download(0, undefined, { maxRetryRequests: DOWNLOAD_RETRIES });
+    if (!response.readableStreamBody) throw new SourceError(blobName, 'download returned no body');
+    return response.readableStreamBody as Readable;
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status === 404) {
+      throw new SourceError(
+        blobName,
+        'partition blob does not exist (a missing partition is never read as an empty segment)',
+      );
+    }
+    throw error;
+  }
+}
+
+/** Maps csv-parse errors to SourceErrors without their message, which quotes cell values. */
+function toSourceError(error: unknown, blobName: string, parser: LineTrackingParser): unknown {
+  const rowStartLine = parser.nextRowLine;
+  if (error instanceof SourceError) return error;
+  if (error instanceof CsvError) {
+    const errorLine = typeof error.lines === 'number' ? parser.correctedLine(error.lines) : rowStartLine;
+    switch (error.code) {
+      case 'CSV_QUOTE_NOT_CLOSED':
+        return new SourceError(
+          blobName,
+          'a quoted value is never closed (unbalanced quote or truncated file)',
+          rowStartLine,
+        );
+      case 'CSV_MAX_RECORD_SIZE':
+        return new SourceError(
+          blobName,
+          `a row is larger than ${MAX_ROW_SIZE_IN_BYTES} bytes (unbalanced quote or truncated file)`,
+          rowStartLine,
+        );
+      case 'INVALID_OPENING_QUOTE':
+      case 'CSV_INVALID_CLOSING_QUOTE':
+        return new SourceError(blobName, `a quote in an unexpected position (${error.code})`, errorLine);
+      default:
+        return new SourceError(blobName, `CSV cannot be parsed (${error.code})`, errorLine);
+    }
+  }
+  return error;
+}
+
+function isHeaderRow(record: string[], entity: EntityDescriptor): boolean {
+  if (record.length !== entity.columns.length) return false;
+  return record.every((cell, i) => cell.trim().toLowerCase() === entity.columns[i].name.toLowerCase());
+}
+
+/** With columnHeaders set, the header must name the schema's columns in order: values are mapped by position. */
+function checkHeader(record: string[], entity: EntityDescriptor, blobName: string, line: number): void {
+  if (record.length !== entity.columns.length) {
+    throw new SourceError(
+      blobName,
+      `header row has ${record.length} columns, the schema of ${entity.name} has ${entity.columns.length}`,
+      line,
+    );
+  }
+  entity.columns.forEach((column, i) => {
+    if (record[i].trim().toLowerCase() !== column.name.toLowerCase()) {
+      throw new SourceError(
+        blobName,
+        `header row column ${i + 1} does not match the schema (expected ${column.name})`,
+        line,
+        column.name,
+      );
+    }
+  });
+}
