@@ -112,6 +112,15 @@ module monitoring 'monitoring.bicep' = {
   }
 }
 
+module workbook 'workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    location: location
+    tags: tags
+  }
+}
+
 module rbac 'rbac/app.bicep' = {
   name: 'rbac'
   params: {

@@ -190,15 +190,19 @@ export class BrazeDelivery {
     return { ...this.counters };
   }
 
-  /** Adds one object; resolves when the caller may push more (at most about `concurrency` batches wait). */
-  async push(item: DeliveryItem): Promise<void> {
-    this.assertUsable();
+  /**
+   * Adds one object. Returns a promise when the caller must wait before pushing more (about `concurrency` sealed
+   * batches wait already, or the delivery failed), else undefined: the hot loop then needs no await per object.
+   */
+  push(item: DeliveryItem): Promise<void> | undefined {
+    const unusable = this.unusableError();
+    if (unusable) return Promise.reject(unusable);
     const piece = JSON.stringify(item.object);
     const bytes = Buffer.byteLength(piece, 'utf8');
     if (bytes + BODY_OVERHEAD_BYTES > this.maxBodyBytes) {
       const reason = `object is ${bytes} bytes as JSON, over the request limit of ${this.maxBodyBytes} bytes`;
       this.report([{ ref: item.ref, status: 'rejected', reason }]);
-      return;
+      return undefined;
     }
     // Pieces are joined with one comma each.
     const fits = this.current.bytes + 1 + bytes + BODY_OVERHEAD_BYTES <= this.maxBodyBytes;
@@ -208,9 +212,8 @@ export class BrazeDelivery {
     this.current.pieces.push(piece);
     if (this.current.refs.length >= this.batchSize) this.seal();
 
-    if (this.queue.length >= this.concurrency) {
-      await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
-    }
+    if (this.queue.length < this.concurrency) return undefined;
+    return new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
   }
 
   /** Sends the last, partial batch and waits for every batch; rejects with the fatal error if there was one. */
@@ -228,8 +231,14 @@ export class BrazeDelivery {
   }
 
   private assertUsable(): void {
-    if (this.failure) throw this.failure;
-    if (this.flushed) throw new Error('BrazeDelivery was already flushed: create a new one for another run');
+    const unusable = this.unusableError();
+    if (unusable) throw unusable;
+  }
+
+  private unusableError(): Error | undefined {
+    if (this.failure) return this.failure;
+    if (this.flushed) return new Error('BrazeDelivery was already flushed: create a new one for another run');
+    return undefined;
   }
 
   private seal(): void {

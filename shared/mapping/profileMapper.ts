@@ -69,6 +69,9 @@ class RejectReason {
   constructor(readonly reason: string) {}
 }
 
+/** Shared by every row without previous ids (nearly all): one allocation less per row. Never mutated. */
+const NO_PREVIOUS_IDS: string[] = [];
+
 /** Builds the mapper of one entity: column positions and per-attribute converters are resolved once. */
 export function createProfileMapper(config: ExportConfig, entity: EntityDescriptor): ProfileMapper {
   const missing = missingColumns(config, entity);
@@ -130,7 +133,7 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
             .split(';')
             .map((id) => id.trim())
             .filter(Boolean)
-        : [];
+        : NO_PREVIOUS_IDS;
       return { kind: 'mapped', row: { key, values, previousCustomerIds } };
     },
   };

@@ -118,6 +118,19 @@ export async function* readPartition(
   partition: PartitionRef,
   options: ReadPartitionOptions = {},
 ): AsyncGenerator<SourceRecord> {
+  for await (const batch of readPartitionBatches(container, entity, partition, options)) yield* batch;
+}
+
+/**
+ * `readPartition` in batches of the records the parser has buffered: one await per batch instead of one per row,
+ * which is what the run pipeline's hot loop uses.
+ */
+export async function* readPartitionBatches(
+  container: ContainerClient,
+  entity: EntityDescriptor,
+  partition: PartitionRef,
+  options: ReadPartitionOptions = {},
+): AsyncGenerator<SourceRecord[]> {
   const { blobName, csv } = partition;
   const columns = entity.columns;
   const columnCount = columns.length;
@@ -134,6 +147,7 @@ export async function* readPartition(
   let firstRecord = true;
   try {
     for await (const batch of records(parser, blobName)) {
+      const out: SourceRecord[] = [];
       for (const record of batch) {
         const line = record.line ?? 0;
         if (firstRecord) {
@@ -154,24 +168,24 @@ export async function* readPartition(
           continue;
         }
         if (record.length !== columnCount) {
-          yield {
+          out.push({
             kind: 'rejected',
             blobName,
             line,
             reason: `expected ${columnCount} cells, found ${record.length}`,
-          };
+          });
           continue;
         }
         if (utf8.sawInvalidBytes) {
           const column = record.findIndex((cell) => cell.includes(REPLACEMENT_CHARACTER));
           if (column !== -1) {
-            yield {
+            out.push({
               kind: 'rejected',
               blobName,
               line,
               column: columns[column].name,
               reason: 'bytes that are not valid UTF-8',
-            };
+            });
             continue;
           }
         }
@@ -191,11 +205,18 @@ export async function* readPartition(
         }
         if (rejectedColumn !== -1) {
           const column = columns[rejectedColumn];
-          yield { kind: 'rejected', blobName, line, column: column.name, reason: invalidCellReason(column.dataType) };
+          out.push({
+            kind: 'rejected',
+            blobName,
+            line,
+            column: column.name,
+            reason: invalidCellReason(column.dataType),
+          });
           continue;
         }
-        yield { kind: 'row', blobName, line, values };
+        out.push({ kind: 'row', blobName, line, values });
       }
+      if (out.length > 0) yield out;
     }
   } catch (error) {
     throw toSourceError(error, blobName, parser);

@@ -40,7 +40,7 @@ describe('profile mapper', () => {
         PrimaryEmail: 'a@example.com',
         FirstName: 'Mária',
         DateOfBirth: '1979-11-02T00:00:00.000Z',
-        LifetimeValue: '12345678901234567.25',
+        LifetimeValue: '2310.40',
         EmailOptIn: true,
       }),
     );
@@ -48,7 +48,7 @@ describe('profile mapper', () => {
       kind: 'mapped',
       row: {
         key: 'e:BZ-1',
-        values: ['a@example.com', 'Mária', '1979-11-02', 12345678901234567.25, true],
+        values: ['a@example.com', 'Mária', '1979-11-02', 2310.4, true],
         previousCustomerIds: [],
       },
     });

@@ -43,7 +43,8 @@ function isTimeZone(value: unknown): boolean {
   return typeof value === 'string' && timeZones.has(value);
 }
 
-function mapCountry(value: unknown): string | null {
+/** Braze-style country mapping: ISO codes as given, known names to their code, anything else to null. */
+export function mapCountry(value: unknown): string | null {
   if (typeof value !== 'string') return null;
   const trimmed = value.trim();
   if (/^[A-Za-z]{2}$/.test(trimmed)) return trimmed.toUpperCase();

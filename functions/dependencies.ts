@@ -1,0 +1,55 @@
+import type { InvocationContext } from '@azure/functions';
+import { ConfigError } from '../shared/config/errors';
+import type { Settings } from '../shared/config/settings';
+import { App, createApp } from '../shared/run/app';
+import type { RunServiceDeps } from '../shared/run/service';
+import { storageStatus } from '../shared/run/storage';
+import type { Logger } from '../shared/telemetry/logger';
+
+/** What the handlers use of the app; tests pass their own, the Functions host gets `appDependencies()`. */
+export type AppDependencies = Pick<App, 'stateContainer' | 'queue' | 'exportConfig' | 'executor'> & {
+  settings: Pick<Settings, 'runTimeBudgetInMs'>;
+  clock?: () => number;
+};
+
+let cached: Promise<App> | undefined;
+
+/**
+ * The app (settings, export config, storage clients, pipeline), built once per process. A failure is not cached,
+ * so the next invocation tries again once the settings are fixed.
+ */
+export function appDependencies(): Promise<App> {
+  cached ??= createApp(process.env).catch((error: unknown) => {
+    cached = undefined;
+    throw error;
+  });
+  return cached;
+}
+
+export function serviceDeps(app: AppDependencies, logger: Logger): RunServiceDeps {
+  return { stateContainer: app.stateContainer, queue: app.queue, clock: app.clock, logger };
+}
+
+/** Routes the shared Logger through the invocation context, so lines reach Application Insights with the invocation. */
+export function contextLogger(context: InvocationContext): Logger {
+  return {
+    log(level, message, properties) {
+      const props = properties && Object.keys(properties).length > 0 ? ` ${JSON.stringify(properties)}` : '';
+      context[level](`${message}${props}`);
+    },
+  };
+}
+
+/**
+ * A log line for an unexpected error: storage SDK errors can carry request URLs with SAS signatures, so only
+ * the error's kind, status and a signature-free message are kept.
+ */
+export function describeError(error: unknown): Record<string, string | number | null> {
+  if (error instanceof ConfigError) return { error: error.name, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    error: error instanceof Error ? error.name : typeof error,
+    status: storageStatus(error) ?? null,
+    message: message.replace(/([?&]sig=)[^&\s"]+/gi, '$1[redacted]').slice(0, 2000),
+  };
+}

@@ -1,0 +1,27 @@
+import type { HttpResponseInit, InvocationContext } from '@azure/functions';
+import { AppDependencies, appDependencies, contextLogger, describeError } from './dependencies';
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store', ...headers } };
+}
+
+export function badRequest(message: string): HttpResponseInit {
+  return json(400, { error: message });
+}
+
+/**
+ * Resolves the dependencies (the host's, or a test's) and turns anything unexpected into a 500 that reveals
+ * nothing but the invocation id; the details go to the log.
+ */
+export async function withDependencies(
+  context: InvocationContext,
+  given: AppDependencies | undefined,
+  handle: (deps: AppDependencies) => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
+  try {
+    return await handle(given ?? (await appDependencies()));
+  } catch (error) {
+    contextLogger(context).log('error', 'request failed', describeError(error));
+    return json(500, { error: `internal error; see the function logs for invocation ${context.invocationId}` });
+  }
+}

@@ -1,0 +1,593 @@
+import type { ContainerClient } from '@azure/storage-blob';
+import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
+import type { RowResult } from '../braze/types';
+import { ConfigError } from '../config/errors';
+import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
+import type { Settings } from '../config/settings';
+import { createProfileMapper, mappedAttributeNames, missingColumns } from '../mapping/profileMapper';
+import { discoverExport } from '../source';
+import { readPartitionBatches } from '../source/readPartition';
+import type { ExportDescriptor } from '../source/types';
+import { DeltaPlanner, type PlannedObject } from '../state/diff';
+import { commitSnapshot, loadSnapshot, loadSnapshotMeta } from '../state/snapshotStore';
+import { hashId, type Logger } from '../telemetry/logger';
+import {
+  deleteCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  writeRunResults,
+  type Checkpoint,
+  type RejectedRow,
+} from './artifacts';
+import { writeRunReport } from '../report/runReport';
+import { DurableProgress } from './durableProgress';
+import { ChangePlan } from './plan';
+import type { RunCounters, RunExecutor, RunProgress, RunRequest, RunSummary, TimelineSample } from './types';
+
+export interface PipelineDependencies {
+  settings: Settings;
+  exportConfig: ExportConfig;
+  exportContainer: ContainerClient;
+  stateContainer: ContainerClient;
+  clock?: () => number;
+  /** How often progress is reported (log line, run record, timeline sample). Default 2,000. */
+  progressIntervalInMs?: number;
+}
+
+/** A run that stopped because its lease was lost: the queue retries it and it resumes from the checkpoint. */
+export class RunInterruptedError extends Error {
+  override readonly name = 'RunInterruptedError';
+  readonly retryable = true;
+}
+
+/** The run pipeline (design §3): discover, read, map, diff, deliver, commit. Resumable from its checkpoint. */
+export function createRunExecutor(dependencies: PipelineDependencies): RunExecutor {
+  return (input) => new RunStep(dependencies, input).execute();
+}
+
+type RunInput = Parameters<RunExecutor>[0];
+
+interface PendingObject {
+  planned: PlannedObject;
+  blob?: string;
+  line?: number;
+}
+
+function emptyCounters(): RunCounters {
+  return {
+    profilesRead: 0,
+    duplicateRows: 0,
+    usersSent: 0,
+    objectsSent: 0,
+    attributesSent: 0,
+    attributesFullResend: 0,
+    membershipsAdded: 0,
+    membershipsRemoved: 0,
+    membershipsRemovalHeld: 0,
+    unchanged: 0,
+    skipped: 0,
+    rejected: 0,
+    sourceRowsRejected: 0,
+    requests: 0,
+    retries: 0,
+    throttled: 0,
+  };
+}
+
+/** One worker invocation of a run: from its checkpoint (or the start) to completion or the deadline. */
+class RunStep {
+  private readonly clock: () => number;
+  private readonly logger: Logger;
+  private readonly counters = emptyCounters();
+  private readonly rejected: RejectedRow[] = [];
+  private readonly skippedReasons: Record<string, number> = {};
+  private readonly rejectedReasons: Record<string, number> = {};
+  private readonly pending = new Map<number, PendingObject>();
+  private readonly brazeRejected = new Map<number, string>();
+  /** Users with at least one accepted object (bit per slot of the new snapshot). */
+  private usersSentFlags = new Uint8Array(1024);
+  private nextSeq = 0;
+  private resumeFrom = 0;
+  private delivery: BrazeDelivery | null = null;
+  private planner!: DeltaPlanner;
+  private plan: ChangePlan | null = null;
+  private checkpoint!: Checkpoint;
+  private durable: DurableProgress | null = null;
+  private unrecordedLimit = 0;
+  private lastProgressAt = 0;
+  private phase: RunProgress['phase'] = 'reading';
+  private readonly segmentAdded: number[];
+  private readonly segmentRemoved: number[];
+  private readonly segmentHeld: number[];
+  private readonly timeline: TimelineSample[] = [];
+  private readonly stepStartedAtMs: number;
+
+  constructor(
+    private readonly deps: PipelineDependencies,
+    private readonly input: RunInput,
+  ) {
+    this.clock = deps.clock ?? Date.now;
+    this.logger = input.logger;
+    this.stepStartedAtMs = this.clock();
+    const segmentCount = deps.exportConfig.segments.length;
+    this.segmentAdded = new Array<number>(segmentCount).fill(0);
+    this.segmentRemoved = new Array<number>(segmentCount).fill(0);
+    this.segmentHeld = new Array<number>(segmentCount).fill(0);
+  }
+
+  async execute() {
+    const { settings, exportConfig, exportContainer, stateContainer } = this.deps;
+    const { runId, request } = this.input;
+    const startedAtMs = this.clock();
+
+    const descriptor = await discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger });
+    const selected = selectSegments(exportConfig, request);
+    checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
+    const configHash = exportConfigHash(exportConfig, settings.brazeRestEndpoint);
+    const segmentIds = exportConfig.segments.map((s) => s.brazeSegmentApiId);
+    const attributeNames = mappedAttributeNames(exportConfig);
+
+    const saved = await loadCheckpoint(stateContainer, runId);
+    const resumable = saved && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === configHash;
+    this.checkpoint = {
+      version: 1,
+      runId,
+      exportFingerprint: descriptor.fingerprint,
+      configHash,
+      resumeFrom: resumable ? saved.resumeFrom : 0,
+      brazeRejected: resumable ? saved.brazeRejected : [],
+      delivery: resumable ? saved.delivery : { requests: 0, retries: 0, throttled: 0 },
+      startedAt: resumable ? saved.startedAt : new Date(startedAtMs).toISOString(),
+      savedAt: new Date(startedAtMs).toISOString(),
+    };
+    this.resumeFrom = this.checkpoint.resumeFrom;
+    for (const [seq, reason] of this.checkpoint.brazeRejected) this.brazeRejected.set(seq, reason);
+
+    this.logger.log('info', 'run started', {
+      runId,
+      configHash,
+      exportMetadata: descriptor.metadataBlob,
+      exportFingerprint: descriptor.fingerprint,
+      segments: [...selected].map((s) => exportConfig.segments[s].table).join(','),
+      dryRun: request.dryRun,
+      fullResync: request.fullResync,
+      resumeFrom: this.resumeFrom,
+    });
+
+    const meta = await loadSnapshotMeta(stateContainer, configHash);
+    if (
+      meta &&
+      !request.fullResync &&
+      !request.allowMassRemoval &&
+      selected.size === exportConfig.segments.length &&
+      meta.exportFingerprint === descriptor.fingerprint &&
+      meta.pendingRejected === 0
+    ) {
+      const summary = this.summarize(runId, request, descriptor, [], true);
+      await writeRunResults(stateContainer, summary, [], null);
+      await writeRunReport(stateContainer, summary, []);
+      this.logger.log('info', 'run finished: export already synced, nothing to send', { runId });
+      return { kind: 'completed' as const, summary };
+    }
+
+    const previous = await loadSnapshot(stateContainer, configHash);
+    this.planner = new DeltaPlanner(
+      exportConfig,
+      attributeNames,
+      segmentIds,
+      selected,
+      previous?.snapshot ?? null,
+      request.fullResync,
+    );
+    if (request.dryRun) this.plan = new ChangePlan(attributeNames, segmentIds);
+    else {
+      this.delivery = new BrazeDelivery({
+        endpoint: resolveBrazeEndpoint(settings.brazeRestEndpoint, {
+          allowInsecureLoopback: settings.brazeAllowInsecureLoopback,
+        }),
+        apiKey: settings.brazeApiKey,
+        batchSize: settings.brazeBatchSize,
+        concurrency: settings.brazeConcurrency,
+        requestsPerSecond: settings.brazeRequestsPerSecond,
+        maxAttempts: settings.brazeMaxAttempts,
+        maxRetryTimeInMs: settings.brazeMaxRetryTimeInMs,
+        requestTimeoutInMs: settings.brazeRequestTimeoutInMs,
+        onResults: (results) => this.onResults(results),
+        logger: this.logger,
+      });
+      // Objects not yet covered by a durable checkpoint: at most what the in-flight batches (and the open one) hold.
+      this.unrecordedLimit = (settings.brazeConcurrency + 1) * settings.brazeBatchSize;
+      this.durable = new DurableProgress(
+        (resumeFrom) => this.saveCheckpoint(resumeFrom),
+        () => (this.pending.size > 0 ? this.pending.keys().next().value! : this.nextSeq),
+        this.unrecordedLimit,
+        this.resumeFrom,
+      );
+    }
+
+    const segmentMembers = new Array<number>(segmentIds.length).fill(0);
+    const finishedReading = await this.readSegments(descriptor, selected, segmentMembers);
+    if (!finishedReading) return this.pause();
+
+    this.phase = 'removals';
+    const held = this.segmentsToHold(selected, segmentMembers, request);
+    const finishedRemovals = await this.sendRemovals(new Set(held.keys()));
+    if (!finishedRemovals) return this.pause();
+
+    await this.settleDeliveries();
+    this.phase = 'committing';
+    const segments = exportConfig.segments.map((segment, index) => ({
+      table: segment.table,
+      brazeSegmentApiId: segment.brazeSegmentApiId,
+      members: selected.has(index) ? segmentMembers[index] : (meta?.segmentMembers[index] ?? 0),
+      added: this.segmentAdded[index],
+      removed: this.segmentRemoved[index],
+      removalsHeld: this.segmentHeld[index],
+      heldReason: held.get(index),
+    }));
+    const summary = this.summarize(runId, request, descriptor, segments, false);
+    if (!request.dryRun) {
+      const next = this.planner.next;
+      await commitSnapshot(stateContainer, configHash, next, {
+        configHash,
+        exportFingerprint: descriptor.fingerprint,
+        runId,
+        committedAt: new Date(this.clock()).toISOString(),
+        segmentIds,
+        attributeNames,
+        users: next.size,
+        segmentMembers: exportConfig.segments.map((_, s) =>
+          selected.has(s) ? segmentMembers[s] : (meta?.segmentMembers[s] ?? 0),
+        ),
+        pendingRejected: this.counters.rejected + this.counters.membershipsRemovalHeld,
+      });
+    }
+    await writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null);
+    await writeRunReport(stateContainer, summary, this.rejected);
+    await deleteCheckpoint(stateContainer, runId);
+    this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
+    return { kind: 'completed' as const, summary };
+  }
+
+  /** Streams every selected segment's partitions through map -> diff -> delivery. False when the budget ran out. */
+  private async readSegments(
+    descriptor: ExportDescriptor,
+    selected: ReadonlySet<number>,
+    segmentMembers: number[],
+  ): Promise<boolean> {
+    const { exportConfig, exportContainer } = this.deps;
+    for (const segment of selected) {
+      const entity = descriptor.entities.get(exportConfig.segments[segment].table)!;
+      const mapper = createProfileMapper(exportConfig, entity);
+      for (const partition of entity.partitions) {
+        const batches = readPartitionBatches(exportContainer, entity, partition, {
+          onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
+        });
+        // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
+        for await (const batch of batches) {
+          for (const record of batch) {
+            if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
+            const seq = this.nextSeq++;
+            this.counters.profilesRead++;
+            if (record.kind === 'rejected') {
+              this.counters.sourceRowsRejected++;
+              this.reject(seq, 'source', record.reason, {
+                blob: record.blobName,
+                line: record.line,
+                column: record.column,
+              });
+              continue;
+            }
+            const outcome = mapper.map(record.values);
+            if (outcome.kind === 'skipped') {
+              this.counters.skipped++;
+              this.skippedReasons[outcome.reason] = (this.skippedReasons[outcome.reason] ?? 0) + 1;
+              continue;
+            }
+            if (outcome.kind === 'rejected') {
+              const where = { blob: record.blobName, line: record.line, column: outcome.column };
+              this.reject(seq, 'mapping', outcome.reason, where);
+              continue;
+            }
+            this.counters.attributesFullResend += 1 + countValues(outcome.row.values);
+            const rowPlan = this.planner.planRow(outcome.row, segment);
+            if (rowPlan.kind === 'duplicate') {
+              this.counters.duplicateRows++;
+              continue;
+            }
+            segmentMembers[segment]++;
+            if (rowPlan.kind === 'unchanged') {
+              this.counters.unchanged++;
+              continue;
+            }
+            const wait = this.send(seq, { planned: rowPlan.planned, blob: record.blobName, line: record.line });
+            if (wait) await wait;
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The safety guard (design §7): a segment that shrank by more than the configured share keeps its members
+   * unless the run allows mass removal. A segment with no rows at all is the extreme case of this.
+   */
+  private segmentsToHold(selected: ReadonlySet<number>, members: number[], request: RunRequest): Map<number, string> {
+    const held = new Map<number, string>();
+    const guard = this.deps.settings.segmentShrinkGuardPercent;
+    const previousMembers = this.planner.previousSnapshot.segmentMemberCounts();
+    for (const segment of selected) {
+      const before = previousMembers[segment];
+      if (before === 0 || request.allowMassRemoval) continue;
+      const shrinkPercent = ((before - members[segment]) / before) * 100;
+      if (shrinkPercent > guard) {
+        const table = this.deps.exportConfig.segments[segment].table;
+        const reason =
+          `segment ${table} shrank by ${shrinkPercent.toFixed(1)} % (${before} -> ${members[segment]} members), ` +
+          `more than SEGMENT_SHRINK_GUARD_PERCENT=${guard}: removals held back; start the run with ` +
+          `allowMassRemoval (CLI --allow-mass-removal) if the shrink is real`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+      }
+    }
+    return held;
+  }
+
+  private async sendRemovals(held: ReadonlySet<number>): Promise<boolean> {
+    for (const removal of this.planner.planRemovals(held)) {
+      if ('heldSegment' in removal) {
+        this.counters.membershipsRemovalHeld++;
+        this.segmentHeld[removal.heldSegment]++;
+        continue;
+      }
+      if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
+      const wait = this.send(this.nextSeq++, { planned: removal });
+      if (wait) await wait;
+    }
+    return true;
+  }
+
+  /**
+   * Sends one planned object, or (below the checkpoint) replays the verdict Braze gave it before. Returns a promise
+   * only when the caller must wait (delivery or checkpoint backpressure): an await per row costs a microtask each.
+   */
+  private send(seq: number, pending: PendingObject): Promise<void> | undefined {
+    if (seq < this.resumeFrom) {
+      const reason = this.brazeRejected.get(seq);
+      if (reason === undefined) this.accept(pending);
+      else this.rejectObject(seq, pending, reason);
+      return;
+    }
+    if (this.plan) {
+      this.plan.record(pending.planned, this.planner.next.keyOf(pending.planned.slot));
+      this.accept(pending);
+      return;
+    }
+    this.pending.set(seq, pending);
+    const pushed = this.delivery!.push({ ref: seq, object: pending.planned.object });
+    return pushed ? pushed.then(() => this.recordSent(seq)) : this.recordSent(seq);
+  }
+
+  private recordSent(seq: number): Promise<void> | undefined {
+    this.durable!.recordSent(seq);
+    return this.durable!.unrecorded >= this.unrecordedLimit ? this.durable!.waitForRoom() : undefined;
+  }
+
+  private onResults(results: RowResult[]): void {
+    for (const result of results) {
+      const pending = this.pending.get(result.ref);
+      if (!pending) continue;
+      this.pending.delete(result.ref);
+      if (result.status === 'accepted') this.accept(pending);
+      else {
+        this.brazeRejected.set(result.ref, result.reason);
+        this.rejectObject(result.ref, pending, result.reason);
+      }
+    }
+    this.durable?.settled();
+  }
+
+  private accept({ planned }: PendingObject): void {
+    const c = this.counters;
+    c.objectsSent++;
+    c.attributesSent += planned.attributesChanged + planned.membershipsAdded + planned.membershipsRemoved;
+    c.membershipsAdded += planned.membershipsAdded;
+    c.membershipsRemoved += planned.membershipsRemoved;
+    if (planned.membershipsAdded) this.segmentAdded[planned.segment]++;
+    if (planned.membershipsRemoved) this.segmentRemoved[planned.segment]++;
+    if (planned.slot >= this.usersSentFlags.length) {
+      const grown = new Uint8Array(Math.max(planned.slot + 1, this.usersSentFlags.length * 2));
+      grown.set(this.usersSentFlags);
+      this.usersSentFlags = grown;
+    }
+    if (this.usersSentFlags[planned.slot] === 0) {
+      this.usersSentFlags[planned.slot] = 1;
+      c.usersSent++;
+    }
+  }
+
+  private rejectObject(seq: number, pending: PendingObject, reason: string): void {
+    this.planner.reject(pending.planned);
+    const idHash = hashId(this.planner.next.keyOf(pending.planned.slot));
+    this.reject(seq, 'braze', reason, { blob: pending.blob, line: pending.line, idHash });
+  }
+
+  private reject(seq: number, stage: RejectedRow['stage'], reason: string, where: Partial<RejectedRow>): void {
+    this.counters.rejected++;
+    this.rejectedReasons[reason] = (this.rejectedReasons[reason] ?? 0) + 1;
+    this.rejected.push({ seq, stage, reason, ...where });
+  }
+
+  /**
+   * True when the step must stop sending: the budget is spent or the run lock was lost. Synchronous, since it runs
+   * for every row; saves a checkpoint in the background every few seconds on the way.
+   */
+  private mustStop(): boolean {
+    if (this.input.signal?.aborted) return true;
+    const now = this.clock();
+    // At least one row per step, so even a tiny budget makes progress.
+    if (now >= this.input.deadline && this.nextSeq > this.resumeFrom) return true;
+    if (now - this.lastProgressAt >= (this.deps.progressIntervalInMs ?? 2000)) {
+      this.lastProgressAt = now;
+      this.reportProgress();
+    }
+    return false;
+  }
+
+  private async pause() {
+    await this.settleDeliveries();
+    if (!this.input.request.dryRun) await this.saveCheckpoint(this.nextSeq);
+    if (this.input.signal?.aborted) {
+      throw new RunInterruptedError('the run lock was lost; the run will resume from its checkpoint');
+    }
+    const progress = this.progress();
+    this.logger.log('info', 'run paused: time budget spent, continuing in a new invocation', {
+      runId: this.input.runId,
+      rowsRead: progress.rowsRead,
+      resumeFrom: this.nextSeq,
+    });
+    return { kind: 'paused' as const, progress };
+  }
+
+  private async settleDeliveries(): Promise<void> {
+    if (this.delivery) {
+      const stats = await this.delivery.flush();
+      this.counters.requests = this.checkpoint.delivery.requests + stats.requests;
+      this.counters.retries = this.checkpoint.delivery.retries + stats.retries;
+      this.counters.throttled = this.checkpoint.delivery.throttled + stats.throttled;
+    }
+    await this.durable?.idle();
+  }
+
+  private async saveCheckpoint(resumeFrom: number): Promise<void> {
+    const stats = this.delivery?.stats;
+    await saveCheckpoint(this.deps.stateContainer, {
+      ...this.checkpoint,
+      resumeFrom,
+      brazeRejected: [...this.brazeRejected].filter(([seq]) => seq < resumeFrom),
+      delivery: {
+        requests: this.checkpoint.delivery.requests + (stats?.requests ?? 0),
+        retries: this.checkpoint.delivery.retries + (stats?.retries ?? 0),
+        throttled: this.checkpoint.delivery.throttled + (stats?.throttled ?? 0),
+      },
+      savedAt: new Date(this.clock()).toISOString(),
+    });
+  }
+
+  private progress(): RunProgress {
+    return {
+      phase: this.phase,
+      rowsRead: this.counters.profilesRead,
+      objectsSent: this.counters.objectsSent,
+      updatedAt: new Date(this.clock()).toISOString(),
+    };
+  }
+
+  private sampleTimeline(): void {
+    const stats = this.delivery?.stats;
+    this.timeline.push({
+      atMs: this.clock() - this.stepStartedAtMs,
+      rowsRead: this.counters.profilesRead,
+      objectsSent: this.counters.objectsSent,
+      requests: stats?.requests ?? 0,
+      throttled: stats?.throttled ?? 0,
+      retries: stats?.retries ?? 0,
+    });
+  }
+
+  private reportProgress(): void {
+    const progress = this.progress();
+    const stats = this.delivery?.stats;
+    this.sampleTimeline();
+    this.logger.log('info', 'run progress', {
+      runId: this.input.runId,
+      phase: progress.phase,
+      rowsRead: progress.rowsRead,
+      objectsSent: progress.objectsSent,
+      requests: stats?.requests ?? 0,
+      throttled: stats?.throttled ?? 0,
+      retries: stats?.retries ?? 0,
+    });
+    this.input.onProgress?.(progress);
+  }
+
+  private summarize(
+    runId: string,
+    request: RunRequest,
+    descriptor: ExportDescriptor,
+    segments: RunSummary['segments'],
+    alreadySynced: boolean,
+  ): RunSummary {
+    const finishedAtMs = this.clock();
+    this.sampleTimeline();
+    const held = segments.some((s) => s.heldReason);
+    return {
+      runId,
+      status: held ? 'held' : 'succeeded',
+      dryRun: request.dryRun,
+      fullResync: request.fullResync,
+      exportFingerprint: descriptor.fingerprint,
+      exportMetadataBlob: descriptor.metadataBlob,
+      alreadySynced,
+      ...this.counters,
+      segments,
+      skippedReasons: this.skippedReasons,
+      rejectedReasons: this.rejectedReasons,
+      timeline: this.timeline,
+      startedAt: this.checkpoint.startedAt,
+      finishedAt: new Date(finishedAtMs).toISOString(),
+      durationMs: finishedAtMs - Date.parse(this.checkpoint.startedAt),
+    };
+  }
+}
+
+function countValues(values: readonly unknown[]): number {
+  let count = 0;
+  for (const value of values) if (value !== null) count++;
+  return count;
+}
+
+/** Segment indexes a run covers: all, or those named by table or Braze segment id. */
+export function selectSegments(config: ExportConfig, request: RunRequest): Set<number> {
+  if (!request.segments || request.segments.length === 0) return new Set(config.segments.map((_, i) => i));
+  const selected = new Set<number>();
+  const unknown: string[] = [];
+  for (const name of request.segments) {
+    const index = config.segments.findIndex((s) => s.table === name || s.brazeSegmentApiId === name);
+    if (index < 0) unknown.push(name);
+    else selected.add(index);
+  }
+  if (unknown.length > 0) {
+    throw new ConfigError('run request', [
+      `segments: unknown segment(s) ${unknown.map((n) => `"${n}"`).join(', ')}; configured: ` +
+        config.segments.map((s) => s.table).join(', '),
+    ]);
+  }
+  return selected;
+}
+
+/** Unknown tables and columns are reported against the export before anything is sent (design §5). */
+function checkConfigAgainstExport(
+  config: ExportConfig,
+  descriptor: ExportDescriptor,
+  selected: ReadonlySet<number>,
+  exportPath: string,
+): void {
+  const problems: string[] = [];
+  for (const index of selected) {
+    const table = config.segments[index].table;
+    const entity = descriptor.entities.get(table);
+    if (!entity) {
+      problems.push(
+        `segments[${index}].table: "${table}" is not in ${descriptor.metadataBlob}; tables found: ` +
+          ([...descriptor.entities.keys()].join(', ') || 'none'),
+      );
+      continue;
+    }
+    for (const column of missingColumns(config, entity)) {
+      problems.push(`table ${table} in ${descriptor.metadataBlob} has no column "${column}" named by the config`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`export config against the export in ${exportPath}`, problems);
+}

@@ -1,0 +1,265 @@
+import type { ContainerClient } from '@azure/storage-blob';
+import type { QueueClient } from '@azure/storage-queue';
+import type { Logger } from '../telemetry/logger';
+import { logRunMetrics } from '../telemetry/metrics';
+import { claimActiveRun, clearActiveRun, DEFAULT_LEASE_DURATION_IN_SECONDS, withRunLease } from './lock';
+import { enqueueRun, parseRunMessage } from './queue';
+import { createRun, getRun, newRunId, TERMINAL_STATUSES, updateRun } from './records';
+import type { RunExecutor, RunProgress, RunRecord, RunRequest, RunStatus } from './types';
+
+export interface RunServiceDeps {
+  stateContainer: ContainerClient;
+  queue: QueueClient;
+  clock?: () => number;
+  logger: Logger;
+}
+
+export type StartRunResult = { kind: 'started'; record: RunRecord } | { kind: 'conflict'; activeRunId: string };
+
+/** Admits a new run if none is active, records it as `queued` and hands it to the worker queue. */
+export async function startRun(deps: RunServiceDeps, request: RunRequest): Promise<StartRunResult> {
+  const clock = deps.clock ?? Date.now;
+  const runId = newRunId(clock());
+  const claim = await claimActiveRun(deps.stateContainer, runId, clock);
+  if (!claim.claimed) {
+    deps.logger.log('info', 'run not started: another run is active', {
+      activeRunId: claim.activeRunId,
+      trigger: request.trigger,
+    });
+    return { kind: 'conflict', activeRunId: claim.activeRunId };
+  }
+  let record: RunRecord | null = null;
+  try {
+    record = await createRun(deps.stateContainer, { request, clock, runId });
+    await enqueueRun(deps.queue, runId);
+  } catch (error) {
+    // Without its message the run would block admission until someone noticed; give the slot back.
+    if (record) await markFailed(deps, runId, `could not queue the run: ${safeMessage(error)}`).catch(() => null);
+    await clearActiveRun(deps.stateContainer, runId).catch(() => null);
+    throw error;
+  }
+  deps.logger.log('info', 'run queued', { runId, trigger: request.trigger, dryRun: request.dryRun });
+  return { kind: 'started', record };
+}
+
+export interface ProcessRunOptions {
+  /** Work done in this invocation before the run pauses and continues in a new message. */
+  timeBudgetInMs: number;
+  leaseDurationInSeconds?: number;
+  /** Progress is written to the record at most this often. Default 5,000. */
+  progressIntervalInMs?: number;
+}
+
+export type ProcessRunResult =
+  | { kind: 'completed' | 'paused' | 'failed'; record: RunRecord }
+  /** Another worker holds the run lease; a copy of the message was queued to arrive after `retryInSeconds`. */
+  | { kind: 'busy'; runId: string; retryInSeconds: number }
+  /** Nothing to do: the message names no run, an unknown run or a finished one. */
+  | { kind: 'skipped'; reason: string };
+
+/**
+ * One worker invocation of a run: takes the run lease, executes a step under the time budget, records the outcome.
+ *
+ * - `paused`: the run stays `running` and a continuation message is queued (after the lease is released, so the
+ *   next worker can take it at once).
+ * - `completed`: summary and final status stored, admission freed.
+ * - error: the run is marked `failed`, unless the error says `retryable: true`: then it is rethrown so the queue
+ *   delivers the message again (and after `maxDequeueCount` attempts moves it to the poison queue).
+ * - lease held elsewhere (`busy`): the run is not touched. Rather than failing the message, which would count
+ *   towards `maxDequeueCount` and could poison a healthy long run's duplicate message, a copy is queued with a
+ *   visibility delay longer than the lease, and this message completes. When the copy arrives the holder has
+ *   finished (the copy is skipped), paused (the copy continues the run) or crashed (its lease has expired).
+ */
+export async function processRunMessage(
+  deps: RunServiceDeps,
+  message: unknown,
+  executor: RunExecutor,
+  options: ProcessRunOptions,
+): Promise<ProcessRunResult> {
+  const { stateContainer, logger } = deps;
+  const parsed = parseRunMessage(message);
+  if (!parsed) {
+    logger.log('warn', 'run message ignored: it names no valid run id');
+    return { kind: 'skipped', reason: 'the message names no valid run id' };
+  }
+  const { runId } = parsed;
+  const existing = await getRun(stateContainer, runId);
+  if (!existing) {
+    logger.log('warn', 'run message ignored: unknown run', { runId });
+    return { kind: 'skipped', reason: `run ${runId} not found` };
+  }
+  if (TERMINAL_STATUSES.has(existing.status)) {
+    logger.log('info', 'run message ignored: the run has finished', { runId, status: existing.status });
+    return { kind: 'skipped', reason: `run ${runId} is ${existing.status}` };
+  }
+
+  const leaseDurationInSeconds = options.leaseDurationInSeconds ?? DEFAULT_LEASE_DURATION_IN_SECONDS;
+  const leased = await withRunLease(stateContainer, { leaseDurationInSeconds, logger }, (signal) =>
+    executeStep(deps, runId, executor, options, signal),
+  );
+  if (!leased.acquired) {
+    const retryInSeconds = leaseDurationInSeconds + 5;
+    await enqueueRun(deps.queue, runId, { delayInSeconds: retryInSeconds });
+    logger.log('info', 'run lease held by another worker; message requeued', { runId, retryInSeconds });
+    return { kind: 'busy', runId, retryInSeconds };
+  }
+  if (leased.value.kind === 'paused') await enqueueRun(deps.queue, runId);
+  return leased.value;
+}
+
+async function executeStep(
+  deps: RunServiceDeps,
+  runId: string,
+  executor: RunExecutor,
+  options: ProcessRunOptions,
+  signal: AbortSignal,
+): Promise<ProcessRunResult> {
+  const { stateContainer, logger } = deps;
+  const clock = deps.clock ?? Date.now;
+  // Re-read under the lease: the previous holder may have finished the run since the check above.
+  const record = await updateRun(
+    stateContainer,
+    runId,
+    (current) =>
+      TERMINAL_STATUSES.has(current.status)
+        ? null
+        : {
+            ...current,
+            status: 'running',
+            startedAt: current.startedAt ?? new Date(clock()).toISOString(),
+            invocations: current.invocations + 1,
+          },
+    clock,
+  );
+  if (TERMINAL_STATUSES.has(record.status)) return { kind: 'skipped', reason: `run ${runId} is ${record.status}` };
+  logger.log('info', 'run step started', { runId, invocation: record.invocations });
+
+  const progress = throttledProgressWriter(deps, runId, options.progressIntervalInMs ?? 5000);
+  let outcome;
+  try {
+    outcome = await executor({
+      runId,
+      request: record.request,
+      deadline: clock() + options.timeBudgetInMs,
+      signal,
+      logger,
+      onProgress: progress.report,
+    });
+  } catch (error) {
+    await progress.flushed();
+    const retryable = signal.aborted || (error as { retryable?: unknown } | null)?.retryable === true;
+    const thrown = signal.aborted ? signal.reason : error;
+    if (retryable) {
+      await updateRun(stateContainer, runId, (current) => ({ ...current, lastError: safeMessage(thrown) }), clock);
+      logger.log('warn', 'run step failed; the message will be retried', { runId, error: safeMessage(thrown) });
+      throw thrown;
+    }
+    const failed = await markFailed(deps, runId, safeMessage(error));
+    logger.log('error', 'run failed', { runId, error: failed.error });
+    return { kind: 'failed', record: failed };
+  }
+  await progress.flushed();
+
+  if (outcome.kind === 'paused') {
+    const paused = await updateRun(
+      stateContainer,
+      runId,
+      (current) => ({ ...current, progress: outcome.progress, lastError: undefined }),
+      clock,
+    );
+    logger.log('info', 'run paused; continuing in a new message', { runId, rowsRead: outcome.progress.rowsRead });
+    return { kind: 'paused', record: paused };
+  }
+
+  const status: RunStatus =
+    outcome.summary.status === 'held' || outcome.summary.status === 'failed' ? outcome.summary.status : 'succeeded';
+  const finished = await updateRun(
+    stateContainer,
+    runId,
+    (current) => ({
+      ...current,
+      status,
+      summary: outcome.summary,
+      finishedAt: new Date(clock()).toISOString(),
+      lastError: undefined,
+    }),
+    clock,
+  );
+  await clearActiveRun(stateContainer, runId);
+  logRunMetrics(logger, outcome.summary);
+  return { kind: 'completed', record: finished };
+}
+
+/**
+ * Writes the executor's progress to the record at most once per interval, in the background and in order;
+ * the newest report wins. A failed write is logged and does not disturb the run.
+ */
+function throttledProgressWriter(deps: RunServiceDeps, runId: string, intervalInMs: number) {
+  const clock = deps.clock ?? Date.now;
+  let latest: RunProgress | null = null;
+  let lastWriteAt = Number.NEGATIVE_INFINITY;
+  let writes: Promise<unknown> = Promise.resolve();
+  return {
+    report(progress: RunProgress): void {
+      latest = progress;
+      if (clock() - lastWriteAt < intervalInMs) return;
+      lastWriteAt = clock();
+      writes = writes
+        .then(() => updateRun(deps.stateContainer, runId, (current) => ({ ...current, progress: latest! }), clock))
+        .catch((error: unknown) => {
+          deps.logger.log('warn', 'could not write run progress', { runId, error: safeMessage(error) });
+        });
+    },
+    flushed: () => writes,
+  };
+}
+
+/** Marks a run that the queue gave up on (its message reached the poison queue) as failed. */
+export async function markPoisoned(deps: RunServiceDeps, message: unknown, reason: string): Promise<RunRecord | null> {
+  const parsed = parseRunMessage(message);
+  if (!parsed) {
+    deps.logger.log('warn', 'poison message ignored: it names no valid run id');
+    return null;
+  }
+  const record = await getRun(deps.stateContainer, parsed.runId);
+  if (!record) {
+    deps.logger.log('warn', 'poison message ignored: unknown run', { runId: parsed.runId });
+    return null;
+  }
+  const failed = await markFailed(deps, parsed.runId, reason, { withLastError: true });
+  deps.logger.log('error', 'run failed: its message was poisoned', { runId: parsed.runId, error: failed.error });
+  return failed;
+}
+
+/** Marks the run failed (unless it already finished) and frees admission. */
+async function markFailed(
+  deps: RunServiceDeps,
+  runId: string,
+  reason: string,
+  options: { withLastError?: boolean } = {},
+): Promise<RunRecord> {
+  const clock = deps.clock ?? Date.now;
+  const record = await updateRun(
+    deps.stateContainer,
+    runId,
+    (current) =>
+      TERMINAL_STATUSES.has(current.status)
+        ? null
+        : {
+            ...current,
+            status: 'failed',
+            error: options.withLastError && current.lastError ? `${reason}; last error: ${current.lastError}` : reason,
+            finishedAt: new Date(clock()).toISOString(),
+          },
+    clock,
+  );
+  await clearActiveRun(deps.stateContainer, runId);
+  return record;
+}
+
+const MAX_ERROR_LENGTH = 2000;
+
+function safeMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+}

@@ -1,0 +1,45 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import type { StorageLocation } from '../config/settings';
+
+/**
+ * Storage clients from a `StorageLocation`: a connection string locally, the app's managed identity in Azure
+ * (the user-assigned one when a client id is set, which is what the Functions host itself uses for triggers).
+ */
+export function createContainerClient(location: StorageLocation, containerName: string): ContainerClient {
+  if (location.kind === 'connectionString') {
+    return BlobServiceClient.fromConnectionString(location.connectionString).getContainerClient(containerName);
+  }
+  return new BlobServiceClient(location.blobServiceUri, credentialFor(location)).getContainerClient(containerName);
+}
+
+export function createQueueClient(location: StorageLocation, queueName: string): QueueClient {
+  if (location.kind === 'connectionString') {
+    return QueueServiceClient.fromConnectionString(location.connectionString).getQueueClient(queueName);
+  }
+  return new QueueServiceClient(queueServiceUri(location), credentialFor(location)).getQueueClient(queueName);
+}
+
+/** `<account>.queue.core.windows.net` when only the blob URI is configured (same account, other service). */
+export function queueServiceUri(location: Extract<StorageLocation, { kind: 'identity' }>): string {
+  if (location.queueServiceUri) return location.queueServiceUri;
+  const url = new URL(location.blobServiceUri);
+  if (!url.hostname.includes('.blob.')) {
+    throw new Error(
+      'STATE_STORAGE__queueServiceUri is not set and cannot be derived from STATE_STORAGE__blobServiceUri',
+    );
+  }
+  url.hostname = url.hostname.replace('.blob.', '.queue.');
+  return url.toString();
+}
+
+function credentialFor(location: Extract<StorageLocation, { kind: 'identity' }>): DefaultAzureCredential {
+  return new DefaultAzureCredential(location.clientId ? { managedIdentityClientId: location.clientId } : {});
+}
+
+/** HTTP status of a storage SDK error (`RestError`), or undefined for anything else. */
+export function storageStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}

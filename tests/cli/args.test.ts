@@ -1,0 +1,52 @@
+import { parseArgs, UsageError } from '../../tools/cli/args';
+
+describe('CLI arguments', () => {
+  it('parses run with every option', () => {
+    expect(
+      parseArgs([
+        'run',
+        '--config',
+        'c.json',
+        '--dry-run',
+        '--full-resync',
+        '--segments=A, B',
+        '--allow-mass-removal',
+        '--json',
+      ]),
+    ).toEqual({
+      name: 'run',
+      config: 'c.json',
+      dryRun: true,
+      fullResync: true,
+      allowMassRemoval: true,
+      segments: ['A', 'B'],
+      json: true,
+    });
+  });
+
+  it('treats plan as a dry run', () => {
+    expect(parseArgs(['plan'])).toMatchObject({ name: 'run', dryRun: true });
+  });
+
+  it('parses status, runs and check', () => {
+    expect(parseArgs(['status', '20261128T121500Z-1a2b3c4d'])).toEqual({
+      name: 'status',
+      runId: '20261128T121500Z-1a2b3c4d',
+      json: false,
+    });
+    expect(parseArgs(['runs', '--limit', '5', '--json'])).toEqual({ name: 'runs', limit: 5, json: true });
+    expect(parseArgs(['check', '--config', 'x.json'])).toEqual({ name: 'check', config: 'x.json' });
+    expect(parseArgs([])).toEqual({ name: 'help' });
+  });
+
+  it.each([
+    [['deploy'], 'unknown command "deploy"'],
+    [['run', '--config'], '--config needs a value'],
+    [['run', '--dry-run=yes'], '--dry-run takes no value'],
+    [['status', '--dry-run'], 'status does not take --dry-run'],
+    [['runs', '--limit', '0'], '--limit must be a whole number from 1 to 100'],
+    [['run', 'extra'], 'unexpected argument "extra"'],
+  ])('refuses %j with a precise message', (argv, message) => {
+    expect(() => parseArgs(argv)).toThrow(new UsageError(message));
+  });
+});

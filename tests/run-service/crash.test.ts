@@ -1,0 +1,161 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { getActiveRunId } from '../../shared/run/lock';
+import { App, createApp } from '../../shared/run/app';
+import { getRun } from '../../shared/run/records';
+import { startRun } from '../../shared/run/service';
+import { MemoryLogger } from '../../shared/telemetry/logger';
+import { BrazeSandbox, startBrazeSandbox } from '../../tools/braze-sandbox/server';
+import { compareWithSandbox, expectedState } from '../../tools/demo/expected';
+import {
+  containerSink,
+  GeneratorOptions,
+  sampleExportConfig,
+  writeExport,
+} from '../../tools/generate-export/generator';
+import { Azurite, startAzurite } from '../../tools/local/azurite';
+
+const ROOT = path.join(__dirname, '..', '..');
+const WORKER = path.join(ROOT, 'dist', 'tools', 'worker', 'main.js');
+const PROFILES = 200_000;
+const EXPORT_CONTAINER = 'ci-exports';
+const EXPORT_PATH = 'CustomerInsights_0c1d2e3f/BrazeFeed';
+const BATCH_SIZE = 75;
+const CONCURRENCY = 8;
+const LEASE_SECONDS = 15;
+
+/**
+ * A worker process killed with SIGKILL mid-run (no cleanup, lease still held, message still on the queue) and a
+ * new worker started: the run resumes from its checkpoint, Braze ends exactly as the export implies, and the
+ * only data sent twice is what was in flight when the process died.
+ */
+describe('run worker crash and restart', () => {
+  let azurite: Azurite;
+  let sandbox: BrazeSandbox;
+  let env: Record<string, string>;
+  const children: ChildProcess[] = [];
+  const options: GeneratorOptions = { profiles: PROFILES, seed: 424242, churnPercent: 5 };
+  const config = sampleExportConfig(options) as { segments: GeneratorOptions['segments'] };
+  const withSegments: GeneratorOptions = { ...options, segments: config.segments };
+
+  beforeAll(async () => {
+    // `npm test` builds first (pretest); a bare `npx jest` on a fresh checkout builds here.
+    if (!existsSync(WORKER)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    azurite = await startAzurite({ queue: true });
+    sandbox = await startBrazeSandbox({ rateLimit: null, logBodies: false, ledgerPerUser: false });
+    const exportContainer = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      EXPORT_CONTAINER,
+    );
+    await exportContainer.create();
+    await writeExport(containerSink(exportContainer), EXPORT_PATH, withSegments);
+    env = {
+      CI_EXPORT_STORAGE: azurite.connectionString,
+      CI_EXPORT_CONTAINER: EXPORT_CONTAINER,
+      CI_EXPORT_PATH: EXPORT_PATH,
+      STATE_STORAGE: azurite.connectionString,
+      BRAZE_REST_ENDPOINT: sandbox.url,
+      BRAZE_API_KEY: sandbox.apiKey,
+      BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
+      EXPORT_CONFIG: JSON.stringify(config),
+      BRAZE_BATCH_SIZE: String(BATCH_SIZE),
+      BRAZE_CONCURRENCY: String(CONCURRENCY),
+      RUN_TIME_BUDGET_SECONDS: '600',
+    };
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await sandbox?.close();
+    await azurite?.stop();
+  });
+
+  function startWorker(
+    stateContainer: string,
+    args: string[],
+  ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [WORKER, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env, STATE_CONTAINER: stateContainer },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, output: () => output, exited };
+  }
+
+  /** Objects Braze accepted, from the sandbox's request log. */
+  const objectsAccepted = () =>
+    sandbox
+      .requests()
+      .filter((r) => r.path === '/users/track' && r.status === 201)
+      .reduce((sum, r) => sum + r.objectCount, 0);
+
+  async function startRunIn(stateContainer: string): Promise<{ app: App; runId: string }> {
+    const runApp = await createApp({ ...env, STATE_CONTAINER: stateContainer });
+    const started = await startRun(runApp.serviceDeps(new MemoryLogger()), {
+      dryRun: false,
+      fullResync: false,
+      allowMassRemoval: false,
+      trigger: 'cli',
+    });
+    if (started.kind !== 'started') throw new Error('run not started');
+    return { app: runApp, runId: started.record.runId };
+  }
+
+  /** Waits for a worker to exit; a worker still running after `hangGuardInMs` is killed and its output shown. */
+  async function finished(worker: ReturnType<typeof startWorker>, hangGuardInMs = 150_000): Promise<void> {
+    const guard = setTimeout(() => worker.child.kill('SIGKILL'), hangGuardInMs);
+    const code = await worker.exited;
+    clearTimeout(guard);
+    if (code !== 0) throw new Error(`worker exited with ${code ?? 'a signal'}:\n${worker.output()}`);
+  }
+
+  it('resumes after SIGKILL at a random point, leaves Braze exactly as the export implies, resends only what was in flight', async () => {
+    const expected = expectedState(withSegments, 0);
+    const workerArgs = ['--visibility-timeout-seconds', '2', '--lease-duration-seconds', String(LEASE_SECONDS)];
+
+    // The same sync without a crash, into an empty Braze and empty state: what a clean run sends.
+    const clean = await startRunIn('state-clean');
+    await finished(startWorker('state-clean', ['--once', ...workerArgs]));
+    expect(await getRun(clean.app.stateContainer, clean.runId)).toMatchObject({ status: 'succeeded', invocations: 1 });
+    const cleanRequests = sandbox.stats().requests;
+    const cleanObjects = objectsAccepted();
+    sandbox.reset('all');
+
+    const fraction = Number(process.env.CRASH_AT_FRACTION ?? 0.1 + Math.random() * 0.8);
+    const killAfterRequests = Math.max(1, Math.floor(cleanRequests * fraction));
+    console.log(`crash test: killing the worker after ${killAfterRequests} of ${cleanRequests} requests`);
+    const crashed = await startRunIn('state-crashed');
+    const first = startWorker('state-crashed', workerArgs);
+    let firstExit: number | null | undefined;
+    void first.exited.then((code) => (firstExit = code));
+    // Hang guard only: a worker that stops sending is reported with its output instead of blocking the suite.
+    for (let polls = 0; sandbox.stats().requests < killAfterRequests && firstExit === undefined; polls++) {
+      if (polls > 30_000) throw new Error(`the worker stopped sending before the kill:\n${first.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (firstExit !== undefined) throw new Error(`worker exited before the kill (${firstExit}):\n${first.output()}`);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect((await getRun(crashed.app.stateContainer, crashed.runId))?.status).toBe('running');
+
+    // The restarted worker finds the dead worker's lease, waits it out, and resumes from the checkpoint.
+    await finished(startWorker('state-crashed', ['--once', ...workerArgs]));
+    const record = await getRun(crashed.app.stateContainer, crashed.runId);
+    expect(record).toMatchObject({ status: 'succeeded' });
+    expect(record!.invocations).toBeGreaterThanOrEqual(2);
+    expect(await getActiveRunId(crashed.app.stateContainer)).toBeNull();
+
+    const comparison = compareWithSandbox(sandbox, expected);
+    expect(comparison.differences).toEqual([]);
+    expect(comparison.matchingUsers).toBe(expected.users.length);
+
+    const resentObjects = objectsAccepted() - cleanObjects;
+    console.log(`crash test: ${resentObjects} objects sent again after the restart`);
+    expect(resentObjects).toBeGreaterThanOrEqual(0);
+    expect(resentObjects).toBeLessThanOrEqual(CONCURRENCY * BATCH_SIZE);
+  }, 300_000);
+});

@@ -1,0 +1,247 @@
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { validateExportConfig } from '../../shared/config/exportConfig';
+import { loadSettings } from '../../shared/config/settings';
+import { createRunExecutor } from '../../shared/run/pipeline';
+import { newRunId } from '../../shared/run/records';
+import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/types';
+import { MemoryLogger } from '../../shared/telemetry/logger';
+import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
+import { startAzurite, type Azurite } from '../../tools/local/azurite';
+
+const EXPORT_PATH = 'CustomerInsights_5d0c7f3e/BrazeFeed';
+const COLUMNS = ['CustomerId', 'BrazeCustomerId', 'PrimaryEmail', 'FirstName', 'LoyaltyPoints', 'PreviousCustomerId'];
+const rawConfig = {
+  identity: { externalId: 'BrazeCustomerId', email: 'PrimaryEmail', whenExternalIdMissing: 'alias' },
+  segments: [
+    { table: 'Gold', brazeSegmentApiId: 'seg-gold' },
+    { table: 'Churn', brazeSegmentApiId: 'seg-churn' },
+  ],
+  attributes: { FirstName: 'first_name', LoyaltyPoints: 'ci_points' },
+};
+type Row = [string, string, string, string, string, string];
+
+/** Writes one CI export run (headerless CSV, relative locations) and points model.json at it. */
+async function writeExport(container: ContainerClient, folder: string, tables: Record<string, Row[]>) {
+  const entities = [];
+  for (const [table, rows] of Object.entries(tables)) {
+    const location = `${table}/2025/03/${folder}/${table}_1.csv`;
+    const csv =
+      rows
+        .map((row) => row.map((cell) => (cell === '' ? '' : `"${cell.replace(/"/g, '""')}"`)).join(','))
+        .join('\r\n') + '\r\n';
+    await container.getBlockBlobClient(`${EXPORT_PATH}/${location}`).upload(csv, Buffer.byteLength(csv));
+    entities.push({
+      $type: 'LocalEntity',
+      name: table,
+      attributes: COLUMNS.map((name) => ({ name, dataType: name === 'LoyaltyPoints' ? 'int64' : 'string' })),
+      partitions: [{ name: `${table}_1`, location }],
+    });
+  }
+  const model = JSON.stringify({ name: 'BrazeFeed', version: '1.0', entities });
+  await container.getBlockBlobClient(`${EXPORT_PATH}/model.json`).upload(model, Buffer.byteLength(model));
+}
+
+describe('run pipeline against Azurite and the Braze sandbox', () => {
+  let azurite: Azurite;
+  let sandbox: BrazeSandbox;
+  let exportContainer: ContainerClient;
+  let stateContainer: ContainerClient;
+  let logger: MemoryLogger;
+
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    sandbox = await startBrazeSandbox({ rateLimit: null });
+    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    exportContainer = service.getContainerClient('ci-exports');
+    stateContainer = service.getContainerClient('ci-braze-state');
+    await Promise.all([exportContainer.create(), stateContainer.create()]);
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+    await azurite?.stop();
+  });
+
+  async function run(
+    request: Partial<RunRequest> = {},
+    env: Record<string, string> = {},
+    step?: { runId: string; deadline: number },
+  ): Promise<RunStepOutcome> {
+    const settings = loadSettings({
+      CI_EXPORT_STORAGE: azurite.connectionString,
+      CI_EXPORT_CONTAINER: 'ci-exports',
+      CI_EXPORT_PATH: EXPORT_PATH,
+      STATE_STORAGE: azurite.connectionString,
+      BRAZE_REST_ENDPOINT: sandbox.url,
+      BRAZE_API_KEY: sandbox.apiKey,
+      BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
+      EXPORT_CONFIG: JSON.stringify(rawConfig),
+      BRAZE_BATCH_SIZE: '2',
+      ...env,
+    });
+    const executor = createRunExecutor({
+      settings,
+      exportConfig: validateExportConfig(rawConfig),
+      exportContainer,
+      stateContainer,
+    });
+    logger = new MemoryLogger();
+    return executor({
+      runId: step?.runId ?? newRunId(Date.now()),
+      request: { dryRun: false, fullResync: false, allowMassRemoval: false, trigger: 'cli', ...request },
+      deadline: step?.deadline ?? Date.now() + 60_000,
+      logger,
+    });
+  }
+
+  async function runToEnd(request: Partial<RunRequest> = {}): Promise<RunSummary> {
+    const outcome = await run(request);
+    if (outcome.kind !== 'completed') throw new Error('expected the run to complete');
+    return outcome.summary;
+  }
+
+  const profile = (externalId: string) => sandbox.findProfile({ external_id: externalId });
+  const alias = (name: string) => sandbox.findProfile({ alias: { alias_name: name, alias_label: 'ci_customer_id' } });
+
+  it('first run delivers every profile with email, fields and one membership attribute per segment', async () => {
+    await writeExport(exportContainer, '10/0200', {
+      Gold: [
+        ['c1', 'BZ-1', 'ann@example.com', 'Ann', '10', ''],
+        ['c2', 'BZ-2', 'bob@example.com', 'Bob', '20', ''],
+        ['c3', '', 'liam@example.com', 'Liam "Red"', '', ''],
+      ],
+      Churn: [
+        ['c2', 'BZ-2', 'bob@example.com', 'Bob', '20', ''],
+        ['c2', 'BZ-2', 'bob@example.com', 'Bob', '20', ''],
+      ],
+    });
+    const summary = await runToEnd();
+    expect(profile('BZ-1')).toMatchObject({ email: 'ann@example.com' });
+    expect(profile('BZ-1')?.attributes).toMatchObject({ first_name: 'Ann', ci_points: 10, 'seg-gold': true });
+    expect(profile('BZ-2')?.attributes).toMatchObject({ 'seg-gold': true, 'seg-churn': true });
+    expect(alias('c3')?.attributes).toMatchObject({ first_name: 'Liam "Red"', 'seg-gold': true });
+    expect(alias('c3')?.attributes).not.toHaveProperty('ci_points');
+    expect(summary).toMatchObject({
+      status: 'succeeded',
+      profilesRead: 5,
+      duplicateRows: 1,
+      usersSent: 3,
+      objectsSent: 4,
+      membershipsAdded: 4,
+      rejected: 0,
+    });
+    // rows add up: every row is sent, unchanged, skipped, rejected or a duplicate
+    expect(summary.objectsSent + summary.unchanged + summary.skipped + summary.rejected + summary.duplicateRows).toBe(
+      5,
+    );
+    expect(sandbox.requests().every((r) => r.objectCount <= 2)).toBe(true);
+    expect(summary.attributesSent).toBe(sandbox.ledger().total);
+  });
+
+  it('an unchanged export sends nothing and ends at once', async () => {
+    const before = sandbox.requests().length;
+    const summary = await runToEnd();
+    expect(summary.alreadySynced).toBe(true);
+    expect(sandbox.requests().length).toBe(before);
+  });
+
+  it('a new CI run sends only what changed, removes leavers, and keeps merged aliases', async () => {
+    const ledgerBefore = sandbox.ledger().total;
+    const requestsBefore = sandbox.requests().length;
+    await writeExport(exportContainer, '11/0200', {
+      Gold: [
+        ['c1', 'BZ-1', 'ann@example.com', 'Ann', '11', ''],
+        ['c9', '', 'liam@example.com', 'Liam "Red"', '', 'c3'],
+      ],
+      Churn: [
+        ['c2', 'BZ-2', 'bob@example.com', 'Bob', '20', ''],
+        ['c1', 'BZ-1', 'ann@example.com', 'Ann', '11', ''],
+      ],
+    });
+    const summary = await runToEnd();
+    expect(profile('BZ-1')?.attributes).toMatchObject({ ci_points: 11, 'seg-gold': true, 'seg-churn': true });
+    expect(profile('BZ-2')?.attributes).not.toHaveProperty('seg-gold');
+    expect(profile('BZ-2')?.attributes).toMatchObject({ 'seg-churn': true, first_name: 'Bob' });
+    expect(alias('c9')).toBeUndefined();
+    expect(alias('c3')?.attributes).toMatchObject({ 'seg-gold': true });
+    // changed: BZ-1 ci_points + seg-churn, BZ-2 seg-gold removed
+    expect(summary).toMatchObject({ attributesSent: 3, membershipsAdded: 1, membershipsRemoved: 1, unchanged: 2 });
+    expect(sandbox.ledger().total - ledgerBefore).toBe(3);
+    const requests = sandbox.requests().slice(requestsBefore);
+    expect(requests.reduce((n, r) => n + r.objectCount, 0)).toBe(3);
+  });
+
+  it('holds back removals of a segment that shrank more than the guard allows, unless overridden', async () => {
+    await writeExport(exportContainer, '12/0200', {
+      Gold: [['c1', 'BZ-1', 'ann@example.com', 'Ann', '11', '']],
+      Churn: [],
+    });
+    const held = await runToEnd();
+    expect(held.status).toBe('held');
+    expect(held.segments.find((s) => s.table === 'Churn')).toMatchObject({
+      removalsHeld: 2,
+      heldReason: expect.stringContaining('segment Churn shrank by 100.0 %'),
+    });
+    expect(profile('BZ-2')?.attributes).toMatchObject({ 'seg-churn': true });
+    expect(logger.text()).toContain('removals held back');
+
+    const forced = await runToEnd({ allowMassRemoval: true });
+    expect(forced.status).toBe('succeeded');
+    expect(profile('BZ-2')?.attributes).not.toHaveProperty('seg-churn');
+    expect(profile('BZ-1')?.attributes).not.toHaveProperty('seg-churn');
+  });
+
+  it('a dry run computes the plan and sends nothing', async () => {
+    await writeExport(exportContainer, '13/0200', {
+      Gold: [['c1', 'BZ-1', 'ann@example.com', 'Annie', '11', '']],
+      Churn: [],
+    });
+    const before = sandbox.requests().length;
+    const summary = await runToEnd({ dryRun: true });
+    expect(sandbox.requests().length).toBe(before);
+    expect(summary).toMatchObject({ dryRun: true, attributesSent: 1 });
+    const plan = JSON.parse(
+      (await stateContainer.getBlobClient(`runs/${summary.runId}/plan.json`).downloadToBuffer()).toString(),
+    );
+    expect(plan.attributes.first_name).toEqual({ set: 1, cleared: 0 });
+    expect(JSON.stringify(plan)).not.toContain('BZ-1');
+  });
+
+  it('completes across several continuations under a tiny time budget, sending each object once', async () => {
+    const rows: Row[] = Array.from({ length: 7 }, (_, i) => [
+      `k${i}`,
+      `BZ-K${i}`,
+      `k${i}@example.com`,
+      `K${i}`,
+      `${i}`,
+      '',
+    ]);
+    await writeExport(exportContainer, '14/0200', { Gold: rows, Churn: rows.slice(0, 3) });
+    const requestsBefore = sandbox.requests().length;
+    const runId = newRunId(Date.now());
+    let steps = 0;
+    let summary: RunSummary | null = null;
+    while (!summary) {
+      steps++;
+      // A deadline in the past: every step sends one row, checkpoints, and pauses.
+      const outcome = await run({}, {}, { runId, deadline: 0 });
+      if (outcome.kind === 'completed') summary = outcome.summary;
+    }
+    expect(steps).toBeGreaterThan(5);
+    expect(summary).toMatchObject({ status: 'succeeded', profilesRead: 10, rejected: 0 });
+    for (let i = 0; i < 7; i++) {
+      expect(profile(`BZ-K${i}`)?.attributes).toMatchObject({ first_name: `K${i}`, 'seg-gold': true });
+      expect(profile(`BZ-K${i}`)?.attributes['seg-churn']).toBe(i < 3 ? true : undefined);
+    }
+    const objects = sandbox
+      .requests()
+      .slice(requestsBefore)
+      .reduce((n, r) => n + r.objectCount, 0);
+    expect(objects).toBe(summary.objectsSent);
+  });
+
+  it('logs of all runs contain neither the API key nor any email', () => {
+    const text = logger.text();
+    expect(text).not.toContain(sandbox.apiKey);
+    expect(text).not.toMatch(/@example\.com/);
+  });
+});

@@ -1,0 +1,359 @@
+/**
+ * `npm run bench`: the speed of the pipeline (design §8). Generates a CI export into Azurite (kept under `.bench/`
+ * per seed and size, so a repeated bench skips generation), starts the Braze sandbox in its own process, and
+ * measures the parse floor, a full sync, a delta sync after `--changed` % churn, and an unchanged re-run. Each sync
+ * runs in a child process (createApp + runNow) whose peak RSS is reported. `--json`: one JSON object, last line.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { freePort } from '../local/azurite';
+import { localEnvironment } from '../local/environment';
+import { containerSink, DEFAULT_SEGMENTS, sampleExportConfig, writeExport } from '../generate-export/generator';
+import type { GeneratorOptions, SegmentSpec } from '../generate-export/generator';
+import { BENCH_USAGE, BenchArgsError, parseBenchArgs, type BenchOptions } from './args';
+import { startBenchAzurite, type BenchAzurite } from './azurite';
+import { measureReadFloor } from './read-floor';
+import type { SyncChildResult } from './syncChild';
+
+const EXPORT_CONTAINER = 'ci-exports';
+/** Run 0 (full sync) and run 1 (delta) in two export folders, so both stay generated side by side. */
+const FULL_EXPORT_PATH = 'CustomerInsights_bench/Run0';
+const DELTA_EXPORT_PATH = 'CustomerInsights_bench/Run1';
+const READY_MARKER = 'bench-ready.json';
+const SANDBOX_API_KEY = 'bench-sandbox-key';
+const MB = 2 ** 20;
+
+export interface PhaseFigures {
+  seconds: number;
+  /** CPU seconds of the sync process: above `seconds` only when it used more than one core (GC threads). */
+  cpuSeconds: number;
+  profilesPerSecond: number;
+  requests: number;
+  requestsPerSecond: number;
+  objectsPerRequest: number;
+  maxObjectsPerRequest: number;
+  peakRssMb: number;
+  /** Data points the sandbox's ledger charged during the phase. */
+  attributesSent: number;
+  /** What the run itself counted (equals the ledger when the diff is exact). */
+  runAttributesSent: number;
+  profilesRead: number;
+  objectsSent: number;
+  rejected: number;
+  retries: number;
+  throttled: number;
+}
+
+interface Sandbox {
+  url: string;
+  process: ChildProcess;
+}
+
+function benchSegments(count: number): SegmentSpec[] {
+  return Array.from({ length: count }, (_, index) => ({
+    ...(DEFAULT_SEGMENTS[index] ?? {
+      table: `BenchSegment${index + 1}`,
+      brazeSegmentApiId: `00000000-0000-4000-8000-${String(index + 1).padStart(12, '0')}`,
+      share: 0.1,
+    }),
+  }));
+}
+
+/** Writes run 0 and run 1 of the export unless this Azurite folder already holds them. */
+async function ensureExport(container: ContainerClient, generator: GeneratorOptions, log: (line: string) => void) {
+  await container.createIfNotExists();
+  if (await container.getBlobClient(READY_MARKER).exists()) {
+    log('export: reusing the generated export in .bench/');
+    return { generatedSeconds: 0 };
+  }
+  const started = Date.now();
+  await writeExport(containerSink(container), FULL_EXPORT_PATH, { ...generator, run: 0 });
+  await writeExport(containerSink(container), DELTA_EXPORT_PATH, { ...generator, run: 1 });
+  const generatedSeconds = (Date.now() - started) / 1000;
+  await containerSink(container).writeBlob(READY_MARKER, JSON.stringify({ ...generator, generatedSeconds }));
+  log(`export: generated runs 0 and 1 in ${generatedSeconds.toFixed(1)} s`);
+  return { generatedSeconds };
+}
+
+async function startSandbox(latencyMs: number, cpuProfileDir: string | null): Promise<Sandbox> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      ...(cpuProfileDir
+        ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-name', 'sandbox.cpuprofile']
+        : []),
+      path.join(__dirname, '..', 'braze-sandbox', 'cli.js'),
+      ...['--port', String(port), '--rate-limit', 'off', '--latency-ms', String(latencyMs)],
+      ...['--api-key', SANDBOX_API_KEY, '--no-log-bodies', '--no-ledger-per-user'],
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('listening on')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`Braze sandbox exited with ${code}: ${output}`)));
+  });
+  await listening;
+  return { url: `http://127.0.0.1:${port}`, process: child };
+}
+
+async function sandboxGet<T>(sandbox: Sandbox, pathAndQuery: string): Promise<T> {
+  const response = await fetch(`${sandbox.url}${pathAndQuery}`);
+  if (!response.ok) throw new Error(`Braze sandbox ${pathAndQuery} answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+async function runSyncChild(env: Record<string, string>, cpuProfileDir: string | null): Promise<SyncChildResult> {
+  const flags = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+  const child = spawn(process.execPath, [...flags, path.join(__dirname, 'syncChild.js')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  const lastLine = stdout.trim().split('\n').pop() ?? '';
+  if (code !== 0) throw new Error(`bench sync process exited with ${code}`);
+  return JSON.parse(lastLine) as SyncChildResult;
+}
+
+/** One sync phase: the child's run, with requests and data points taken from the sandbox before and after. */
+async function measurePhase(
+  sandbox: Sandbox,
+  env: Record<string, string>,
+  options: BenchOptions,
+): Promise<PhaseFigures> {
+  const ledgerBefore = await sandboxGet<{ total: number }>(sandbox, '/_sim/ledger');
+  const { requests: logBefore } = await sandboxGet<{ requests: Array<{ seq: number }> }>(
+    sandbox,
+    '/_sim/requests?bodies=false',
+  );
+  const since = logBefore.length > 0 ? logBefore[logBefore.length - 1].seq : 0;
+  const result = await runSyncChild(env, options.cpuProfileDir);
+  if (!result.summary) throw new Error(`bench sync ended ${result.status}: ${result.error ?? 'no summary'}`);
+  const ledgerAfter = await sandboxGet<{ total: number }>(sandbox, '/_sim/ledger');
+  const { requests } = await sandboxGet<{ requests: Array<{ path: string; objectCount?: number }> }>(
+    sandbox,
+    `/_sim/requests?bodies=false&since=${since}`,
+  );
+  const tracked = requests.filter((r) => r.path === '/users/track');
+  const summary = result.summary;
+  const seconds = result.seconds;
+  return {
+    seconds: round(seconds, 3),
+    cpuSeconds: round(result.cpuSeconds, 3),
+    profilesPerSecond: Math.round(summary.profilesRead / seconds),
+    requests: summary.requests,
+    requestsPerSecond: Math.round(summary.requests / seconds),
+    objectsPerRequest: summary.requests === 0 ? 0 : round(summary.objectsSent / summary.requests, 2),
+    maxObjectsPerRequest: tracked.reduce((max, r) => Math.max(max, r.objectCount ?? 0), 0),
+    peakRssMb: result.peakRssMb,
+    attributesSent: ledgerAfter.total - ledgerBefore.total,
+    runAttributesSent: summary.attributesSent,
+    profilesRead: summary.profilesRead,
+    objectsSent: summary.objectsSent,
+    rejected: summary.rejected,
+    retries: summary.retries,
+    throttled: summary.throttled,
+  };
+}
+
+interface SnapshotFigure {
+  users: number;
+  byteLength: number;
+  bytesPerUser: number;
+  megabytes: number;
+}
+
+/** Snapshot size for `users` users, measured by snapshot-memory.js in its own process. */
+async function measureSnapshot(users: number, segments: number, attributes: number): Promise<SnapshotFigure> {
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, 'snapshot-memory.js'), String(users), String(segments), String(attributes)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`snapshot-memory exited with ${code}`);
+  const { memory } = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
+    memory: { users: number; byteLength: number; bytesPerUser: number };
+  };
+  return { ...memory, megabytes: round(memory.byteLength / MB, 1) };
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+function formatTable(parseFloorSeconds: number, phases: Record<string, PhaseFigures>): string {
+  const header = [
+    'phase',
+    'seconds',
+    'cpu s',
+    'x floor',
+    'profiles/s',
+    'requests',
+    'req/s',
+    'obj/req',
+    'max obj',
+    'peak RSS MB',
+  ];
+  const rows = [header, ['parse floor', parseFloorSeconds.toFixed(2), '', '1.00', '', '', '', '', '', '']];
+  for (const [name, p] of Object.entries(phases)) {
+    rows.push([
+      name,
+      p.seconds.toFixed(2),
+      p.cpuSeconds.toFixed(1),
+      (p.seconds / parseFloorSeconds).toFixed(2),
+      p.profilesPerSecond.toLocaleString('en-US'),
+      p.requests.toLocaleString('en-US'),
+      p.requestsPerSecond.toLocaleString('en-US'),
+      p.objectsPerRequest.toFixed(2),
+      String(p.maxObjectsPerRequest),
+      String(p.peakRssMb),
+    ]);
+  }
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padStart(widths[column])).join('  ')).join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(argv);
+  } catch (error) {
+    if (!(error instanceof BenchArgsError)) throw error;
+    console.error(`bench: ${error.message}\n${BENCH_USAGE}`);
+    return 2;
+  }
+  const log = (line: string) => console.log(line);
+  const segments = benchSegments(options.segments);
+  const generator: GeneratorOptions = {
+    profiles: options.profiles,
+    seed: options.seed,
+    segments,
+    churnPercent: options.changedPercent,
+  };
+  const exportConfig = sampleExportConfig(generator) as { attributes: Record<string, string> };
+  const attributeCount = Object.keys(exportConfig.attributes).length + 1; // + email
+  const cacheKey = `p${options.profiles}-s${options.segments}-c${options.changedPercent}-seed${options.seed}`;
+  const settings = {
+    BRAZE_CONCURRENCY: String(options.concurrency),
+    BRAZE_REQUESTS_PER_SECOND: String(options.requestsPerSecond),
+    BRAZE_BATCH_SIZE: String(options.batchSize),
+  };
+  log(
+    `bench: ${options.profiles.toLocaleString('en-US')} profiles, ${options.segments} segments, ` +
+      `${options.changedPercent} % changed, sandbox latency ${options.latencyMs} ms; ` +
+      Object.entries(settings)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(' '),
+  );
+  log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`);
+
+  let azurite: BenchAzurite | undefined;
+  let sandbox: Sandbox | undefined;
+  try {
+    azurite = await startBenchAzurite(path.resolve('.bench', 'azurite', cacheKey));
+    const container = BlobServiceClient.fromConnectionString(azurite.exportConnectionString).getContainerClient(
+      EXPORT_CONTAINER,
+    );
+    const { generatedSeconds } = await ensureExport(container, generator, log);
+    sandbox = await startSandbox(options.latencyMs, options.cpuProfileDir);
+
+    const floor = await measureReadFloor(container, DELTA_EXPORT_PATH);
+    log(`parse floor: ${floor.rows.toLocaleString('en-US')} rows in ${floor.seconds.toFixed(2)} s`);
+    const environment = (exportPath: string) =>
+      localEnvironment({
+        storageConnectionString: azurite!.stateConnectionString,
+        brazeUrl: sandbox!.url,
+        brazeApiKey: SANDBOX_API_KEY,
+        exportContainer: EXPORT_CONTAINER,
+        exportPath,
+        exportConfig,
+        // A state container per bench run: the first sync is a full one.
+        extra: { ...settings, CI_EXPORT_STORAGE: azurite!.exportConnectionString },
+      });
+    const stateEnvironment = environment(FULL_EXPORT_PATH);
+    const deltaEnvironment = { ...stateEnvironment, CI_EXPORT_PATH: DELTA_EXPORT_PATH };
+
+    const phases: Record<'full' | 'delta' | 'unchanged', PhaseFigures> = {} as never;
+    phases.full = await measurePhase(sandbox, stateEnvironment, options);
+    log(`full sync: ${phases.full.seconds.toFixed(2)} s`);
+    phases.delta = await measurePhase(sandbox, deltaEnvironment, options);
+    log(`delta sync: ${phases.delta.seconds.toFixed(2)} s`);
+    phases.unchanged = await measurePhase(sandbox, deltaEnvironment, options);
+    log(`unchanged re-run: ${phases.unchanged.seconds.toFixed(2)} s`);
+
+    const snapshotUsers = [...new Set([options.profiles, options.snapshotUsers])].filter((users) => users > 0);
+    const snapshots: SnapshotFigure[] = [];
+    for (const users of snapshotUsers) snapshots.push(await measureSnapshot(users, options.segments, attributeCount));
+
+    log('');
+    log(formatTable(floor.seconds, phases));
+    for (const [name, p] of Object.entries(phases)) {
+      log(
+        `${name}: ${p.profilesRead.toLocaleString('en-US')} rows read, ${p.objectsSent.toLocaleString('en-US')} ` +
+          `objects sent, data points charged ${p.attributesSent.toLocaleString('en-US')} (run counted ` +
+          `${p.runAttributesSent.toLocaleString('en-US')}), rejected ${p.rejected}, retries ${p.retries}, ` +
+          `throttled ${p.throttled}`,
+      );
+    }
+    for (const s of snapshots) {
+      log(`snapshot: ${s.users.toLocaleString('en-US')} users -> ${s.megabytes} MB (${s.bytesPerUser} bytes/user)`);
+    }
+    log(
+      `load average: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    if (options.json) {
+      console.log(
+        JSON.stringify({
+          profiles: options.profiles,
+          segments: options.segments,
+          changedPercent: options.changedPercent,
+          latencyMs: options.latencyMs,
+          settings,
+          generatedSeconds,
+          parseFloorSeconds: round(floor.seconds, 3),
+          parseFloorRows: floor.rows,
+          full: phases.full,
+          delta: phases.delta,
+          unchanged: phases.unchanged,
+          fullVsFloor: round(phases.full.seconds / floor.seconds, 2),
+          deltaVsFloor: round(phases.delta.seconds / floor.seconds, 2),
+          snapshots,
+          loadAverage: os.loadavg().map((l) => round(l, 2)),
+          machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version },
+        }),
+      );
+    }
+    return 0;
+  } finally {
+    if (sandbox && sandbox.process.exitCode === null) {
+      const exited = once(sandbox.process, 'exit');
+      sandbox.process.kill('SIGTERM');
+      await exited;
+    }
+    await azurite?.stop();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

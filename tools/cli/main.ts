@@ -1,0 +1,85 @@
+/** `ci-braze-export`: run an export, and look at runs, from a terminal, with the settings of the environment. */
+import { ConfigError } from '../../shared/config/errors';
+import { createApp } from '../../shared/run/app';
+import { readRunPlan } from '../../shared/run/artifacts';
+import { getRun, listRuns } from '../../shared/run/records';
+import { createStreamLogger } from '../../shared/telemetry/logger';
+import { parseArgs, USAGE, UsageError, type Command } from './args';
+import { checkConfiguration, formatFindings } from './check';
+import { createProgressReporter } from './progress';
+import { formatPlan, formatRecord, formatSummary } from './report';
+import { RunConflictError, runNow } from './runNow';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command: Command = parseArgs(argv);
+  if (command.name === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command.name === 'check') {
+    // Before createApp, which stops at the first invalid setting: check reports every problem at once.
+    const result = await checkConfiguration(process.env, { exportConfigSource: command.config });
+    console.log(formatFindings(result.findings));
+    return result.ok ? 0 : 1;
+  }
+  // On a terminal the progress bar tells how it goes; elsewhere (CI, pipes) the run's log lines do.
+  const logger = createStreamLogger(process.stderr, process.stderr.isTTY ? 'warn' : 'info');
+  const app = await createApp(process.env, { exportConfigSource: command.name === 'run' ? command.config : undefined });
+
+  switch (command.name) {
+    case 'run': {
+      const record = await runNow(
+        app,
+        {
+          segments: command.segments,
+          dryRun: command.dryRun,
+          fullResync: command.fullResync,
+          allowMassRemoval: command.allowMassRemoval,
+          trigger: 'cli',
+        },
+        logger,
+        createProgressReporter(process.stderr),
+      );
+      if (record.summary) console.log(formatSummary(record.summary));
+      else console.log(formatRecord(record));
+      if (record.summary && command.dryRun) {
+        const plan = await readRunPlan(app.stateContainer, record.runId);
+        if (plan) console.log(formatPlan(plan));
+      }
+      if (command.json)
+        console.log(
+          JSON.stringify(record.summary ?? { runId: record.runId, status: record.status, error: record.error }),
+        );
+      return record.status === 'failed' ? 1 : 0;
+    }
+    case 'status': {
+      const record = command.runId
+        ? await getRun(app.stateContainer, command.runId)
+        : ((await listRuns(app.stateContainer, 1))[0] ?? null);
+      if (!record) {
+        console.error(command.runId ? `run ${command.runId} not found` : 'no runs yet');
+        return 1;
+      }
+      console.log(command.json ? JSON.stringify(record) : formatRecord(record));
+      return 0;
+    }
+    case 'runs': {
+      const records = await listRuns(app.stateContainer, command.limit);
+      if (command.json) console.log(JSON.stringify({ runs: records }));
+      else
+        for (const record of records)
+          console.log(`${record.runId}  ${record.status.padEnd(9)}  ${record.request.trigger}`);
+      return 0;
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
+    else if (error instanceof ConfigError || error instanceof RunConflictError) console.error(error.message);
+    else console.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,93 @@
+import type { RunProgress } from '../../shared/run/types';
+
+export type ProgressUpdate = RunProgress & { requests?: number; throttled?: number };
+
+export interface ProgressReporter {
+  onProgress(progress: ProgressUpdate): void;
+  /** Ends the display: finishes the redrawn line on a terminal, prints the last state otherwise. */
+  done(): void;
+}
+
+export interface ProgressReporterOptions {
+  clock?: () => number;
+  /** How often a plain line is printed when the stream is not a terminal (logs, CI). Default 5,000. */
+  plainIntervalInMs?: number;
+}
+
+const PHASES: ReadonlyArray<RunProgress['phase']> = ['reading', 'removals', 'committing'];
+const BAR_WIDTH = 12;
+
+/**
+ * Shows a run's progress on the CLI: one line redrawn in place on a terminal, and a plain line every few seconds
+ * elsewhere, so piped output and CI logs stay readable. The rate is rows read per second since the last update.
+ */
+export function createProgressReporter(
+  stream: NodeJS.WriteStream,
+  options: ProgressReporterOptions = {},
+): ProgressReporter {
+  const clock = options.clock ?? Date.now;
+  const plainInterval = options.plainIntervalInMs ?? 5000;
+  const interactive = stream.isTTY === true;
+  let previous: { atMs: number; rowsRead: number } | null = null;
+  let ratePerSecond = 0;
+  let latest: ProgressUpdate | null = null;
+  let lastPlainAt = Number.NEGATIVE_INFINITY;
+  let latestPrinted = false;
+  let redrawn = false;
+
+  return {
+    onProgress(progress) {
+      const now = clock();
+      if (previous && now > previous.atMs) {
+        ratePerSecond = ((progress.rowsRead - previous.rowsRead) / (now - previous.atMs)) * 1000;
+      }
+      previous = { atMs: now, rowsRead: progress.rowsRead };
+      latest = progress;
+      if (interactive) {
+        const line = describe(progress, ratePerSecond, true);
+        const columns = stream.columns ?? 120;
+        stream.write(`\r${line.length > columns - 1 ? line.slice(0, columns - 1) : line}\x1b[K`);
+        redrawn = true;
+      } else if (now - lastPlainAt >= plainInterval) {
+        lastPlainAt = now;
+        stream.write(`${describe(progress, ratePerSecond, false)}\n`);
+        latestPrinted = true;
+        return;
+      }
+      latestPrinted = false;
+    },
+    done() {
+      if (interactive) {
+        if (redrawn) stream.write('\n');
+      } else if (latest && !latestPrinted) {
+        stream.write(`${describe(latest, ratePerSecond, false)}\n`);
+      }
+      latestPrinted = true;
+      redrawn = false;
+    },
+  };
+}
+
+function describe(progress: ProgressUpdate, ratePerSecond: number, withBar: boolean): string {
+  const step = PHASES.indexOf(progress.phase) + 1;
+  const bar = withBar ? `[${phaseBar(step)}] ` : '';
+  const parts = [
+    `${bar}${progress.phase} (step ${step}/${PHASES.length})`,
+    `${count(progress.rowsRead)} rows read`,
+    `${count(progress.objectsSent)} objects sent`,
+    `${count(ratePerSecond)} rows/s`,
+  ];
+  if (progress.requests !== undefined) parts.push(`${count(progress.requests)} requests`);
+  if (progress.throttled !== undefined) parts.push(`${count(progress.throttled)} throttled`);
+  return parts.join(' · ');
+}
+
+/** Filled by phase: reading, removals, committing. The total row count is unknown until the export is read. */
+function phaseBar(step: number): string {
+  const filled = Math.round((BAR_WIDTH * Math.max(0, step - 1)) / PHASES.length) + 1;
+  return '#'.repeat(Math.min(BAR_WIDTH, filled)).padEnd(BAR_WIDTH, '-');
+}
+
+function count(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}

@@ -1,0 +1,68 @@
+import type { RunPlan } from '../../shared/run/artifacts';
+import type { RunRecord, RunSummary } from '../../shared/run/types';
+
+const number = (value: number) => value.toLocaleString('en-US');
+
+/** A short human-readable report of a run summary, for the terminal. */
+export function formatSummary(summary: RunSummary): string {
+  const seconds = summary.durationMs / 1000;
+  const rate = seconds > 0 ? Math.round(summary.profilesRead / seconds) : summary.profilesRead;
+  const saved =
+    summary.attributesFullResend > 0
+      ? `${(100 - (summary.attributesSent / summary.attributesFullResend) * 100).toFixed(1)} % fewer than a full resend`
+      : 'n/a';
+  const lines = [
+    `run ${summary.runId}: ${summary.status}${summary.dryRun ? ' (dry run: nothing sent)' : ''}` +
+      (summary.alreadySynced ? ' (export already synced: nothing to do)' : ''),
+    `  profiles read       ${number(summary.profilesRead)} in ${seconds.toFixed(1)} s (${number(rate)}/s)`,
+    `  users sent          ${number(summary.usersSent)} (${number(summary.objectsSent)} objects, ${number(summary.requests)} requests)`,
+    `  attributes sent     ${number(summary.attributesSent)} of ${number(summary.attributesFullResend)} a full resend would send (${saved})`,
+    `  memberships         +${number(summary.membershipsAdded)} / -${number(summary.membershipsRemoved)}` +
+      (summary.membershipsRemovalHeld ? ` (${number(summary.membershipsRemovalHeld)} removals held)` : ''),
+    `  unchanged           ${number(summary.unchanged)}`,
+    `  skipped             ${number(summary.skipped)}${reasons(summary.skippedReasons)}`,
+    `  rejected            ${number(summary.rejected)}${reasons(summary.rejectedReasons)}`,
+    `  throttled / retries ${number(summary.throttled)} / ${number(summary.retries)}`,
+  ];
+  for (const segment of summary.segments) {
+    lines.push(
+      `  segment ${segment.table} (${segment.brazeSegmentApiId}): ${number(segment.members)} members, ` +
+        `+${number(segment.added)} -${number(segment.removed)}` +
+        (segment.heldReason ? `\n    HELD: ${segment.heldReason}` : ''),
+    );
+  }
+  return lines.join('\n');
+}
+
+function reasons(byReason: Record<string, number>): string {
+  const entries = Object.entries(byReason);
+  if (entries.length === 0) return '';
+  return ` (${entries.map(([reason, count]) => `${reason}: ${number(count)}`).join('; ')})`;
+}
+
+export function formatRecord(record: RunRecord): string {
+  const head = `run ${record.runId}: ${record.status} (${record.request.trigger}, created ${record.createdAt})`;
+  if (record.summary) return formatSummary(record.summary);
+  const progress = record.progress
+    ? `\n  ${record.progress.phase}: ${number(record.progress.rowsRead)} rows read, ${number(record.progress.objectsSent)} objects sent`
+    : '';
+  return head + progress + (record.error ? `\n  error: ${record.error}` : '');
+}
+
+/** The change plan of a dry run as a table: what each attribute would get, and sample changes (hashed ids). */
+export function formatPlan(plan: RunPlan): string {
+  const width = Math.max(9, ...Object.keys(plan.attributes).map((name) => name.length));
+  const lines = [
+    'change plan (nothing was sent):',
+    `  ${'attribute'.padEnd(width)}  ${'set'.padStart(9)}  ${'cleared'.padStart(9)}`,
+  ];
+  for (const [name, counts] of Object.entries(plan.attributes)) {
+    lines.push(`  ${name.padEnd(width)}  ${number(counts.set).padStart(9)}  ${number(counts.cleared).padStart(9)}`);
+  }
+  if (plan.samples.length > 0) lines.push('  sample changes (user: hashed id):');
+  for (const sample of plan.samples) {
+    const changes = Object.entries(sample.changes).map(([name, change]) => `${name} ${change}`);
+    lines.push(`    ${sample.user}: ${changes.join(', ')}`);
+  }
+  return lines.join('\n');
+}
