@@ -1,9 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
-import { ConfigError } from '../shared/config/errors';
 import type { Settings } from '../shared/config/settings';
 import { App, createApp } from '../shared/run/app';
 import type { RunServiceDeps } from '../shared/run/service';
-import { storageStatus } from '../shared/run/storage';
 import type { Logger } from '../shared/telemetry/logger';
 
 /** What the handlers use of the app; tests pass their own, the Functions host gets `appDependencies()`. */
@@ -37,19 +35,5 @@ export function contextLogger(context: InvocationContext): Logger {
       const props = properties && Object.keys(properties).length > 0 ? ` ${JSON.stringify(properties)}` : '';
       context[level](`${message}${props}`);
     },
-  };
-}
-
-/**
- * A log line for an unexpected error: storage SDK errors can carry request URLs with SAS signatures, so only
- * the error's kind, status and a signature-free message are kept.
- */
-export function describeError(error: unknown): Record<string, string | number | null> {
-  if (error instanceof ConfigError) return { error: error.name, message: error.message };
-  const message = error instanceof Error ? error.message : String(error);
-  return {
-    error: error instanceof Error ? error.name : typeof error,
-    status: storageStatus(error) ?? null,
-    message: message.replace(/([?&]sig=)[^&\s"]+/gi, '$1[redacted]').slice(0, 2000),
   };
 }

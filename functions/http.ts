@@ -1,5 +1,6 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
-import { AppDependencies, appDependencies, contextLogger, describeError } from './dependencies';
+import { AppDependencies, appDependencies, contextLogger } from './dependencies';
+import { describeError } from '../shared/telemetry/describeError';
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
   return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store', ...headers } };

@@ -1,4 +1,4 @@
-import { describeError } from '../../functions/dependencies';
+import { describeError } from '../../shared/telemetry/describeError';
 import { markPoisoned, processRunMessage, RunServiceDeps } from '../../shared/run/service';
 import type { RunExecutor } from '../../shared/run/types';
 
