@@ -107,7 +107,8 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
       const externalId = textOf(cells[externalIdAt]);
       let key: IdentityKey;
       if (externalId !== null) {
-        if (Buffer.byteLength(externalId) > MAX_EXTERNAL_ID_BYTES) {
+        // A UTF-16 code unit is at most 3 UTF-8 bytes: only long ids need their bytes counted.
+        if (externalId.length * 3 > MAX_EXTERNAL_ID_BYTES && Buffer.byteLength(externalId) > MAX_EXTERNAL_ID_BYTES) {
           return {
             kind: 'rejected',
             column: entity.columns[externalIdAt].name,

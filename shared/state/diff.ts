@@ -72,7 +72,8 @@ export class DeltaPlanner {
 
   /** Plans one mapped row of segment `segment`. */
   planRow(row: MappedRow, segment: number): RowPlan {
-    let slot = this.next.find(this.mergedKeys.get(row.key) ?? row.key);
+    // Merges are rare: skip the map lookup (a string hash per row) while there are none.
+    let slot = this.next.find(this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key));
     const firstSight = slot < 0;
     if (firstSight) slot = this.admit(this.resolveKey(row));
     else if (this.next.hasSegment(slot, segment)) return { kind: 'duplicate', slot };

@@ -24,7 +24,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function startService(kind: 'blob' | 'queue'): Promise<{ port: number; child: ChildProcess }> {
+/**
+ * Starts one Azurite service (blob or queue) in a child process on a free loopback port. `storage`: in memory by
+ * default, or e.g. `['--location', folder]` to keep the data between runs (the bench caches its exports so).
+ */
+export async function startAzuriteService(
+  kind: 'blob' | 'queue',
+  storage: readonly string[] = ['--inMemoryPersistence'],
+): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', kind, 'main.js');
   const flag = kind === 'blob' ? '--blobPort' : '--queuePort';
@@ -34,13 +41,14 @@ async function startService(kind: 'blob' | 'queue'): Promise<{ port: number; chi
     [
       main,
       ...[host, '127.0.0.1', flag, String(port)],
-      ...['--inMemoryPersistence', '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'],
+      ...storage,
+      ...['--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'],
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`Azurite ${kind} did not start: ${output}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`Azurite ${kind} did not start: ${output}`)), 60_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('successfully listens')) {
@@ -63,8 +71,8 @@ async function startService(kind: 'blob' | 'queue'): Promise<{ port: number; chi
  * Tests, the demo and the bench share it; a separate process keeps the sync's event loop free.
  */
 export async function startAzurite(options: { queue?: boolean } = {}): Promise<Azurite> {
-  const blob = await startService('blob');
-  const queue = options.queue ? await startService('queue') : undefined;
+  const blob = await startAzuriteService('blob');
+  const queue = options.queue ? await startAzuriteService('queue') : undefined;
   const parts = [
     'DefaultEndpointsProtocol=http',
     `AccountName=${AZURITE_ACCOUNT}`,
@@ -76,13 +84,18 @@ export async function startAzurite(options: { queue?: boolean } = {}): Promise<A
     connectionString: parts.join(';') + ';',
     blobPort: blob.port,
     queuePort: queue?.port,
-    async stop() {
-      for (const child of [blob.child, queue?.child]) {
-        if (!child || child.exitCode !== null) continue;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-    },
+    stop: () => stopAzuriteServices([blob.child, ...(queue ? [queue.child] : [])]),
   };
+}
+
+/** Stops Azurite children with SIGTERM (which lets a persistent one save its metadata) and waits for them. */
+export async function stopAzuriteServices(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
 }
