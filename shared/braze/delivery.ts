@@ -127,6 +127,7 @@ export class BrazeDelivery {
   private readonly retryMaxDelayInMs: number;
   private readonly throttleJitterInMs: number;
   private readonly onResults: (results: RowResult[]) => void;
+  private readonly onFailure: ((error: Error) => void) | undefined;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly bucket: TokenBucket;
@@ -168,6 +169,7 @@ export class BrazeDelivery {
     this.retryMaxDelayInMs = options.retryMaxDelayInMs ?? 60_000;
     this.throttleJitterInMs = options.throttleJitterInMs ?? 1_000;
     this.onResults = options.onResults;
+    this.onFailure = options.onFailure;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     const requestsPerSecond = options.requestsPerSecond ?? 500;
@@ -274,6 +276,7 @@ export class BrazeDelivery {
     this.queue.length = 0;
     this.stopping.abort(error);
     for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(error);
+    this.onFailure?.(error);
     this.logger.log('error', 'Braze delivery stopped', {
       status: error instanceof BrazeFatalError ? error.status : null,
       retryable: error instanceof BrazeFatalError ? error.retryable : false,
@@ -455,7 +458,9 @@ export class BrazeDelivery {
     const windowResetInMs = exhaustedWindowDelayInMs(response.headers, now);
     if (windowResetInMs !== undefined && windowResetInMs > 0) this.bucket.hold(now + windowResetInMs);
     if (status >= 500 || status === 408) {
-      throw new RetryableFailure(this.describe(response, parseBody(response.text)), status);
+      // Server errors are described by status only: their bodies are free text from load balancers or Braze that
+      // may quote the request (names, ids), and nothing in them helps an operator act.
+      throw new RetryableFailure(`HTTP ${status}`, status);
     }
     if (status === 401 || status === 403 || status === 404) {
       throw new AbortError(this.fatalError(response));

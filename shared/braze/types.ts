@@ -48,6 +48,11 @@ export interface BrazeDeliveryOptions {
   requestTimeoutInMs?: number;
   /** Called for every item, exactly once, when its fate is known (in completion order). */
   onResults: (results: RowResult[]) => void;
+  /**
+   * Called once when delivery stops for good (401/403/404, retries exhausted). Items still in flight then get no
+   * result: a caller waiting for results must stop waiting.
+   */
+  onFailure?: (error: Error) => void;
   logger?: import('../telemetry/logger').Logger;
   /** First backoff step for 5xx, timeouts, connection errors and header-less 429s; doubles per attempt, full jitter. Default 1,000. */
   retryBaseDelayInMs?: number;

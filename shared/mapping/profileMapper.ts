@@ -29,8 +29,8 @@ export type MapOutcome =
   | { kind: 'mapped'; row: MappedRow }
   /** Deliberately not sent (config says so, or no identifier): counted with the reason. */
   | { kind: 'skipped'; reason: string }
-  /** The row's data cannot go to Braze as it is: reported with the column and reason. */
-  | { kind: 'rejected'; column: string; reason: string };
+  /** The row's data cannot go to Braze as it is: reported with the column and reason; `key` when the user is known. */
+  | { kind: 'rejected'; column: string; reason: string; key?: IdentityKey };
 
 export interface ProfileMapper {
   /** Braze attribute names, in value order: `email` first when an email column is configured. */
@@ -95,15 +95,6 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
   return {
     attributeNames,
     map(cells) {
-      const values: BrazeValue[] = new Array(sources.length);
-      for (let i = 0; i < sources.length; i++) {
-        const source = sources[i];
-        const converted = source.convert(cells[source.at]);
-        if (converted instanceof RejectReason)
-          return { kind: 'rejected', column: source.column, reason: converted.reason };
-        values[i] = converted;
-      }
-
       const externalId = textOf(cells[externalIdAt]);
       let key: IdentityKey;
       if (externalId !== null) {
@@ -126,6 +117,17 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
         const customerId = textOf(cells[customerIdAt]);
         if (customerId === null) return { kind: 'skipped', reason: 'no external id and no customer id' };
         key = `a:${customerId}`;
+      }
+
+      // Identity first: a row rejected for a value still names its user, whose membership must then be kept.
+      const values: BrazeValue[] = new Array(sources.length);
+      for (let i = 0; i < sources.length; i++) {
+        const source = sources[i];
+        const converted = source.convert(cells[source.at]);
+        if (converted instanceof RejectReason) {
+          return { kind: 'rejected', column: source.column, reason: converted.reason, key };
+        }
+        values[i] = converted;
       }
 
       const previous = previousAt >= 0 && key.startsWith('a:') ? textOf(cells[previousAt]) : null;

@@ -68,6 +68,12 @@ export class DurableProgress {
     );
   }
 
+  /** Stops waiting for acknowledgements that will never come (delivery stopped): waiters reject with `error`. */
+  abort(error: unknown): void {
+    this.failure ??= error;
+    this.wakeWaiters();
+  }
+
   /** Waits for the checkpoint write under way, if any; rethrows a failed write. */
   async idle(): Promise<void> {
     while (this.writing) await this.writing;

@@ -100,6 +100,8 @@ class RunStep {
   private readonly segmentRemoved: number[];
   private readonly segmentHeld: number[];
   private readonly timeline: TimelineSample[] = [];
+  /** Rows of each segment that could not be read at all (first one named in the held reason). */
+  private readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
   private readonly stepStartedAtMs: number;
 
   constructor(
@@ -193,6 +195,7 @@ class RunStep {
         maxRetryTimeInMs: settings.brazeMaxRetryTimeInMs,
         requestTimeoutInMs: settings.brazeRequestTimeoutInMs,
         onResults: (results) => this.onResults(results),
+        onFailure: (error) => this.durable?.abort(error),
         logger: this.logger,
       });
       // Objects not yet covered by a durable checkpoint: at most what the in-flight batches (and the open one) hold.
@@ -271,6 +274,9 @@ class RunStep {
             this.counters.profilesRead++;
             if (record.kind === 'rejected') {
               this.counters.sourceRowsRejected++;
+              // Whose row this was is unknown: the segment's removals are held (segmentsToHold).
+              this.unreadableRows[segment] ??= { count: 0, blob: record.blobName, line: record.line };
+              this.unreadableRows[segment].count++;
               this.reject(seq, 'source', record.reason, {
                 blob: record.blobName,
                 line: record.line,
@@ -287,6 +293,8 @@ class RunStep {
             if (outcome.kind === 'rejected') {
               const where = { blob: record.blobName, line: record.line, column: outcome.column };
               this.reject(seq, 'mapping', outcome.reason, where);
+              if (outcome.key !== undefined && this.planner.keepPrevious(outcome.key, segment))
+                segmentMembers[segment]++;
               continue;
             }
             this.counters.attributesFullResend += 1 + countValues(outcome.row.values);
@@ -320,6 +328,17 @@ class RunStep {
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
+      const unreadable = this.unreadableRows[segment];
+      if (unreadable) {
+        const table = this.deps.exportConfig.segments[segment].table;
+        const reason =
+          `${unreadable.count} row(s) of segment ${table} could not be read (first: ${unreadable.blob} line ` +
+          `${unreadable.line}): removals held back, so that no member loses the segment because their row is ` +
+          `unreadable; fix the export, or start the run with allowMassRemoval (CLI --allow-mass-removal)`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+        continue;
+      }
       const shrinkPercent = ((before - members[segment]) / before) * 100;
       if (shrinkPercent > guard) {
         const table = this.deps.exportConfig.segments[segment].table;

@@ -17,3 +17,19 @@ export class SourceError extends Error {
     );
   }
 }
+
+/**
+ * Reading a blob failed on the way (connection cut, timeout) after the SDK's own retries. Retryable: the run fails
+ * its step, the queue delivers it again, and it resumes from its checkpoint.
+ */
+export class SourceReadError extends Error {
+  override readonly name = 'SourceReadError';
+  readonly retryable = true;
+
+  constructor(
+    readonly blobName: string,
+    cause: string,
+  ) {
+    super(`${blobName}: reading the blob failed (${cause}); the run will be retried`);
+  }
+}

@@ -1,4 +1,4 @@
 export { discoverExport, type DiscoverOptions } from './discover';
 export { readPartition, type ReadPartitionOptions } from './readPartition';
-export { SourceError } from './errors';
+export { SourceError, SourceReadError } from './errors';
 export type * from './types';

@@ -3,7 +3,15 @@ import { Readable, Transform, TransformCallback, pipeline } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CsvError, Options as CsvParseOptions, Parser } from 'csv-parse';
 import { Converter, INVALID, converterFor, invalidCellReason } from './dataTypes';
-import { SourceError } from './errors';
+import { SourceError, SourceReadError } from './errors';
+import {
+  FastCsvParser,
+  MAX_ROW_SIZE_IN_BYTES,
+  ParsedRow,
+  countQuotedCrLf,
+  csvProblemError,
+  fastScannerHandles,
+} from './fastCsv';
 import { CsvSettings, EntityDescriptor, PartitionRef, SourceRecord } from './types';
 
 export interface ReadPartitionOptions {
@@ -13,19 +21,16 @@ export interface ReadPartitionOptions {
   onWarning?: (message: string) => void;
 }
 
-/** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
-const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
 /** Retries of a broken download stream, resumed from the last byte received. */
 const DOWNLOAD_RETRIES = 5;
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
-type ParsedRow = string[] & { line?: number };
-
 /**
  * csv-parse that stamps each record with the 1-based physical line where it starts, at the moment it is pushed.
- * csv-parse counts a CRLF inside a quoted value as two lines; that is corrected here.
+ * csv-parse counts a CRLF inside a quoted value as two lines; that is corrected here. Exported for the fast
+ * scanner's equivalence tests.
  */
-class LineTrackingParser extends Parser {
+export class LineTrackingParser extends Parser {
   /** The line where the next record starts: also where an unclosed quote began. */
   nextRowLine = 1;
   private previousParserLine = 0;
@@ -46,14 +51,6 @@ class LineTrackingParser extends Parser {
   correctedLine(parserLine: number): number {
     return parserLine - this.overcountedLines;
   }
-}
-
-function countQuotedCrLf(record: string[]): number {
-  let count = 0;
-  for (const cell of record) {
-    for (let at = cell.indexOf('\r\n'); at !== -1; at = cell.indexOf('\r\n', at + 2)) count++;
-  }
-  return count;
 }
 
 /**
@@ -139,14 +136,16 @@ export async function* readPartitionBatches(
 
   const body = await openBlob(container, blobName);
   const utf8 = new Utf8Watch();
-  const parser = new LineTrackingParser(csvParseOptions(csv));
+  // The fast scanner yields what csv-parse yields for the common settings, in about a third of the time.
+  const fast = fastScannerHandles(csv);
+  const parser = fast ? new FastCsvParser(csv.delimiter, blobName) : new LineTrackingParser(csvParseOptions(csv));
   pipeline(body, utf8, parser, () => {
     // Errors surface through `records` below.
   });
 
   let firstRecord = true;
   try {
-    for await (const batch of records(parser, blobName)) {
+    for await (const batch of records(parser, blobName, fast)) {
       const out: SourceRecord[] = [];
       for (const record of batch) {
         const line = record.line ?? 0;
@@ -228,9 +227,10 @@ export async function* readPartitionBatches(
 
 /**
  * The parser's records, drained with synchronous `read()` calls and one await per buffered batch: cheaper than the
- * stream's own async iterator, which awaits once per record.
+ * stream's own async iterator, which awaits once per record. csv-parse buffers single records, the fast parser
+ * arrays of them (`readsArrays`).
  */
-async function* records(parser: Parser, blobName: string): AsyncGenerator<ParsedRow[]> {
+async function* records(parser: Readable, blobName: string, readsArrays: boolean): AsyncGenerator<ParsedRow[]> {
   let failure: unknown;
   let ended = false;
   let closed = false;
@@ -249,8 +249,14 @@ async function* records(parser: Parser, blobName: string): AsyncGenerator<Parsed
     wake();
   });
   for (;;) {
-    const batch: ParsedRow[] = [];
-    for (let record = parser.read(); record !== null; record = parser.read()) batch.push(record);
+    let batch: ParsedRow[] = [];
+    if (readsArrays) {
+      for (let records = parser.read(); records !== null; records = parser.read()) {
+        batch = batch.length === 0 ? records : batch.concat(records);
+      }
+    } else {
+      for (let record = parser.read(); record !== null; record = parser.read()) batch.push(record);
+    }
     if (batch.length > 0) {
       yield batch;
       // While the consumer worked on the batch, 'readable' may have fired with nobody waiting: read again first.
@@ -284,33 +290,34 @@ async function openBlob(container: ContainerClient, blobName: string): Promise<R
   }
 }
 
-/** Maps csv-parse errors to SourceErrors without their message, which quotes cell values. */
-function toSourceError(error: unknown, blobName: string, parser: LineTrackingParser): unknown {
+/**
+ * Maps csv-parse errors to SourceErrors without their message, which quotes cell values (the fast parser throws
+ * SourceErrors itself). Exported for the fast scanner's equivalence tests.
+ */
+export function toSourceError(
+  error: unknown,
+  blobName: string,
+  parser: LineTrackingParser | FastCsvParser,
+  maxRowSizeInBytes = MAX_ROW_SIZE_IN_BYTES,
+): unknown {
   const rowStartLine = parser.nextRowLine;
   if (error instanceof SourceError) return error;
-  if (error instanceof CsvError) {
+  if (error instanceof CsvError && parser instanceof LineTrackingParser) {
     const errorLine = typeof error.lines === 'number' ? parser.correctedLine(error.lines) : rowStartLine;
     switch (error.code) {
       case 'CSV_QUOTE_NOT_CLOSED':
-        return new SourceError(
-          blobName,
-          'a quoted value is never closed (unbalanced quote or truncated file)',
-          rowStartLine,
-        );
       case 'CSV_MAX_RECORD_SIZE':
-        return new SourceError(
-          blobName,
-          `a row is larger than ${MAX_ROW_SIZE_IN_BYTES} bytes (unbalanced quote or truncated file)`,
-          rowStartLine,
-        );
+        return csvProblemError(blobName, error.code, rowStartLine, maxRowSizeInBytes);
       case 'INVALID_OPENING_QUOTE':
       case 'CSV_INVALID_CLOSING_QUOTE':
-        return new SourceError(blobName, `a quote in an unexpected position (${error.code})`, errorLine);
+        return csvProblemError(blobName, error.code, errorLine, maxRowSizeInBytes);
       default:
         return new SourceError(blobName, `CSV cannot be parsed (${error.code})`, errorLine);
     }
   }
-  return error;
+  // Anything else failed the download itself (the stream's error carries no blob name and may carry a URL).
+  const code = (error as { code?: unknown; name?: unknown } | null)?.code ?? (error as { name?: unknown })?.name;
+  return new SourceReadError(blobName, typeof code === 'string' ? code : 'stream error');
 }
 
 function isHeaderRow(record: string[], entity: EntityDescriptor): boolean {

@@ -110,6 +110,20 @@ export class DeltaPlanner {
   }
 
   /**
+   * A row of this user in `segment` could not be sent (a value Braze would refuse): nothing is sent, and what
+   * Braze has for them stays as it is, their membership included, so that bad data never looks like a leaver.
+   * True when the user stays a member.
+   */
+  keepPrevious(key: string, segment: number): boolean {
+    let slot = this.next.find(this.mergedKeys.get(key) ?? key);
+    if (slot < 0) slot = this.admit(key);
+    const previousSlot = this.previousSlotOf[slot];
+    const member = previousSlot >= 0 && this.previous.hasSegment(previousSlot, segment);
+    if (member) this.next.setSegment(slot, segment, true);
+    return member;
+  }
+
+  /**
    * Members of the previous snapshot who are no longer in a covered segment, segment by segment. Removals are
    * sent with `_update_existing_only` so a removal never creates a profile. `held` segments keep their members.
    */

@@ -86,10 +86,12 @@ describe('profile mapper', () => {
       column: 'BrazeCustomerId',
       reason: 'external id longer than 987 bytes',
     });
+    // The user is still named, so the pipeline can keep what Braze has for them.
     expect(mapper.map(row({ BrazeCustomerId: 'ok', FirstName: 'y'.repeat(256) }))).toEqual({
       kind: 'rejected',
       column: 'FirstName',
       reason: 'value longer than 255 characters',
+      key: 'e:ok',
     });
   });
 

@@ -7,39 +7,7 @@ import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/ty
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { startAzurite, type Azurite } from '../../tools/local/azurite';
-
-const EXPORT_PATH = 'CustomerInsights_5d0c7f3e/BrazeFeed';
-const COLUMNS = ['CustomerId', 'BrazeCustomerId', 'PrimaryEmail', 'FirstName', 'LoyaltyPoints', 'PreviousCustomerId'];
-const rawConfig = {
-  identity: { externalId: 'BrazeCustomerId', email: 'PrimaryEmail', whenExternalIdMissing: 'alias' },
-  segments: [
-    { table: 'Gold', brazeSegmentApiId: 'seg-gold' },
-    { table: 'Churn', brazeSegmentApiId: 'seg-churn' },
-  ],
-  attributes: { FirstName: 'first_name', LoyaltyPoints: 'ci_points' },
-};
-type Row = [string, string, string, string, string, string];
-
-/** Writes one CI export run (headerless CSV, relative locations) and points model.json at it. */
-async function writeExport(container: ContainerClient, folder: string, tables: Record<string, Row[]>) {
-  const entities = [];
-  for (const [table, rows] of Object.entries(tables)) {
-    const location = `${table}/2025/03/${folder}/${table}_1.csv`;
-    const csv =
-      rows
-        .map((row) => row.map((cell) => (cell === '' ? '' : `"${cell.replace(/"/g, '""')}"`)).join(','))
-        .join('\r\n') + '\r\n';
-    await container.getBlockBlobClient(`${EXPORT_PATH}/${location}`).upload(csv, Buffer.byteLength(csv));
-    entities.push({
-      $type: 'LocalEntity',
-      name: table,
-      attributes: COLUMNS.map((name) => ({ name, dataType: name === 'LoyaltyPoints' ? 'int64' : 'string' })),
-      partitions: [{ name: `${table}_1`, location }],
-    });
-  }
-  const model = JSON.stringify({ name: 'BrazeFeed', version: '1.0', entities });
-  await container.getBlockBlobClient(`${EXPORT_PATH}/model.json`).upload(model, Buffer.byteLength(model));
-}
+import { EXPORT_PATH, rawConfig, writeExport, type Row } from './exportFixture';
 
 describe('run pipeline against Azurite and the Braze sandbox', () => {
   let azurite: Azurite;
@@ -93,8 +61,8 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     });
   }
 
-  async function runToEnd(request: Partial<RunRequest> = {}): Promise<RunSummary> {
-    const outcome = await run(request);
+  async function runToEnd(request: Partial<RunRequest> = {}, env: Record<string, string> = {}): Promise<RunSummary> {
+    const outcome = await run(request, env);
     if (outcome.kind !== 'completed') throw new Error('expected the run to complete');
     return outcome.summary;
   }
@@ -237,6 +205,13 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
       .slice(requestsBefore)
       .reduce((n, r) => n + r.objectCount, 0);
     expect(objects).toBe(summary.objectsSent);
+  });
+
+  it('stops with a clear message, instead of waiting forever, when Braze refuses the key mid-run', async () => {
+    const rows: Row[] = Array.from({ length: 60 }, (_, i) => [`w${i}`, `BZ-W${i}`, '', `W${i}`, `${i}`, '']);
+    await writeExport(exportContainer, '15/0200', { Gold: rows, Churn: rows });
+    // More objects than may be in flight unacknowledged, so the sender is waiting when delivery stops.
+    await expect(runToEnd({}, { BRAZE_API_KEY: 'not-the-key' })).rejects.toThrow(/401/);
   });
 
   it('logs of all runs contain neither the API key nor any email', () => {

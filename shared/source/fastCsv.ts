@@ -1,0 +1,423 @@
+import { StringDecoder } from 'node:string_decoder';
+import { Transform, TransformCallback } from 'node:stream';
+import { SourceError } from './errors';
+
+/** A parsed record: its cells, stamped with the 1-based physical line where it starts. */
+export type ParsedRow = string[] & { line?: number };
+
+/** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
+export const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
+
+/** The CSV structure problems both parsers report, named by csv-parse's error codes. */
+export type CsvProblem =
+  'CSV_QUOTE_NOT_CLOSED' | 'CSV_MAX_RECORD_SIZE' | 'INVALID_OPENING_QUOTE' | 'CSV_INVALID_CLOSING_QUOTE';
+
+/** The SourceError for a CSV structure problem; never holds a cell value. */
+export function csvProblemError(
+  blobName: string,
+  problem: CsvProblem,
+  line: number,
+  maxRowSizeInBytes = MAX_ROW_SIZE_IN_BYTES,
+): SourceError {
+  switch (problem) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return new SourceError(blobName, 'a quoted value is never closed (unbalanced quote or truncated file)', line);
+    case 'CSV_MAX_RECORD_SIZE':
+      return new SourceError(
+        blobName,
+        `a row is larger than ${maxRowSizeInBytes} bytes (unbalanced quote or truncated file)`,
+        line,
+      );
+    default:
+      return new SourceError(blobName, `a quote in an unexpected position (${problem})`, line);
+  }
+}
+
+/** Line breaks (CRLF) inside the cells of a record: csv-parse counts each as two lines. */
+export function countQuotedCrLf(record: string[]): number {
+  let count = 0;
+  for (const cell of record) {
+    for (let at = cell.indexOf('\r\n'); at !== -1; at = cell.indexOf('\r\n', at + 2)) count++;
+  }
+  return count;
+}
+
+/** The fast scanner handles quoted CSV where quotes are significant anywhere, with a one-character delimiter. */
+export function fastScannerHandles(csv: { delimiter: string; quoteStyle: string; csvStyle: string }): boolean {
+  return (
+    csv.quoteStyle === 'csv' &&
+    csv.csvStyle === 'quoteAlways' &&
+    csv.delimiter.length === 1 &&
+    !'"\r\n\uFEFF'.includes(csv.delimiter)
+  );
+}
+
+const QUOTE = 0x22;
+const CR = 0x0d;
+const LF = 0x0a;
+const NUL = 0x00;
+/** Returned by `rowEndLength` when the text ends before it can tell. */
+const NEED_MORE_TEXT = -1;
+/** Returned by the scan steps once they have kept the rest of the text for the next chunk. */
+const STOP = -1;
+
+function countLineBreaks(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
+  for (let at = text.indexOf('\r'); at !== -1; at = text.indexOf('\r', at + 1)) count++;
+  return count;
+}
+
+/**
+ * A streaming CSV record scanner for `quoteStyle: csv` + `csvStyle: quoteAlways` that yields exactly what
+ * csv-parse (with `csvParseOptions`) and LineTrackingParser yield: the same records, start lines and errors.
+ *
+ * It works on decoded text and jumps between significant characters with `indexOf` instead of looking at every
+ * byte. csv-parse behaviours it reproduces on purpose:
+ * - the row end is the first line break met outside quotes (CRLF, LF or a lone CR), and only that one ends rows
+ *   afterwards; other CR/LF characters are cell content;
+ * - its line counter counts every CR and every LF except the LF of a CRLF row end (so a quoted CRLF counts twice,
+ *   corrected per record as LineTrackingParser does);
+ * - a closing quote must be followed by the delimiter, the row end, the end of the file or a NUL character (its
+ *   `!nextChr` test), which carries on as unquoted text;
+ * - the record size limit counts earlier cells in UTF-16 units and the current cell in bytes.
+ */
+export class CsvRecordScanner {
+  /** The line where the next record starts: also where an unclosed quote began. */
+  nextRowLine = 1;
+
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly delimiter: string;
+  private readonly delimiterCode: number;
+  private readonly maxRecordSizeInBytes: number;
+  private atFileStart = true;
+  /** Text not consumed yet: it starts at the current cell (or, inside quotes, where the quoted value goes on). */
+  private text = '';
+  private rowEnd: '' | '\n' | '\r\n' | '\r' = '';
+
+  private record: ParsedRow = [];
+  /** Sum of the lengths of the record's finished cells, as csv-parse counts it for the size limit. */
+  private recordLength = 0;
+  private inQuotes = false;
+  /** The quoted value read so far, `""` already turned into `"`. */
+  private quoted = '';
+  /** UTF-8 size of `quoted`, counted only once the record is near the size limit (-1 before). */
+  private quotedBytes = -1;
+  /** Text before an unquoted continuation (a closing quote followed by NUL); undefined otherwise. */
+  private unquotedPrefix: string | undefined;
+  /** How much of the current unquoted cell (which `text` starts with) was already scanned, line breaks counted. */
+  private cellScannedLength = 0;
+  /** Positions of the next delimiter, quote, LF and CR in `text` at or after the scan point (its length: none). */
+  private nextDelimiter = -1;
+  private nextQuote = -1;
+  private nextLf = -1;
+  private nextCr = -1;
+
+  /** csv-parse's line counter (see the class comment) and LineTrackingParser's correction state. */
+  private countedLine = 1;
+  private previousCountedLine = 0;
+  private overcountedLines = 0;
+
+  constructor(
+    delimiter: string,
+    private readonly blobName: string,
+    maxRecordSizeInBytes = MAX_ROW_SIZE_IN_BYTES,
+  ) {
+    if (!fastScannerHandles({ delimiter, quoteStyle: 'csv', csvStyle: 'quoteAlways' })) {
+      throw new Error(`the fast CSV scanner cannot use the delimiter ${JSON.stringify(delimiter)}`);
+    }
+    this.delimiter = delimiter;
+    this.delimiterCode = delimiter.charCodeAt(0);
+    this.maxRecordSizeInBytes = maxRecordSizeInBytes;
+  }
+
+  /** Scans the next bytes of the file; returns the records they complete. */
+  write(bytes: Buffer): ParsedRow[] {
+    const out: ParsedRow[] = [];
+    this.addText(this.decoder.write(bytes));
+    this.scan(false, out);
+    return out;
+  }
+
+  /** Ends the file: returns the last record, or throws for an unclosed quote. */
+  end(): ParsedRow[] {
+    const out: ParsedRow[] = [];
+    this.addText(this.decoder.end());
+    this.scan(true, out);
+    return out;
+  }
+
+  private addText(decoded: string): void {
+    if (decoded.length === 0) return;
+    if (this.atFileStart) {
+      this.atFileStart = false;
+      if (decoded.charCodeAt(0) === 0xfeff) decoded = decoded.slice(1); // the UTF-8 BOM
+    }
+    this.text = this.text.length === 0 ? decoded : this.text + decoded;
+  }
+
+  /**
+   * Reads records from `this.text`, one cell at a time. Without `atEnd`, stops where it cannot decide yet (an
+   * unfinished cell, a quote or CR as the last character) and keeps that text for the next call.
+   */
+  private scan(atEnd: boolean, out: ParsedRow[]): void {
+    this.nextDelimiter = this.nextQuote = this.nextLf = this.nextCr = -1; // positions in the previous text
+    let pos = 0;
+    while (pos !== STOP) pos = this.inQuotes ? this.scanQuoted(pos, atEnd, out) : this.scanCell(pos, atEnd, out);
+  }
+
+  /** Inside a quoted value, from `pos`: returns where the next cell starts, or STOP. */
+  private scanQuoted(pos: number, atEnd: boolean, out: ParsedRow[]): number {
+    const text = this.text;
+    const length = text.length;
+    for (let from = pos; ;) {
+      if (this.nextQuote < from) this.nextQuote = indexOrLength(text, '"', from);
+      const quoteAt = this.nextQuote;
+      if (quoteAt === length) {
+        this.growQuoted(text.slice(from));
+        if (atEnd) throw this.problem('CSV_QUOTE_NOT_CLOSED', this.nextRowLine);
+        return this.keepFrom(length);
+      }
+      this.growQuoted(text.slice(from, quoteAt));
+      if (quoteAt + 1 === length && !atEnd) return this.keepFrom(quoteAt); // closing, or the first of `""`?
+      const next = quoteAt + 1 < length ? text.charCodeAt(quoteAt + 1) : -1;
+      if (next === QUOTE) {
+        this.growQuoted('"');
+        from = quoteAt + 2;
+        continue;
+      }
+      // A closing quote: what follows must end the cell.
+      if (next === -1) {
+        this.endQuotedCell();
+        this.endRecord(out, 0);
+        return length;
+      }
+      if (next === this.delimiterCode) {
+        this.endQuotedCell();
+        return quoteAt + 2;
+      }
+      if (next === CR || next === LF) {
+        const rowEndLength = this.rowEndLength(quoteAt + 1, atEnd);
+        if (rowEndLength === NEED_MORE_TEXT) return this.keepFrom(quoteAt);
+        if (rowEndLength > 0) {
+          this.endQuotedCell();
+          this.endRecord(out, rowEndLength);
+          return quoteAt + 1 + rowEndLength;
+        }
+      }
+      if (next === NUL) {
+        // csv-parse takes the quote as closing and reads on as an unquoted cell that starts with the value.
+        this.unquotedPrefix = this.quoted;
+        this.inQuotes = false;
+        this.quoted = '';
+        return quoteAt + 1;
+      }
+      throw this.problem('CSV_INVALID_CLOSING_QUOTE', this.countedLine - this.overcountedLines);
+    }
+  }
+
+  /** Outside quotes, at the start of a cell or inside an unquoted one: returns where the next cell starts, or STOP. */
+  private scanCell(pos: number, atEnd: boolean, out: ParsedRow[]): number {
+    const text = this.text;
+    const length = text.length;
+    if (this.cellScannedLength === 0 && this.unquotedPrefix === undefined) {
+      if (pos === length) {
+        // At the end of the file, a record ended by a delimiter still has its last (empty) cell.
+        if (atEnd && this.record.length > 0) {
+          this.endUnquotedCell('');
+          this.endRecord(out, 0);
+        }
+        return this.keepFrom(length);
+      }
+      if (text.charCodeAt(pos) === QUOTE) {
+        this.inQuotes = true;
+        this.quoted = '';
+        this.quotedBytes = -1;
+        return pos + 1;
+      }
+    }
+    for (let from = pos + this.cellScannedLength; ;) {
+      // Each position is looked up again only once the scan has passed it: the text is searched through once per
+      // character class, not once per cell.
+      if (this.nextDelimiter < from) this.nextDelimiter = indexOrLength(text, this.delimiter, from);
+      if (this.nextQuote < from) this.nextQuote = indexOrLength(text, '"', from);
+      if (this.nextLf < from) this.nextLf = indexOrLength(text, '\n', from);
+      if (this.nextCr < from) this.nextCr = indexOrLength(text, '\r', from);
+      const stop = Math.min(this.nextDelimiter, this.nextQuote, this.nextLf, this.nextCr);
+      if (stop === length) {
+        if (atEnd) {
+          this.endUnquotedCell(text.slice(pos));
+          this.endRecord(out, 0);
+          return this.keepFrom(length);
+        }
+        this.cellScannedLength = length - pos;
+        this.checkRecordSize(this.unquotedCell(text.slice(pos))); // a huge cell fails before it is all read
+        return this.keepFrom(pos);
+      }
+      const code = text.charCodeAt(stop);
+      if (code === this.delimiterCode) {
+        this.endUnquotedCell(text.slice(pos, stop));
+        return stop + 1;
+      }
+      if (code === QUOTE) {
+        this.checkRecordSize(this.unquotedCell(text.slice(pos, stop)));
+        throw this.problem('INVALID_OPENING_QUOTE', this.countedLine - this.overcountedLines);
+      }
+      const rowEndLength = this.rowEndLength(stop, atEnd);
+      if (rowEndLength === NEED_MORE_TEXT) {
+        this.cellScannedLength = stop - pos;
+        return this.keepFrom(pos);
+      }
+      if (rowEndLength === 0) {
+        this.countedLine++; // a CR or LF that is cell content
+        from = stop + 1;
+        continue;
+      }
+      this.endUnquotedCell(text.slice(pos, stop));
+      this.endRecord(out, rowEndLength);
+      return stop + rowEndLength;
+    }
+  }
+
+  /** Keeps the text from `pos` on for the next call and stops this one. */
+  private keepFrom(pos: number): typeof STOP {
+    this.text = pos === this.text.length ? '' : this.text.slice(pos);
+    return STOP;
+  }
+
+  private problem(problem: CsvProblem, line: number): SourceError {
+    return csvProblemError(this.blobName, problem, line, this.maxRecordSizeInBytes);
+  }
+
+  /**
+   * The length of the row end at `at` (a CR or LF), 0 when that character is cell content, or NEED_MORE_TEXT.
+   * The first line break outside quotes decides which row end the file uses, as csv-parse does.
+   */
+  private rowEndLength(at: number, atEnd: boolean): number {
+    const isLf = this.text.charCodeAt(at) === LF;
+    switch (this.rowEnd) {
+      case '\n':
+        return isLf ? 1 : 0;
+      case '\r':
+        return isLf ? 0 : 1;
+      case '\r\n':
+        return isLf ? 0 : this.lfAfterCr(at, atEnd);
+      default: {
+        if (isLf) {
+          this.rowEnd = '\n';
+          return 1;
+        }
+        const crLf = this.lfAfterCr(at, atEnd);
+        if (crLf !== NEED_MORE_TEXT) this.rowEnd = crLf === 2 ? '\r\n' : '\r';
+        return crLf === 0 ? 1 : crLf;
+      }
+    }
+  }
+
+  /** 2 when the CR at `at` starts a CRLF, 0 when it does not, NEED_MORE_TEXT when the text ends after it. */
+  private lfAfterCr(at: number, atEnd: boolean): number {
+    if (at + 1 === this.text.length) return atEnd ? 0 : NEED_MORE_TEXT;
+    return this.text.charCodeAt(at + 1) === LF ? 2 : 0;
+  }
+
+  private growQuoted(segment: string): void {
+    if (segment.length === 0) return;
+    this.quoted += segment;
+    if (segment.indexOf('\n') !== -1 || segment.indexOf('\r') !== -1) this.countedLine += countLineBreaks(segment);
+    if (this.quotedBytes >= 0) this.quotedBytes += Buffer.byteLength(segment);
+    else if (this.recordLength + 3 * this.quoted.length >= this.maxRecordSizeInBytes + 2) {
+      this.quotedBytes = Buffer.byteLength(this.quoted); // near the limit: from now on, count exactly
+    }
+    if (this.quotedBytes >= 0 && this.recordLength + this.quotedBytes >= this.maxRecordSizeInBytes + 2) {
+      throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
+    }
+  }
+
+  private endQuotedCell(): void {
+    this.record.push(this.quoted);
+    this.recordLength += this.quoted.length;
+    this.inQuotes = false;
+    this.quoted = '';
+  }
+
+  private unquotedCell(text: string): string {
+    return this.unquotedPrefix === undefined ? text : this.unquotedPrefix + text;
+  }
+
+  private endUnquotedCell(text: string): void {
+    const cell = this.unquotedCell(text);
+    this.checkRecordSize(cell);
+    this.record.push(cell);
+    this.recordLength += cell.length;
+    this.unquotedPrefix = undefined;
+    this.cellScannedLength = 0;
+  }
+
+  /**
+   * csv-parse fails once a byte would be added while the record holds more than the limit, i.e. when the earlier
+   * cells' length plus this cell's bytes reach limit + 2. A UTF-16 unit is at most 3 bytes, so most cells need no
+   * byte count.
+   */
+  private checkRecordSize(cell: string): void {
+    const limit = this.maxRecordSizeInBytes + 2;
+    if (this.recordLength + 3 * cell.length < limit) return;
+    if (this.recordLength + Buffer.byteLength(cell) >= limit) {
+      throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
+    }
+  }
+
+  /** Stamps the record with its start line as LineTrackingParser does, then counts the row end's line break. */
+  private endRecord(out: ParsedRow[], rowEndLength: number): void {
+    const record = this.record;
+    const parserLine = this.countedLine;
+    if (parserLine - this.previousCountedLine > 1) this.overcountedLines += countQuotedCrLf(record);
+    this.previousCountedLine = parserLine;
+    record.line = this.nextRowLine;
+    this.nextRowLine = parserLine - this.overcountedLines + 1;
+    out.push(record);
+    this.record = [];
+    this.recordLength = 0;
+    if (rowEndLength > 0) this.countedLine++;
+  }
+}
+
+function indexOrLength(text: string, searched: string, from: number): number {
+  const at = text.indexOf(searched, from);
+  return at === -1 ? text.length : at;
+}
+
+/** The scanner as a stream: bytes in, one array of records out per chunk (so the reader awaits once per chunk). */
+export class FastCsvParser extends Transform {
+  private readonly scanner: CsvRecordScanner;
+
+  constructor(delimiter: string, blobName: string, maxRecordSizeInBytes = MAX_ROW_SIZE_IN_BYTES) {
+    // Each buffered item holds a whole chunk's records (hundreds of rows): a small high-water mark keeps the
+    // backpressure close to csv-parse's 16 buffered records.
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
+    this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes);
+  }
+
+  get nextRowLine(): number {
+    return this.scanner.nextRowLine;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.emitRecords(() => this.scanner.write(chunk), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.emitRecords(() => this.scanner.end(), callback);
+  }
+
+  private emitRecords(scan: () => ParsedRow[], callback: TransformCallback): void {
+    let records: ParsedRow[];
+    try {
+      records = scan();
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    if (records.length > 0) this.push(records);
+    callback();
+  }
+}
