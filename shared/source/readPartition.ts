@@ -149,6 +149,9 @@ export async function* readPartitionBatches(
       const out: SourceRecord[] = [];
       for (const record of batch) {
         const line = record.line ?? 0;
+        // A blank line (e.g. a trailing one) holds no row of a multi-column table: skipped, not rejected, since a
+        // rejected row would hold back its segment's removals.
+        if (columnCount > 1 && record.length === 1 && record[0] === '') continue;
         if (firstRecord) {
           firstRecord = false;
           if (csv.columnHeaders) {

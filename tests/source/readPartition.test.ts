@@ -51,6 +51,19 @@ describe('readPartition', () => {
     ]);
   });
 
+  it.each([
+    ['the fast scanner', {}],
+    ['csv-parse (QuoteAfterDelimiter)', { csvStyle: 'quoteAfterDelimiter' as const }],
+  ])('skips blank lines, in the middle and at the end, with %s', async (_parser, csv) => {
+    const id = '3f9a1c52-7d4e-4b0a-a2c1-58e6d9f0b713';
+    await putBlob(container, 'q/blank.csv', `${id},A,x\r\n\r\n${id},B,y\r\n\r\n\r\n`);
+    const records = await readAll(container, people, 'q/blank.csv', csv);
+    expect(records.map((r) => [r.kind, r.line])).toEqual([
+      ['row', 1],
+      ['row', 3],
+    ]);
+  });
+
   it('counts CRLF line breaks inside quoted values as one line', async () => {
     const id = '3f9a1c52-7d4e-4b0a-a2c1-58e6d9f0b713';
     await putBlob(container, 'q/crlf.csv', `${id},"a\r\nb\r\nc",x\r\n${id},b,oops\r\n${id},c\r\n`);
@@ -123,7 +136,7 @@ describe('readPartition', () => {
 
   it('rejects rows with too many or too few cells, naming blob and line, and goes on', async () => {
     const id = '3f9a1c52-7d4e-4b0a-a2c1-58e6d9f0b713';
-    await putBlob(container, 'c/p_2.csv', `${id},A,B\n${id},A\n${id},A,B,C\n\n${id},"multi\nline",B\n`);
+    await putBlob(container, 'c/p_2.csv', `${id},A,B\n${id},A\n${id},A,B,C\n${id}\n${id},"multi\nline",B\n`);
     const records = await readAll(container, people, 'c/p_2.csv');
     expect(records).toEqual([
       expect.objectContaining({ kind: 'row', line: 1 }),
