@@ -63,8 +63,15 @@ export async function writeRunResults(
   await writeJson(container, runBlobName(summary.runId, 'summary.json'), summary);
 }
 
-export async function readRunSummary(container: ContainerClient, runId: string): Promise<RunSummary | null> {
-  return (await readJson<RunSummary>(container, runBlobName(runId, 'summary.json')))?.value ?? null;
+/** The rejected rows a finished run wrote (empty when none). */
+export async function readRejectedRows(container: ContainerClient, runId: string): Promise<RejectedRow[]> {
+  const text = (await container.getBlobClient(runBlobName(runId, 'rejected.ndjson')).downloadToBuffer()).toString(
+    'utf8',
+  );
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as RejectedRow);
 }
 
 export type RunPlan = ReturnType<import('./plan').ChangePlan['toJSON']>;

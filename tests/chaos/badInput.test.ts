@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConfigError } from '../../shared/config/errors';
 import { loadExportConfig } from '../../shared/config/exportConfig';
-import type { RejectedRow } from '../../shared/run/artifacts';
+import { readRejectedRows, type RejectedRow } from '../../shared/run/artifacts';
 import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { startAzurite, type Azurite } from '../../tools/local/azurite';
 import { describeLeaks, findLeaks, withExtra } from '../security/leakScanner';
@@ -70,10 +70,7 @@ describe('bad input: clear errors or per-row rejections, nothing wrong sent, no 
   }
 
   async function rejectedRows(target: RunTarget, runId: string): Promise<RejectedRow[]> {
-    const text = (await target.stateContainer.getBlobClient(`runs/${runId}/rejected.ndjson`).downloadToBuffer())
-      .toString()
-      .trim();
-    return text === '' ? [] : text.split('\n').map((line) => JSON.parse(line) as RejectedRow);
+    return readRejectedRows(target.stateContainer, runId);
   }
 
   describe('broken files fail the run with a message naming the blob (and line), before anything is sent', () => {

@@ -1,5 +1,5 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import type { RejectedRow } from '../../shared/run/artifacts';
+import { readRejectedRows } from '../../shared/run/artifacts';
 import type { RunSummary } from '../../shared/run/types';
 import {
   startBrazeSandbox,
@@ -278,11 +278,7 @@ describe('chaos: 100k-profile syncs against the Braze sandbox with faults inject
     expect(first.rejected).toBeLessThanOrEqual(faulted * 2);
     expect(first.rejectedReasons).toEqual({ 'Rejected by a sandbox fault rule': first.rejected });
     expect(rowsAccountedFor(first)).toBe(first.profilesRead);
-    const stored = (await target.stateContainer.getBlobClient(`runs/${first.runId}/rejected.ndjson`).downloadToBuffer())
-      .toString()
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as RejectedRow);
+    const stored = await readRejectedRows(target.stateContainer, first.runId);
     expect(stored).toHaveLength(first.rejected);
     for (const row of stored) {
       expect(row).toMatchObject({ stage: 'braze', reason: 'Rejected by a sandbox fault rule' });

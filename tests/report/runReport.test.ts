@@ -2,7 +2,7 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { validateExportConfig } from '../../shared/config/exportConfig';
 import { loadSettings } from '../../shared/config/settings';
 import { renderRunReport, writeRunReport } from '../../shared/report/runReport';
-import type { RejectedRow } from '../../shared/run/artifacts';
+import { readRejectedRows, type RejectedRow } from '../../shared/run/artifacts';
 import { createRunExecutor } from '../../shared/run/pipeline';
 import { newRunId } from '../../shared/run/records';
 import type { RunSummary } from '../../shared/run/types';
@@ -242,11 +242,7 @@ describe('run report of a real run (Azurite and the Braze sandbox)', () => {
       logger: new MemoryLogger(),
     });
     if (outcome.kind !== 'completed') throw new Error('expected the run to complete');
-    const ndjson = (await stateContainer.getBlobClient(`runs/${runId}/rejected.ndjson`).downloadToBuffer()).toString();
-    const rejected = ndjson
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as RejectedRow);
+    const rejected = await readRejectedRows(stateContainer, runId);
     expect(rejected.filter((row) => row.stage === 'braze').length).toBeGreaterThanOrEqual(blocked.length);
 
     const blobName = await writeRunReport(stateContainer, outcome.summary, rejected);

@@ -17,7 +17,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { validateExportConfig } from '../../shared/config/exportConfig';
 import { loadSettings } from '../../shared/config/settings';
 import { renderRunReport, REJECTED_ROWS_SHOWN } from '../../shared/report/runReport';
-import type { RejectedRow } from '../../shared/run/artifacts';
+import { readRejectedRows, type RejectedRow } from '../../shared/run/artifacts';
 import { createRunExecutor } from '../../shared/run/pipeline';
 import { newRunId } from '../../shared/run/records';
 import type { RunSummary } from '../../shared/run/types';
@@ -170,15 +170,7 @@ async function runDemo(): Promise<{ summary: RunSummary; rejected: RejectedRow[]
       logger: createStreamLogger(process.stderr, 'error'),
     });
     if (outcome.kind !== 'completed') throw new Error('the demo run did not complete');
-    const ndjson = await stateContainer
-      .getBlobClient(`runs/${outcome.summary.runId}/rejected.ndjson`)
-      .downloadToBuffer();
-    const rejected = ndjson
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as RejectedRow);
-    return { summary: outcome.summary, rejected };
+    return { summary: outcome.summary, rejected: await readRejectedRows(stateContainer, outcome.summary.runId) };
   } finally {
     await sandbox.close();
     await azurite.stop();
