@@ -1,13 +1,9 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { validateExportConfig } from '../../shared/config/exportConfig';
-import { loadSettings } from '../../shared/config/settings';
+import type { ContainerClient } from '@azure/storage-blob';
 import { renderRunReport, writeRunReport } from '../../shared/report/runReport';
 import { readRejectedRows, type RejectedRow } from '../../shared/run/artifacts';
-import { createRunExecutor } from '../../shared/run/pipeline';
 import { newRunId } from '../../shared/run/records';
 import type { RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import {
   containerSink,
   profilesAtRun,
@@ -15,7 +11,7 @@ import {
   writeExport,
   type GeneratorOptions,
 } from '../../tools/generate-export/generator';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
+import { startLocalStack, type LocalStack } from '../helpers/localStack';
 
 function summary(overrides: Partial<RunSummary> = {}): RunSummary {
   return {
@@ -195,43 +191,22 @@ describe('run report of a real run (Azurite and the Braze sandbox)', () => {
     .map((p) => p.brazeCustomerId)
     .filter((id): id is string => id !== null)
     .slice(0, 5);
-  let azurite: Azurite;
-  let sandbox: BrazeSandbox;
-  let exportContainer: ContainerClient;
+  let stack: LocalStack;
   let stateContainer: ContainerClient;
 
   beforeAll(async () => {
-    azurite = await startAzurite();
-    sandbox = await startBrazeSandbox({ rateLimit: null, blocklistedExternalIds: blocked, logBodies: false });
-    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
-    exportContainer = service.getContainerClient('ci-exports');
-    stateContainer = service.getContainerClient('ci-braze-state');
-    await Promise.all([exportContainer.create(), stateContainer.create()]);
-    await writeExport(containerSink(exportContainer), EXPORT_PATH, options);
+    stack = await startLocalStack({ rateLimit: null, blocklistedExternalIds: blocked, logBodies: false });
+    stateContainer = stack.stateContainer;
+    await writeExport(containerSink(stack.exportContainer), EXPORT_PATH, options);
   });
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   it('holds no email, external id or customer id of the input, and is stored as text/html', async () => {
     const config = sampleExportConfig(options);
-    const settings = loadSettings({
-      CI_EXPORT_STORAGE: azurite.connectionString,
-      CI_EXPORT_CONTAINER: 'ci-exports',
-      CI_EXPORT_PATH: EXPORT_PATH,
-      STATE_STORAGE: azurite.connectionString,
-      BRAZE_REST_ENDPOINT: sandbox.url,
-      BRAZE_API_KEY: sandbox.apiKey,
-      BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
-      EXPORT_CONFIG: JSON.stringify(config),
-      BRAZE_BATCH_SIZE: '10',
-    });
-    const executor = createRunExecutor({
-      settings,
-      exportConfig: validateExportConfig(config),
-      exportContainer,
-      stateContainer,
+    const executor = stack.executor({
+      exportPath: EXPORT_PATH,
+      exportConfig: config,
+      settings: { BRAZE_BATCH_SIZE: '10' },
       progressIntervalInMs: 0,
     });
     const runId = newRunId(Date.now());

@@ -1,51 +1,26 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { validateExportConfig } from '../../shared/config/exportConfig';
-import { loadSettings } from '../../shared/config/settings';
-import { createRunExecutor } from '../../shared/run/pipeline';
+import type { ContainerClient } from '@azure/storage-blob';
 import { newRunId } from '../../shared/run/records';
 import type { RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
+import { startLocalStack, type LocalStack } from '../helpers/localStack';
 import { EXPORT_PATH, rawConfig, writeExport, type Row } from './exportFixture';
 
 /** A member whose row cannot be used must keep the membership Braze has: bad data is never a leaver. */
 describe('rows that cannot be sent never remove a membership', () => {
-  let azurite: Azurite;
+  let stack: LocalStack;
   let sandbox: BrazeSandbox;
   let exportContainer: ContainerClient;
-  let stateContainer: ContainerClient;
   const members: Row[] = Array.from({ length: 6 }, (_, i) => [`c${i}`, `BZ-${i}`, '', `Name${i}`, `${i}`, '']);
 
   beforeAll(async () => {
-    azurite = await startAzurite();
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
-    exportContainer = service.getContainerClient('ci-exports');
-    stateContainer = service.getContainerClient('ci-braze-state');
-    await Promise.all([exportContainer.create(), stateContainer.create()]);
+    stack = await startLocalStack();
+    ({ sandbox, exportContainer } = stack);
   });
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   async function sync(): Promise<RunSummary> {
-    const env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
-      exportContainer: 'ci-exports',
-      exportPath: EXPORT_PATH,
-      exportConfig: rawConfig,
-    });
-    const executor = createRunExecutor({
-      settings: loadSettings(env),
-      exportConfig: validateExportConfig(rawConfig),
-      exportContainer,
-      stateContainer,
-    });
+    const executor = stack.executor({ exportPath: EXPORT_PATH, exportConfig: rawConfig });
     const request = { dryRun: false, fullResync: false, allowMassRemoval: false, trigger: 'cli' as const };
     const outcome = await executor({
       runId: newRunId(Date.now()),

@@ -1,56 +1,33 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { validateExportConfig } from '../../shared/config/exportConfig';
-import { loadSettings } from '../../shared/config/settings';
-import { createRunExecutor } from '../../shared/run/pipeline';
+import type { ContainerClient } from '@azure/storage-blob';
 import { newRunId } from '../../shared/run/records';
 import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
+import { startLocalStack, type LocalStack } from '../helpers/localStack';
 import { EXPORT_PATH, rawConfig, writeExport, type Row } from './exportFixture';
 
 describe('run pipeline against Azurite and the Braze sandbox', () => {
-  let azurite: Azurite;
+  let stack: LocalStack;
   let sandbox: BrazeSandbox;
   let exportContainer: ContainerClient;
   let stateContainer: ContainerClient;
   let logger: MemoryLogger;
 
   beforeAll(async () => {
-    azurite = await startAzurite();
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
-    exportContainer = service.getContainerClient('ci-exports');
-    stateContainer = service.getContainerClient('ci-braze-state');
-    await Promise.all([exportContainer.create(), stateContainer.create()]);
+    stack = await startLocalStack();
+    ({ sandbox, exportContainer, stateContainer } = stack);
   });
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   async function run(
     request: Partial<RunRequest> = {},
     env: Record<string, string> = {},
     step?: { runId: string; deadline: number },
   ): Promise<RunStepOutcome> {
-    const settings = loadSettings({
-      CI_EXPORT_STORAGE: azurite.connectionString,
-      CI_EXPORT_CONTAINER: 'ci-exports',
-      CI_EXPORT_PATH: EXPORT_PATH,
-      STATE_STORAGE: azurite.connectionString,
-      BRAZE_REST_ENDPOINT: sandbox.url,
-      BRAZE_API_KEY: sandbox.apiKey,
-      BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
-      EXPORT_CONFIG: JSON.stringify(rawConfig),
-      BRAZE_BATCH_SIZE: '2',
-      ...env,
-    });
-    const executor = createRunExecutor({
-      settings,
-      exportConfig: validateExportConfig(rawConfig),
-      exportContainer,
-      stateContainer,
+    const executor = stack.executor({
+      exportPath: EXPORT_PATH,
+      exportConfig: rawConfig,
+      settings: { BRAZE_BATCH_SIZE: '2', ...env },
     });
     logger = new MemoryLogger();
     return executor({
