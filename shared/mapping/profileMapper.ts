@@ -35,6 +35,8 @@ export type MapOutcome =
 export interface ProfileMapper {
   /** Braze attribute names, in value order: `email` first when an email column is configured. */
   readonly attributeNames: readonly string[];
+  /** Indexes of the entity's columns `map` reads: the reader converts only these. */
+  readonly columnsRead: readonly number[];
   map(values: readonly CellValue[]): MapOutcome;
 }
 
@@ -91,9 +93,11 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
     return { column: entity.columns[at].name, at, convert: converterFor(brazeAttribute, entity.columns[at].dataType) };
   });
   const attributeNames = mappedAttributeNames(config);
+  const columnsRead = [externalIdAt, customerIdAt, emailAt, previousAt, ...sources.map((s) => s.at)];
 
   return {
     attributeNames,
+    columnsRead: [...new Set(columnsRead.filter((at) => at >= 0))].sort((a, b) => a - b),
     map(cells) {
       const externalId = textOf(cells[externalIdAt]);
       let key: IdentityKey;

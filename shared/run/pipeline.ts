@@ -264,6 +264,7 @@ class RunStep {
       const mapper = createProfileMapper(exportConfig, entity);
       for (const partition of entity.partitions) {
         const batches = readPartitionBatches(exportContainer, entity, partition, {
+          columns: mapper.columnsRead,
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.

@@ -172,17 +172,22 @@ const toDate: Converter = (text) => {
   return toInstant(text) === INVALID ? INVALID : text.slice(0, 10);
 };
 
-/** 8-4-4-4-12 hex digits, optionally in braces; lower-cased. */
+/** 8-4-4-4-12 hex digits, optionally in braces; lower-cased (a new string only when there are upper-case digits). */
 const toGuid: Converter = (text) => {
-  const body = text.length === 38 && text.startsWith('{') && text.endsWith('}') ? text.slice(1, 37) : text;
-  if (body.length !== 36) return INVALID;
+  const braced = text.length === 38 && text.charCodeAt(0) === 123 && text.charCodeAt(37) === 125; // { }
+  if (!braced && text.length !== 36) return INVALID;
+  const start = braced ? 1 : 0;
+  let upper = false;
   for (let i = 0; i < 36; i++) {
-    const code = body.charCodeAt(i);
+    const code = text.charCodeAt(start + i);
     if (i === 8 || i === 13 || i === 18 || i === 23) {
       if (code !== CHAR_MINUS) return INVALID;
-    } else if (!isDigit(code) && ((code | 32) < 97 || (code | 32) > 102)) return INVALID;
+    } else if (code >= 65 && code <= 70)
+      upper = true; // A-F
+    else if (!isDigit(code) && (code < 97 || code > 102)) return INVALID;
   }
-  return body.toLowerCase();
+  const body = braced ? text.slice(1, 37) : text;
+  return upper ? body.toLowerCase() : body;
 };
 
 const CONVERTERS: Record<CdmDataType, Converter> = {

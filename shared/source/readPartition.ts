@@ -12,13 +12,18 @@ import {
   csvProblemError,
   fastScannerHandles,
 } from './fastCsv';
-import { CsvSettings, EntityDescriptor, PartitionRef, SourceRecord } from './types';
+import { CellValue, CsvSettings, EntityDescriptor, PartitionRef, SourceRecord } from './types';
 
 export interface ReadPartitionOptions {
   /** Data rows (after any header row) to skip before yielding, when resuming; they are parsed, not converted. */
   skipRows?: number;
   /** Non-fatal findings about the file (e.g. a header row skipped), without cell values. */
   onWarning?: (message: string) => void;
+  /**
+   * Indexes of the columns the caller uses (default: all). Only these are converted and checked; the others come
+   * out as null, so a bad value in a column nobody sends never rejects a row.
+   */
+  columns?: readonly number[];
 }
 
 /** Retries of a broken download stream, resumed from the last byte received. */
@@ -132,6 +137,8 @@ export async function* readPartitionBatches(
   const columns = entity.columns;
   const columnCount = columns.length;
   const converters: Converter[] = columns.map((c) => converterFor(c.dataType));
+  const used = options.columns ?? columns.map((_, index) => index);
+  const unused = columns.map((_, index) => index).filter((index) => !used.includes(index));
   let rowsToSkip = options.skipRows ?? 0;
 
   const body = await openBlob(container, blobName);
@@ -179,8 +186,8 @@ export async function* readPartitionBatches(
           continue;
         }
         if (utf8.sawInvalidBytes) {
-          const column = record.findIndex((cell) => cell.includes(REPLACEMENT_CHARACTER));
-          if (column !== -1) {
+          const column = used.find((index) => record[index].includes(REPLACEMENT_CHARACTER));
+          if (column !== undefined) {
             out.push({
               kind: 'rejected',
               blobName,
@@ -191,9 +198,10 @@ export async function* readPartitionBatches(
             continue;
           }
         }
-        const values = new Array(columnCount);
+        const values: CellValue[] = new Array(columnCount);
         let rejectedColumn = -1;
-        for (let i = 0; i < columnCount; i++) {
+        for (let u = 0; u < used.length; u++) {
+          const i = used[u];
           const text = record[i];
           if (text.length === 0) values[i] = null;
           else {
@@ -205,6 +213,7 @@ export async function* readPartitionBatches(
             values[i] = value;
           }
         }
+        for (let u = 0; u < unused.length; u++) values[unused[u]] = null;
         if (rejectedColumn !== -1) {
           const column = columns[rejectedColumn];
           out.push({

@@ -1,7 +1,7 @@
 import type { ExportConfig } from '../config/exportConfig';
 import { identifierFields, type BrazeValue, type MappedRow } from '../mapping/profileMapper';
 import { fingerprintValue, NO_VALUE } from './fingerprint';
-import { Snapshot } from './snapshot';
+import { hashKey, Snapshot } from './snapshot';
 
 /** A Braze attributes object the planner wants sent, with what it carries (for counters and rejection handling). */
 export interface PlannedObject {
@@ -19,9 +19,13 @@ export interface PlannedObject {
 
 export type RowPlan =
   | { kind: 'send'; planned: PlannedObject }
-  | { kind: 'unchanged'; slot: number }
+  | { readonly kind: 'unchanged' }
   /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
-  | { kind: 'duplicate'; slot: number };
+  | { readonly kind: 'duplicate' };
+
+// Shared answers: most rows of a delta are unchanged, and an object per row would only feed the garbage collector.
+const UNCHANGED: RowPlan = Object.freeze({ kind: 'unchanged' });
+const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
 
 /**
  * Computes what Braze must be told, user by user, by comparing the export with the snapshot of what Braze
@@ -42,6 +46,8 @@ export class DeltaPlanner {
   private readonly leaveValue: BrazeValue;
   /** CI customer id key -> the alias key its profile had before a merge. Merges are rare: a Map is fine. */
   private readonly mergedKeys = new Map<string, string>();
+  /** Segment indexes this run covers, as an array: iterating a Set allocates an iterator, and this runs per user. */
+  private readonly selected: readonly number[];
 
   constructor(
     private readonly config: ExportConfig,
@@ -49,7 +55,7 @@ export class DeltaPlanner {
     /** Braze segment API id per segment index (the snapshot's segment order). */
     private readonly segmentIds: readonly string[],
     /** Segment indexes this run covers; the others are carried over untouched. */
-    private readonly selectedSegments: ReadonlySet<number>,
+    selectedSegments: ReadonlySet<number>,
     previous: Snapshot | null,
     private readonly fullResync: boolean,
   ) {
@@ -62,6 +68,7 @@ export class DeltaPlanner {
     });
     this.previousSlotOf = new Int32Array(Math.max(1024, this.previous.size));
     this.nextSlotOf = new Int32Array(this.previous.size).fill(-1);
+    this.selected = [...selectedSegments];
     this.membershipValue = config.membership.value;
     this.leaveValue = config.membership.onLeave === 'false' ? false : null;
   }
@@ -73,10 +80,27 @@ export class DeltaPlanner {
   /** Plans one mapped row of segment `segment`. */
   planRow(row: MappedRow, segment: number): RowPlan {
     // Merges are rare: skip the map lookup (a string hash per row) while there are none.
-    let slot = this.next.find(this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key));
-    const firstSight = slot < 0;
-    if (firstSight) slot = this.admit(this.resolveKey(row));
-    else if (this.next.hasSegment(slot, segment)) return { kind: 'duplicate', slot };
+    const merged = this.mergedKeys.size === 0 ? undefined : this.mergedKeys.get(row.key);
+    // One hash of the key serves every lookup of it (in this run's snapshot and in the previous one).
+    const hash = hashKey(merged ?? row.key);
+    let slot: number;
+    let firstSight: boolean;
+    if (row.previousCustomerIds.length === 0) {
+      // No merge to resolve: one probe of the table finds the user or adds them.
+      const users = this.next.size;
+      slot = this.next.insert(merged ?? row.key, hash);
+      firstSight = this.next.size > users;
+      if (firstSight) this.admitted(slot, row.key, hash);
+    } else {
+      slot = this.next.find(merged ?? row.key, hash);
+      firstSight = slot < 0;
+      // On first sight the key is the row's own: a merged key is in `next` from the moment it is recorded.
+      if (firstSight) {
+        const key = this.resolveKey(row, hash);
+        slot = this.admit(key, key === row.key ? hash : hashKey(key));
+      }
+    }
+    if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;
 
     const previousSlot = this.previousSlotOf[slot];
     let object: Record<string, unknown> | null = null;
@@ -102,7 +126,7 @@ export class DeltaPlanner {
       object[this.segmentIds[segment]] = this.membershipValue;
       membershipsAdded = 1;
     }
-    if (!object) return { kind: 'unchanged', slot };
+    if (!object) return UNCHANGED;
     return {
       kind: 'send',
       planned: { object, slot, segment, attributesChanged, membershipsAdded, membershipsRemoved: 0 },
@@ -116,7 +140,7 @@ export class DeltaPlanner {
    */
   keepPrevious(key: string, segment: number): boolean {
     let slot = this.next.find(this.mergedKeys.get(key) ?? key);
-    if (slot < 0) slot = this.admit(key);
+    if (slot < 0) slot = this.admit(key, hashKey(key));
     const previousSlot = this.previousSlotOf[slot];
     const member = previousSlot >= 0 && this.previous.hasSegment(previousSlot, segment);
     if (member) this.next.setSegment(slot, segment, true);
@@ -132,7 +156,7 @@ export class DeltaPlanner {
       // Users absent from this run stay in the snapshot: Braze keeps their attributes and other memberships.
       const slot = this.nextSlotOf[previousSlot] >= 0 ? this.nextSlotOf[previousSlot] : this.carryOver(previousSlot);
       if (this.previous.hasNoSegments(previousSlot)) continue;
-      for (const segment of this.selectedSegments) {
+      for (const segment of this.selected) {
         if (!this.previous.hasSegment(previousSlot, segment) || this.next.hasSegment(slot, segment)) continue;
         if (held.has(segment)) {
           this.next.setSegment(slot, segment, true);
@@ -162,8 +186,8 @@ export class DeltaPlanner {
   }
 
   /** A merged alias-identified profile keeps its Braze alias (PreviousCustomerId), instead of creating a new one. */
-  private resolveKey(row: MappedRow): string {
-    if (row.previousCustomerIds.length === 0 || this.previous.find(row.key) >= 0) return row.key;
+  private resolveKey(row: MappedRow, hash: number): string {
+    if (row.previousCustomerIds.length === 0 || this.previous.find(row.key, hash) >= 0) return row.key;
     for (const id of row.previousCustomerIds) {
       const previousKey = `a:${id}`;
       if (this.previous.find(previousKey) >= 0 && this.next.find(previousKey) < 0) {
@@ -175,17 +199,22 @@ export class DeltaPlanner {
   }
 
   /** First sight of a user in this run: start from what Braze has, minus the memberships this run decides anew. */
-  private admit(key: string): number {
-    const slot = this.next.insert(key);
+  private admit(key: string, hash: number): number {
+    const slot = this.next.insert(key, hash);
+    this.admitted(slot, key, hash);
+    return slot;
+  }
+
+  /** Links a user just added to `next` with their previous state. */
+  private admitted(slot: number, key: string, hash: number): void {
     this.growIndex(slot);
-    const previousSlot = this.previous.find(key);
+    const previousSlot = this.previous.find(key, hash);
     this.previousSlotOf[slot] = previousSlot;
     if (previousSlot >= 0) {
       this.nextSlotOf[previousSlot] = slot;
       this.next.copyUser(slot, this.previous, previousSlot);
-      for (const segment of this.selectedSegments) this.next.setSegment(slot, segment, false);
+      for (let s = 0; s < this.selected.length; s++) this.next.setSegment(slot, this.selected[s], false);
     }
-    return slot;
   }
 
   /** A previous member no longer in the export: kept in the snapshot (Braze keeps its attributes). */
@@ -195,7 +224,7 @@ export class DeltaPlanner {
     this.previousSlotOf[slot] = previousSlot;
     this.nextSlotOf[previousSlot] = slot;
     this.next.copyUser(slot, this.previous, previousSlot);
-    for (const segment of this.selectedSegments) this.next.setSegment(slot, segment, false);
+    for (let s = 0; s < this.selected.length; s++) this.next.setSegment(slot, this.selected[s], false);
     return slot;
   }
 

@@ -36,6 +36,13 @@ function checkCount(name: string, value: number, max: number): void {
   }
 }
 
+/** A table of `capacity` empty (hash, slot) pairs. */
+function newTable(capacity: number): Int32Array {
+  const table = new Int32Array(capacity * 2);
+  for (let index = 1; index < table.length; index += 2) table[index] = EMPTY;
+  return table;
+}
+
 function tableCapacityFor(users: number): number {
   let capacity = MIN_CAPACITY;
   while (capacity * MAX_TABLE_LOAD < users + 1) capacity *= 2;
@@ -57,6 +64,10 @@ export class Snapshot {
   private keyBytes: Buffer;
   private segments: Uint32Array;
   private attributes: Uint32Array;
+  /**
+   * Open-addressing table of (key hash, slot) pairs side by side: a probe reads the hash next to the slot, in the
+   * same cache line, instead of jumping to `keyHashes[slot]` (a cache miss per probe at millions of users).
+   */
   private table: Int32Array;
   private tableMask: number;
 
@@ -72,7 +83,7 @@ export class Snapshot {
     this.segments = new Uint32Array(capacity * this.segmentWords);
     this.attributes = new Uint32Array(capacity * this.attributeCount);
     const tableCapacity = tableCapacityFor(capacity);
-    this.table = new Int32Array(tableCapacity).fill(EMPTY);
+    this.table = newTable(tableCapacity);
     this.tableMask = tableCapacity - 1;
   }
 
@@ -102,29 +113,30 @@ export class Snapshot {
     return this.userCount;
   }
 
-  /** Slot of the user with this key, or -1. Keys are identity strings like "e:<external_id>", "m:<email>". */
-  find(key: string): number {
-    const hash = hashKey(key);
+  /**
+   * Slot of the user with this key, or -1. Keys are identity strings like "e:<external_id>", "m:<email>". `hash` is
+   * `hashKey(key)`: a caller that looks the same key up in several snapshots computes it once.
+   */
+  find(key: string, hash = hashKey(key)): number {
     const table = this.table;
     const mask = this.tableMask;
     for (let index = hash & mask; ; index = (index + 1) & mask) {
-      const slot = table[index];
+      const slot = table[2 * index + 1];
       if (slot === EMPTY) return -1;
-      if (this.keyHashes[slot] === hash && this.keyEquals(slot, key)) return slot;
+      if (table[2 * index] === hash && this.keyEquals(slot, key)) return slot;
     }
   }
 
   /** Adds a user (or returns the existing slot). Slots are dense, 0..size-1, in insertion order. */
-  insert(key: string): number {
-    if (this.userCount + 1 > this.table.length * MAX_TABLE_LOAD) this.growTable();
-    const hash = hashKey(key);
+  insert(key: string, hash = hashKey(key)): number {
+    if (this.userCount + 1 > (this.tableMask + 1) * MAX_TABLE_LOAD) this.growTable();
     const table = this.table;
     const mask = this.tableMask;
     let index = hash & mask;
     for (; ; index = (index + 1) & mask) {
-      const slot = table[index];
+      const slot = table[2 * index + 1];
       if (slot === EMPTY) break;
-      if (this.keyHashes[slot] === hash && this.keyEquals(slot, key)) return slot;
+      if (table[2 * index] === hash && this.keyEquals(slot, key)) return slot;
     }
     const slot = this.userCount;
     if (slot === this.keyHashes.length) this.growSlots(slot + 1);
@@ -134,7 +146,8 @@ export class Snapshot {
     const written = this.keyBytes.write(key, start, 'utf8');
     this.keyOffsets[slot + 1] = start + written;
     this.keyHashes[slot] = hash;
-    table[index] = slot;
+    table[2 * index] = hash;
+    table[2 * index + 1] = slot;
     this.userCount = slot + 1;
     return slot;
   }
@@ -260,16 +273,18 @@ export class Snapshot {
   }
 
   private growTable(): void {
-    this.rehash(this.table.length * 2);
+    this.rehash((this.tableMask + 1) * 2);
   }
 
   private rehash(capacity: number): void {
-    const table = new Int32Array(capacity).fill(EMPTY);
+    const table = newTable(capacity);
     const mask = capacity - 1;
     for (let slot = 0; slot < this.userCount; slot++) {
-      let index = this.keyHashes[slot] & mask;
-      while (table[index] !== EMPTY) index = (index + 1) & mask;
-      table[index] = slot;
+      const hash = this.keyHashes[slot];
+      let index = hash & mask;
+      while (table[2 * index + 1] !== EMPTY) index = (index + 1) & mask;
+      table[2 * index] = hash;
+      table[2 * index + 1] = slot;
     }
     this.table = table;
     this.tableMask = mask;

@@ -54,6 +54,13 @@ describe('profile mapper', () => {
     });
   });
 
+  it('names the columns it reads, so the reader converts only those', () => {
+    expect(createProfileMapper(configWith(), entity).columnsRead).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const fewer = configWith({ attributes: { EmailOptIn: 'ci_opt_in' } });
+    // CustomerId (alias fallback) and PreviousCustomerId (merges) are identity columns: always read.
+    expect(createProfileMapper(fewer, entity).columnsRead).toEqual([0, 1, 2, 6, 7]);
+  });
+
   it('falls back to an alias on the CustomerId and keeps previous ids of a merge', () => {
     const outcome = createProfileMapper(configWith(), entity).map(
       row({ CustomerId: 'c-2', PreviousCustomerId: 'old-1; old-2' }),

@@ -38,6 +38,9 @@ describe('CDM data types', () => {
     ['date', '2025-13-01', INVALID],
     ['guid', '{A0E4B7D9-1C3F-4E62-8B5A-9D7C2E1F0A68}', 'a0e4b7d9-1c3f-4e62-8b5a-9d7c2e1f0a68'],
     ['guid', 'a0e4b7d9x1c3f-4e62-8b5a-9d7c2e1f0a68', INVALID],
+    ['guid', 'a0e4b7d9-1c3f-4e62-8B5A-9d7c2e1f0a68', 'a0e4b7d9-1c3f-4e62-8b5a-9d7c2e1f0a68'],
+    ['guid', '{a0e4b7d9-1c3f-4e62-8b5a-9d7c2e1f0a68', INVALID],
+    ['guid', 'a0e4b7d9-1c3f-4e62-8b5a-9d7c2e1f0a6g', INVALID],
     ['json', '{"a":[1]}', '{"a":[1]}'],
     ['time', '25:99', '25:99'],
   ] as const)('%s %j -> %j', (dataType, text, expected) => {

@@ -33,14 +33,14 @@ export async function readAll(
   descriptor: EntityDescriptor,
   blobName: string,
   csv: Partial<CsvSettings> = {},
-  options: { skipRows?: number; warnings?: string[] } = {},
+  options: { skipRows?: number; warnings?: string[]; columns?: number[] } = {},
 ): Promise<SourceRecord[]> {
   const records: SourceRecord[] = [];
   const iterable = readPartition(
     container,
     descriptor,
     { blobName, csv: { ...CSV_DEFAULTS, ...csv } },
-    { skipRows: options.skipRows, onWarning: (m) => options.warnings?.push(m) },
+    { skipRows: options.skipRows, columns: options.columns, onWarning: (m) => options.warnings?.push(m) },
   );
   for await (const record of iterable) records.push(record);
   return records;

@@ -282,4 +282,24 @@ describe('readPartition', () => {
       { kind: 'rejected', blobName: 'types/p.csv', line: 8, column: 'Id', reason: 'not a valid guid value' },
     ]);
   });
+
+  it('converts and checks only the columns asked for: a bad value elsewhere never rejects the row', async () => {
+    const typed = entity('Projected', [
+      ['Id', 'guid'],
+      ['Unused', 'datetime'],
+      ['Points', 'int64'],
+    ]);
+    const id = 'A0E4B7D9-1C3F-4E62-8B5A-9D7C2E1F0A68';
+    await putBlob(container, 'cols/p.csv', [`${id},not-a-date,7`, `${id},2025-03-10,seven`].join('\n'));
+    const records = await readAll(container, typed, 'cols/p.csv', {}, { columns: [0, 2] });
+    expect(records).toEqual([
+      { kind: 'row', blobName: 'cols/p.csv', line: 1, values: [id.toLowerCase(), null, 7] },
+      { kind: 'rejected', blobName: 'cols/p.csv', line: 2, column: 'Points', reason: 'not a valid int64 value' },
+    ]);
+    // Without the option every column is checked.
+    expect(rows(await readAll(container, typed, 'cols/p.csv'))).toEqual([
+      { kind: 'rejected', blobName: 'cols/p.csv', line: 1, column: 'Unused', reason: 'not a valid datetime value' },
+      { kind: 'rejected', blobName: 'cols/p.csv', line: 2, column: 'Points', reason: 'not a valid int64 value' },
+    ]);
+  });
 });

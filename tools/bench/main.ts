@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { validateExportConfig } from '../../shared/config/exportConfig';
 import { freePort } from '../local/azurite';
 import { localEnvironment } from '../local/environment';
 import { containerSink, DEFAULT_SEGMENTS, sampleExportConfig, writeExport } from '../generate-export/generator';
@@ -274,7 +275,7 @@ async function main(argv: string[]): Promise<number> {
     sandbox = await startSandbox(options.latencyMs, options.cpuProfileDir);
 
     const floorCpuBefore = process.cpuUsage();
-    const floor = await measureReadFloor(container, DELTA_EXPORT_PATH);
+    const floor = await measureReadFloor(container, DELTA_EXPORT_PATH, validateExportConfig(exportConfig));
     const floorCpu = process.cpuUsage(floorCpuBefore);
     // CPU time is less disturbed than wall time when other work shares the machine: reported next to it.
     const floorCpuSeconds = (floorCpu.user + floorCpu.system) / 1e6;

@@ -1,4 +1,6 @@
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import type { ExportConfig } from '../../shared/config/exportConfig';
+import { createProfileMapper } from '../../shared/mapping/profileMapper';
 import { discoverExport } from '../../shared/source';
 import { readPartitionBatches } from '../../shared/source/readPartition';
 import { containerSink, writeExport } from '../generate-export/generator';
@@ -14,9 +16,14 @@ export interface ReadFloor {
 
 /**
  * The parsing floor of a sync: discovers the export and reads every partition of every entity, typed, doing nothing
- * with the rows. Peak RSS is sampled while reading.
+ * with the rows. With `exportConfig`, it reads the columns a sync with that config reads (the others are scanned,
+ * not converted), as the sync does. Peak RSS is sampled while reading.
  */
-export async function measureReadFloor(container: ContainerClient, exportPath: string): Promise<ReadFloor> {
+export async function measureReadFloor(
+  container: ContainerClient,
+  exportPath: string,
+  exportConfig?: ExportConfig,
+): Promise<ReadFloor> {
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
   const started = process.hrtime.bigint();
@@ -25,9 +32,10 @@ export async function measureReadFloor(container: ContainerClient, exportPath: s
   try {
     const descriptor = await discoverExport(container, exportPath);
     for (const entity of descriptor.entities.values()) {
+      const columns = exportConfig && createProfileMapper(exportConfig, entity).columnsRead;
       for (const partition of entity.partitions) {
         // The batch reader, as the run pipeline uses it: the floor is the reader at its fastest.
-        for await (const batch of readPartitionBatches(container, entity, partition)) {
+        for await (const batch of readPartitionBatches(container, entity, partition, { columns })) {
           for (const record of batch) {
             if (record.kind === 'row') rows++;
             else rejected++;
