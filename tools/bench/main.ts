@@ -43,6 +43,8 @@ export interface PhaseFigures {
   runAttributesSent: number;
   profilesRead: number;
   objectsSent: number;
+  /** Objects that removed a segment membership (sent after reading, in the removal phase). */
+  membershipsRemoved: number;
   rejected: number;
   retries: number;
   throttled: number;
@@ -160,6 +162,7 @@ async function measurePhase(
     runAttributesSent: summary.attributesSent,
     profilesRead: summary.profilesRead,
     objectsSent: summary.objectsSent,
+    membershipsRemoved: summary.membershipsRemoved,
     rejected: summary.rejected,
     retries: summary.retries,
     throttled: summary.throttled,
@@ -311,7 +314,7 @@ async function main(argv: string[]): Promise<number> {
     for (const [name, p] of Object.entries(phases)) {
       log(
         `${name}: ${p.profilesRead.toLocaleString('en-US')} rows read, ${p.objectsSent.toLocaleString('en-US')} ` +
-          `objects sent, data points charged ${p.attributesSent.toLocaleString('en-US')} (run counted ` +
+          `objects sent (${p.membershipsRemoved.toLocaleString('en-US')} removals), data points charged ${p.attributesSent.toLocaleString('en-US')} (run counted ` +
           `${p.runAttributesSent.toLocaleString('en-US')}), rejected ${p.rejected}, retries ${p.retries}, ` +
           `throttled ${p.throttled}`,
       );

@@ -17,6 +17,7 @@ export interface SyncChildResult {
   summary?: {
     profilesRead: number;
     objectsSent: number;
+    membershipsRemoved: number;
     usersSent: number;
     attributesSent: number;
     unchanged: number;
