@@ -80,24 +80,24 @@ export class DeltaPlanner {
   /** Plans one mapped row of segment `segment`. */
   planRow(row: MappedRow, segment: number): RowPlan {
     // Merges are rare: skip the map lookup (a string hash per row) while there are none.
-    const merged = this.mergedKeys.size === 0 ? undefined : this.mergedKeys.get(row.key);
+    const key = this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key);
     // One hash of the key serves every lookup of it (in this run's snapshot and in the previous one).
-    const hash = hashKey(merged ?? row.key);
+    const hash = hashKey(key);
+    // On first sight the key is the row's own: a merged key is in `next` from the moment it is recorded.
     let slot: number;
     let firstSight: boolean;
     if (row.previousCustomerIds.length === 0) {
       // No merge to resolve: one probe of the table finds the user or adds them.
       const users = this.next.size;
-      slot = this.next.insert(merged ?? row.key, hash);
+      slot = this.next.insert(key, hash);
       firstSight = this.next.size > users;
-      if (firstSight) this.admitted(slot, row.key, hash);
+      if (firstSight) this.admitted(slot, key, hash);
     } else {
-      slot = this.next.find(merged ?? row.key, hash);
+      slot = this.next.find(key, hash);
       firstSight = slot < 0;
-      // On first sight the key is the row's own: a merged key is in `next` from the moment it is recorded.
       if (firstSight) {
-        const key = this.resolveKey(row, hash);
-        slot = this.admit(key, key === row.key ? hash : hashKey(key));
+        const resolved = this.resolveKey(row, hash);
+        slot = this.admit(resolved, resolved === key ? hash : hashKey(resolved));
       }
     }
     if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;

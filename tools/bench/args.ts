@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../../shared/config/settings';
 /** Flags of `npm run bench`: `--profiles N --segments S --changed P --latency-ms L --json` are a contract. */
 
 export interface BenchOptions {
@@ -24,7 +25,7 @@ export interface BenchOptions {
 
 export const BENCH_USAGE = `Usage: npm run bench -- [--profiles N] [--segments S] [--changed P] [--latency-ms L] [--json]
   [--concurrency C] [--requests-per-second R] [--batch-size B] [--seed N] [--snapshot-users N] [--cpu-prof <dir>]
-Defaults: --profiles 100000 --segments 3 --changed 5 --latency-ms 0 --concurrency 8 --requests-per-second 20000
+Defaults: --profiles 100000 --segments 3 --changed 5 --latency-ms 0 --concurrency \${DEFAULTS.brazeConcurrency} --requests-per-second 20000
   --batch-size 75 --seed 20261128 --snapshot-users 1000000`;
 
 export class BenchArgsError extends Error {
@@ -56,7 +57,8 @@ export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   changedPercent: 5,
   latencyMs: 0,
   json: false,
-  concurrency: 8,
+  // The app's own default, so that the bench measures what a deployment runs.
+  concurrency: DEFAULTS.brazeConcurrency,
   requestsPerSecond: 20_000,
   batchSize: 75,
   seed: 20261128,
