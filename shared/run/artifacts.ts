@@ -23,14 +23,19 @@ export interface RejectedRow {
   idHash?: string;
 }
 
-/** Progress of a run that survives the process: rows below `resumeFrom` are settled (sent, or known rejected). */
+/**
+ * Progress of a run that survives the process. Rows below `settledBelow` are settled (answered by Braze, or needing
+ * no request) except `unsettled`, which were sent and not yet answered: a resumed step sends only those again.
+ */
 export interface Checkpoint {
-  version: 1;
+  version: 2;
   runId: string;
   exportFingerprint: string;
   configHash: string;
-  resumeFrom: number;
-  /** Braze's verdicts on rows below `resumeFrom` that it rejected (sequence number -> reason). */
+  settledBelow: number;
+  /** Ascending. */
+  unsettled: number[];
+  /** Braze's verdicts on settled rows that it rejected (sequence number -> reason). */
   brazeRejected: Array<[number, string]>;
   delivery: { requests: number; retries: number; throttled: number };
   startedAt: string;

@@ -20,7 +20,7 @@ import {
   type RejectedRow,
 } from './artifacts';
 import { writeRunReport } from '../report/runReport';
-import { DurableProgress } from './durableProgress';
+import { DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
 import type { RunCounters, RunExecutor, RunProgress, RunRequest, RunSummary, TimelineSample } from './types';
 
@@ -87,7 +87,11 @@ class RunStep {
   /** Users with at least one accepted object (bit per slot of the new snapshot). */
   private usersSentFlags = new Uint8Array(1024);
   private nextSeq = 0;
+  /** The first row this step may have to send; the rows before it are replayed from the checkpoint. */
   private resumeFrom = 0;
+  /** From the checkpoint: rows below this were settled, except `resendOnResume`. */
+  private replayBelow = 0;
+  private resendOnResume: ReadonlySet<number> = new Set();
   private delivery: BrazeDelivery | null = null;
   private planner!: DeltaPlanner;
   private plan: ChangePlan | null = null;
@@ -130,19 +134,23 @@ class RunStep {
     const attributeNames = mappedAttributeNames(exportConfig);
 
     const saved = await loadCheckpoint(stateContainer, runId);
-    const resumable = saved && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === configHash;
+    const resumable =
+      saved?.version === 2 && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === configHash;
     this.checkpoint = {
-      version: 1,
+      version: 2,
       runId,
       exportFingerprint: descriptor.fingerprint,
       configHash,
-      resumeFrom: resumable ? saved.resumeFrom : 0,
+      settledBelow: resumable ? saved.settledBelow : 0,
+      unsettled: resumable ? saved.unsettled : [],
       brazeRejected: resumable ? saved.brazeRejected : [],
       delivery: resumable ? saved.delivery : { requests: 0, retries: 0, throttled: 0 },
       startedAt: resumable ? saved.startedAt : new Date(startedAtMs).toISOString(),
       savedAt: new Date(startedAtMs).toISOString(),
     };
-    this.resumeFrom = this.checkpoint.resumeFrom;
+    this.replayBelow = this.checkpoint.settledBelow;
+    this.resendOnResume = new Set(this.checkpoint.unsettled);
+    this.resumeFrom = this.checkpoint.unsettled[0] ?? this.checkpoint.settledBelow;
     for (const [seq, reason] of this.checkpoint.brazeRejected) this.brazeRejected.set(seq, reason);
 
     this.logger.log('info', 'run started', {
@@ -201,10 +209,9 @@ class RunStep {
       // Objects not yet covered by a durable checkpoint: at most what the in-flight batches (and the open one) hold.
       this.unrecordedLimit = (settings.brazeConcurrency + 1) * settings.brazeBatchSize;
       this.durable = new DurableProgress(
-        (resumeFrom) => this.saveCheckpoint(resumeFrom),
-        () => (this.pending.size > 0 ? this.pending.keys().next().value! : this.nextSeq),
+        (state) => this.saveCheckpoint(state),
+        () => this.progressState(),
         this.unrecordedLimit,
-        this.resumeFrom,
       );
     }
 
@@ -373,7 +380,7 @@ class RunStep {
    * only when the caller must wait (delivery or checkpoint backpressure): an await per row costs a microtask each.
    */
   private send(seq: number, pending: PendingObject): Promise<void> | undefined {
-    if (seq < this.resumeFrom) {
+    if (seq < this.replayBelow && !this.resendOnResume.has(seq)) {
       const reason = this.brazeRejected.get(seq);
       if (reason === undefined) this.accept(pending);
       else this.rejectObject(seq, pending, reason);
@@ -391,7 +398,17 @@ class RunStep {
 
   private recordSent(seq: number): Promise<void> | undefined {
     this.durable!.recordSent(seq);
-    return this.durable!.unrecorded >= this.unrecordedLimit ? this.durable!.waitForRoom() : undefined;
+    return this.durable!.unrecordedCount >= this.unrecordedLimit ? this.durable!.waitForRoom() : undefined;
+  }
+
+  /**
+   * What a checkpoint written now records: every row read is settled except the objects awaiting Braze's answer,
+   * and (when resumed) the rows the checkpoint we started from left unsettled, further on than this step has read.
+   */
+  private progressState(): ProgressState {
+    const unsettled = [...this.pending.keys()];
+    for (const seq of this.resendOnResume) if (seq >= this.nextSeq) unsettled.push(seq);
+    return { settledBelow: Math.max(this.nextSeq, this.replayBelow), unsettled };
   }
 
   private onResults(results: RowResult[]): void {
@@ -457,7 +474,7 @@ class RunStep {
 
   private async pause() {
     await this.settleDeliveries();
-    if (!this.input.request.dryRun) await this.saveCheckpoint(this.nextSeq);
+    if (!this.input.request.dryRun) await this.saveCheckpoint(this.progressState());
     if (this.input.signal?.aborted) {
       throw new RunInterruptedError('the run lock was lost; the run will resume from its checkpoint');
     }
@@ -480,12 +497,14 @@ class RunStep {
     await this.durable?.idle();
   }
 
-  private async saveCheckpoint(resumeFrom: number): Promise<void> {
+  private async saveCheckpoint(state: ProgressState): Promise<void> {
     const stats = this.delivery?.stats;
     await saveCheckpoint(this.deps.stateContainer, {
       ...this.checkpoint,
-      resumeFrom,
-      brazeRejected: [...this.brazeRejected].filter(([seq]) => seq < resumeFrom),
+      settledBelow: state.settledBelow,
+      unsettled: [...state.unsettled],
+      // Every verdict held is of a settled row: an object is rejected when its answer comes.
+      brazeRejected: [...this.brazeRejected],
       delivery: {
         requests: this.checkpoint.delivery.requests + (stats?.requests ?? 0),
         retries: this.checkpoint.delivery.retries + (stats?.retries ?? 0),

@@ -1,4 +1,5 @@
 import type { ContainerClient } from '@azure/storage-blob';
+import { loadCheckpoint, saveCheckpoint } from '../../shared/run/artifacts';
 import { newRunId } from '../../shared/run/records';
 import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
@@ -23,10 +24,11 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     request: Partial<RunRequest> = {},
     env: Record<string, string> = {},
     step?: { runId: string; deadline: number },
+    exportConfig: typeof rawConfig = rawConfig,
   ): Promise<RunStepOutcome> {
     const executor = stack.executor({
       exportPath: EXPORT_PATH,
-      exportConfig: rawConfig,
+      exportConfig,
       settings: { BRAZE_BATCH_SIZE: '2', ...env },
     });
     logger = new MemoryLogger();
@@ -44,6 +46,14 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     return outcome.summary;
   }
 
+  /** The fixture's config with its own segment ids: a snapshot of its own, untouched by the other tests' runs. */
+  const ownSnapshot = (name: string): typeof rawConfig => ({
+    ...rawConfig,
+    segments: rawConfig.segments.map((segment) => ({
+      ...segment,
+      brazeSegmentApiId: `${segment.brazeSegmentApiId}-${name}`,
+    })),
+  });
   const profile = (externalId: string) => sandbox.findProfile({ external_id: externalId });
   const alias = (name: string) => sandbox.findProfile({ alias: { alias_name: name, alias_label: 'ci_customer_id' } });
 
@@ -182,6 +192,53 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
       .slice(requestsBefore)
       .reduce((n, r) => n + r.objectCount, 0);
     expect(objects).toBe(summary.objectsSent);
+  });
+
+  it('keeps sending while one answer is slow: only the slow batch waits, not the checkpoint window', async () => {
+    const rows: Row[] = Array.from({ length: 200 }, (_, i) => [`s${i}`, `BZ-S${i}`, '', `S${i}`, `${i}`, '']);
+    await writeExport(exportContainer, '16/0200', { Gold: rows, Churn: [] });
+    const requestsBefore = sandbox.requests().length;
+    // The second request is answered 2 s late; concurrency 2 lets (2 + 1) x 2 objects go unrecorded at once.
+    sandbox.setFaults([{ match: { nth: 2 }, action: { latencyMs: 2_000 } }]);
+    try {
+      const outcome = await run({}, { BRAZE_CONCURRENCY: '2' }, undefined, ownSnapshot('slow'));
+      expect(outcome).toMatchObject({
+        kind: 'completed',
+        summary: { status: 'succeeded', objectsSent: 200, rejected: 0 },
+      });
+    } finally {
+      sandbox.setFaults([]);
+    }
+    const requests = sandbox.requests().slice(requestsBefore);
+    const slow = requests.find((r) => r.fault !== undefined)!;
+    const startedWhileSlow = requests.filter(
+      (r) => r !== slow && r.startedAt > slow.startedAt && r.startedAt < slow.finishedAt,
+    );
+    // Waiting for the slow answer before recording later ones would allow about 2 more requests in that time.
+    expect(startedWhileSlow.length).toBeGreaterThan(20);
+    expect(requests.reduce((n, r) => n + r.objectCount, 0)).toBe(200);
+  });
+
+  it('a resumed step sends again only what its checkpoint left unanswered, and what comes after', async () => {
+    const rows: Row[] = Array.from({ length: 10 }, (_, i) => [`r${i}`, `BZ-R${i}`, '', `R${i}`, `${i}`, '']);
+    await writeExport(exportContainer, '17/0200', { Gold: rows, Churn: [] });
+    const runId = newRunId(Date.now());
+    // A first step that pauses at once leaves a checkpoint with this export's fingerprint and config.
+    const config = ownSnapshot('resume');
+    expect((await run({}, {}, { runId, deadline: 0 }, config)).kind).toBe('paused');
+    const checkpoint = (await loadCheckpoint(stateContainer, runId))!;
+    // As if rows 0-7 had been sent and rows 3 and 5 were still waiting for Braze when the worker died.
+    await saveCheckpoint(stateContainer, { ...checkpoint, settledBelow: 8, unsettled: [3, 5] });
+    const requestsBefore = sandbox.requests().length;
+    const outcome = await run({}, {}, { runId, deadline: Date.now() + 60_000 }, config);
+    expect(outcome).toMatchObject({ kind: 'completed', summary: { status: 'succeeded', objectsSent: 10 } });
+    const sent = sandbox
+      .requests()
+      .slice(requestsBefore)
+      .reduce((n, r) => n + r.objectCount, 0);
+    expect(sent).toBe(4);
+    for (const i of [3, 5, 8, 9]) expect(profile(`BZ-R${i}`)?.attributes).toMatchObject({ first_name: `R${i}` });
+    for (const i of [2, 4, 6, 7]) expect(profile(`BZ-R${i}`)).toBeUndefined();
   });
 
   it('stops with a clear message, instead of waiting forever, when Braze refuses the key mid-run', async () => {
