@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import { scrubSecrets } from '../telemetry/scrub';
 import { silentLogger, type Logger } from '../telemetry/logger';
@@ -161,7 +162,7 @@ export class BrazeDelivery {
     this.apiKey = options.apiKey;
     this.batchSize = options.batchSize ?? MAX_BATCH_SIZE;
     this.maxBodyBytes = options.maxBodyBytes ?? 4_000_000;
-    this.concurrency = options.concurrency ?? 8;
+    this.concurrency = options.concurrency ?? 16;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.maxRetryTimeInMs = options.maxRetryTimeInMs ?? 600_000;
     this.requestTimeoutInMs = options.requestTimeoutInMs ?? 30_000;
@@ -172,6 +173,9 @@ export class BrazeDelivery {
     this.onFailure = options.onFailure;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    // Each batch in flight listens for the stop (its request, its retry wait, p-retry): more than Node's default
+    // of 10 listeners is expected here, not a leak.
+    setMaxListeners(this.concurrency * 4, this.stopping.signal);
     const requestsPerSecond = options.requestsPerSecond ?? 500;
     this.bucket = new TokenBucket({
       requestsPerSecond,

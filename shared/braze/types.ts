@@ -36,7 +36,7 @@ export interface BrazeDeliveryOptions {
   batchSize?: number;
   /** Maximum request body in bytes. Default 4,000,000 (Braze: 4 MB). */
   maxBodyBytes?: number;
-  /** Requests in flight at once. Default 8. */
+  /** Requests in flight at once. Default 16. */
   concurrency?: number;
   /** Token bucket: requests started per second, across all in flight. Default 500. */
   requestsPerSecond?: number;
