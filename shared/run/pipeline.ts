@@ -22,7 +22,15 @@ import {
 import { writeRunReport } from '../report/runReport';
 import { DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
-import type { RunCounters, RunExecutor, RunProgress, RunRequest, RunSummary, TimelineSample } from './types';
+import type {
+  PhaseTimes,
+  RunCounters,
+  RunExecutor,
+  RunProgress,
+  RunRequest,
+  RunSummary,
+  TimelineSample,
+} from './types';
 
 export interface PipelineDependencies {
   settings: Settings;
@@ -100,6 +108,9 @@ class RunStep {
   private unrecordedLimit = 0;
   private lastProgressAt = 0;
   private phase: RunProgress['phase'] = 'reading';
+  private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
+  private timedPhase: keyof PhaseTimes = 'starting';
+  private timedPhaseSinceMs: number;
   private readonly segmentAdded: number[];
   private readonly segmentRemoved: number[];
   private readonly segmentHeld: number[];
@@ -115,6 +126,7 @@ class RunStep {
     this.clock = deps.clock ?? Date.now;
     this.logger = input.logger;
     this.stepStartedAtMs = this.clock();
+    this.timedPhaseSinceMs = this.stepStartedAtMs;
     const segmentCount = deps.exportConfig.segments.length;
     this.segmentAdded = new Array<number>(segmentCount).fill(0);
     this.segmentRemoved = new Array<number>(segmentCount).fill(0);
@@ -216,16 +228,17 @@ class RunStep {
     }
 
     const segmentMembers = new Array<number>(segmentIds.length).fill(0);
+    this.enterPhase('reading');
     const finishedReading = await this.readSegments(descriptor, selected, segmentMembers);
     if (!finishedReading) return this.pause();
 
-    this.phase = 'removals';
+    this.enterPhase('removals');
     const held = this.segmentsToHold(selected, segmentMembers, request);
     const finishedRemovals = await this.sendRemovals(new Set(held.keys()));
     if (!finishedRemovals) return this.pause();
 
     await this.settleDeliveries();
-    this.phase = 'committing';
+    this.enterPhase('committing');
     const segments = exportConfig.segments.map((segment, index) => ({
       table: segment.table,
       brazeSegmentApiId: segment.brazeSegmentApiId,
@@ -235,7 +248,6 @@ class RunStep {
       removalsHeld: this.segmentHeld[index],
       heldReason: held.get(index),
     }));
-    const summary = this.summarize(runId, request, descriptor, segments, false);
     if (!request.dryRun) {
       const next = this.planner.next;
       await commitSnapshot(stateContainer, configHash, next, {
@@ -252,6 +264,7 @@ class RunStep {
         pendingRejected: this.counters.rejected + this.counters.membershipsRemovalHeld,
       });
     }
+    const summary = this.summarize(runId, request, descriptor, segments, false);
     await writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null);
     await writeRunReport(stateContainer, summary, this.rejected);
     await deleteCheckpoint(stateContainer, runId);
@@ -472,6 +485,15 @@ class RunStep {
     return false;
   }
 
+  /** Starts timing `phase` (and reports it as the run's phase). */
+  private enterPhase(phase: RunProgress['phase']): void {
+    const now = this.clock();
+    this.phaseMs[this.timedPhase] += now - this.timedPhaseSinceMs;
+    this.timedPhase = phase;
+    this.timedPhaseSinceMs = now;
+    this.phase = phase;
+  }
+
   private async pause() {
     await this.settleDeliveries();
     if (!this.input.request.dryRun) await this.saveCheckpoint(this.progressState());
@@ -574,6 +596,10 @@ class RunStep {
       skippedReasons: this.skippedReasons,
       rejectedReasons: this.rejectedReasons,
       timeline: this.timeline,
+      phaseMs: {
+        ...this.phaseMs,
+        [this.timedPhase]: this.phaseMs[this.timedPhase] + finishedAtMs - this.timedPhaseSinceMs,
+      },
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: finishedAtMs - Date.parse(this.checkpoint.startedAt),

@@ -61,9 +61,23 @@ export interface RunSummary extends RunCounters {
   rejectedReasons: Record<string, number>;
   /** Progress samples of this invocation (every checkpoint interval), for throughput-over-time charts. */
   timeline: TimelineSample[];
+  /** Where this invocation's time went, in milliseconds (see `PhaseTimes`). */
+  phaseMs: PhaseTimes;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+}
+
+/**
+ * Milliseconds of one invocation per phase: `starting` (discovery, checkpoint, previous snapshot), `reading` (rows
+ * read, mapped, compared and sent), `removals` (leavers sent, and every answer awaited), `committing` (the new
+ * snapshot written).
+ */
+export interface PhaseTimes {
+  starting: number;
+  reading: number;
+  removals: number;
+  committing: number;
 }
 
 export interface TimelineSample {

@@ -38,6 +38,7 @@ const summary: RunSummary = {
   ],
   skippedReasons: {},
   rejectedReasons: { 'user ann@example.com blocked': 0 },
+  phaseMs: { starting: 300, reading: 40_000, removals: 5_000, committing: 700 },
   timeline: [{ atMs: 0, rowsRead: 0, objectsSent: 0, requests: 0, throttled: 0, retries: 0 }],
   startedAt: '2026-11-28T12:15:00.000Z',
   finishedAt: '2026-11-28T12:15:04.000Z',

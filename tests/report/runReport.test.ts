@@ -59,6 +59,7 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
     ],
     skippedReasons: { 'no external id and whenExternalIdMissing is skip': 70 },
     rejectedReasons: { EMAIL_BAD_FORMAT: 15, 'column count 14, expected 15': 3 },
+    phaseMs: { starting: 300, reading: 40_000, removals: 5_000, committing: 700 },
     timeline: [
       { atMs: 0, rowsRead: 0, objectsSent: 0, requests: 0, throttled: 0, retries: 0 },
       { atMs: 2000, rowsRead: 50_000, objectsSent: 4_000, requests: 55, throttled: 0, retries: 0 },

@@ -67,6 +67,7 @@ export function testSummary(runId: string, overrides: Partial<RunSummary> = {}):
     skippedReasons: {},
     rejectedReasons: {},
     timeline: [],
+    phaseMs: { starting: 200, reading: 50_000, removals: 9_000, committing: 800 },
     startedAt: '2026-11-28T12:00:00.000Z',
     finishedAt: '2026-11-28T12:01:00.000Z',
     durationMs: 60_000,

@@ -90,12 +90,17 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     );
     expect(sandbox.requests().every((r) => r.objectCount <= 2)).toBe(true);
     expect(summary.attributesSent).toBe(sandbox.ledger().total);
+    // The phases account for the whole step (a single step: its duration is the run's).
+    const phases = Object.values(summary.phaseMs);
+    expect(phases.every((ms) => ms >= 0)).toBe(true);
+    expect(Math.abs(phases.reduce((sum, ms) => sum + ms, 0) - summary.durationMs)).toBeLessThanOrEqual(5);
   });
 
   it('an unchanged export sends nothing and ends at once', async () => {
     const before = sandbox.requests().length;
     const summary = await runToEnd();
     expect(summary.alreadySynced).toBe(true);
+    expect(summary.phaseMs).toMatchObject({ reading: 0, removals: 0, committing: 0 });
     expect(sandbox.requests().length).toBe(before);
   });
 

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { validateExportConfig } from '../../shared/config/exportConfig';
+import { phasesText } from '../../shared/report/runReport';
+import type { PhaseTimes } from '../../shared/run/types';
 import { freePort } from '../local/azurite';
 import { localEnvironment } from '../local/environment';
 import { containerSink, DEFAULT_SEGMENTS, sampleExportConfig, writeExport } from '../generate-export/generator';
@@ -45,6 +47,8 @@ export interface PhaseFigures {
   objectsSent: number;
   /** Objects that removed a segment membership (sent after reading, in the removal phase). */
   membershipsRemoved: number;
+  /** Where the sync's time went (`RunSummary.phaseMs`). */
+  phaseMs: PhaseTimes;
   rejected: number;
   retries: number;
   throttled: number;
@@ -163,6 +167,7 @@ async function measurePhase(
     profilesRead: summary.profilesRead,
     objectsSent: summary.objectsSent,
     membershipsRemoved: summary.membershipsRemoved,
+    phaseMs: summary.phaseMs,
     rejected: summary.rejected,
     retries: summary.retries,
     throttled: summary.throttled,
@@ -316,7 +321,7 @@ async function main(argv: string[]): Promise<number> {
         `${name}: ${p.profilesRead.toLocaleString('en-US')} rows read, ${p.objectsSent.toLocaleString('en-US')} ` +
           `objects sent (${p.membershipsRemoved.toLocaleString('en-US')} removals), data points charged ${p.attributesSent.toLocaleString('en-US')} (run counted ` +
           `${p.runAttributesSent.toLocaleString('en-US')}), rejected ${p.rejected}, retries ${p.retries}, ` +
-          `throttled ${p.throttled}`,
+          `throttled ${p.throttled}; time: ${phasesText(p)}`,
       );
     }
     for (const s of snapshots) {

@@ -3,6 +3,7 @@
  * in Azure), the run goes through createApp + runNow like the CLI. The last stdout line is one JSON object.
  */
 import { createApp } from '../../shared/run/app';
+import type { PhaseTimes } from '../../shared/run/types';
 import { createStreamLogger } from '../../shared/telemetry/logger';
 import { runNow } from '../cli/runNow';
 
@@ -18,6 +19,7 @@ export interface SyncChildResult {
     profilesRead: number;
     objectsSent: number;
     membershipsRemoved: number;
+    phaseMs: PhaseTimes;
     usersSent: number;
     attributesSent: number;
     unchanged: number;

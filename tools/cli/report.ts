@@ -1,4 +1,5 @@
 import type { RunPlan } from '../../shared/run/artifacts';
+import { phasesText } from '../../shared/report/runReport';
 import type { RunRecord, RunSummary } from '../../shared/run/types';
 
 const number = (value: number) => value.toLocaleString('en-US');
@@ -23,6 +24,7 @@ export function formatSummary(summary: RunSummary): string {
     `  skipped             ${number(summary.skipped)}${reasons(summary.skippedReasons)}`,
     `  rejected            ${number(summary.rejected)}${reasons(summary.rejectedReasons)}`,
     `  throttled / retries ${number(summary.throttled)} / ${number(summary.retries)}`,
+    `  time                ${phasesText(summary)}`,
   ];
   for (const segment of summary.segments) {
     lines.push(
