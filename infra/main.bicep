@@ -54,7 +54,7 @@ param secretsOfficerPrincipalId string = ''
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Memory of each Flex Consumption instance, in MB (1 million profiles stay under 512 MB; 5 million need about 1.5 GB).')
+@description('Memory of each Flex Consumption instance, in MB (a sync of 1 million profiles peaks under 400 MB, of 5 million under 1 GB).')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
