@@ -5,14 +5,13 @@ import { createRun, getRun } from '../../shared/run/records';
 import { encodeRunMessage } from '../../shared/run/queue';
 import type { RunExecutor, RunRecord } from '../../shared/run/types';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
-import type { AppDependencies } from '../../functions/dependencies';
 import { getRun as getRunHandler } from '../../functions/getRun/handler';
 import { listRuns as listRunsHandler } from '../../functions/listRuns/handler';
 import { runPoison } from '../../functions/runPoison/handler';
 import { runWorker } from '../../functions/runWorker/handler';
 import { scheduledExport } from '../../functions/scheduledExport/handler';
 import { MAX_BODY_BYTES, startExport } from '../../functions/startExport/handler';
-import { drainRunIds, freshServiceDeps, httpRequest, queuedMessageCount, testSummary } from './support';
+import { drainRunIds, freshAppDependencies, httpRequest, queuedMessageCount, testSummary } from './support';
 
 const exportConfig = validateExportConfig({
   identity: { externalId: 'BrazeCustomerId', email: 'PrimaryEmail' },
@@ -53,16 +52,7 @@ describe('function handlers', () => {
   });
   afterAll(async () => azurite.stop());
 
-  async function freshApp(executor?: RunExecutor): Promise<AppDependencies> {
-    const { stateContainer, queue } = await freshServiceDeps(azurite.connectionString);
-    return {
-      stateContainer,
-      queue,
-      exportConfig,
-      settings: { runTimeBudgetInMs: 60_000 },
-      executor: executor ?? (async ({ runId }) => ({ kind: 'completed', summary: testSummary(runId) })),
-    };
-  }
+  const freshApp = (executor?: RunExecutor) => freshAppDependencies(azurite.connectionString, exportConfig, executor);
 
   describe('startExport', () => {
     it('answers 202 with the status URL, records the run as queued and queues it', async () => {

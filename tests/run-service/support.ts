@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
+import type { AppDependencies } from '../../functions/dependencies';
+import type { ExportConfig } from '../../shared/config/exportConfig';
 import { parseRunMessage } from '../../shared/run/queue';
 import type { RunServiceDeps } from '../../shared/run/service';
-import type { RunRequest, RunSummary } from '../../shared/run/types';
+import type { RunExecutor, RunRequest, RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 
 /** A fresh state container and run queue per test, so tests on one Azurite cannot see each other's runs. */
@@ -17,6 +19,25 @@ export async function freshServiceDeps(
   const queue = QueueServiceClient.fromConnectionString(connectionString).getQueueClient(`runs-${suffix}`);
   await queue.create();
   return { stateContainer, queue, clock, logger: new MemoryLogger() };
+}
+
+/**
+ * What the HTTP functions get from the host, on a fresh state container and queue. The executor completes at once
+ * unless one is given.
+ */
+export async function freshAppDependencies(
+  connectionString: string,
+  exportConfig: ExportConfig,
+  executor?: RunExecutor,
+): Promise<AppDependencies> {
+  const { stateContainer, queue } = await freshServiceDeps(connectionString);
+  return {
+    stateContainer,
+    queue,
+    exportConfig,
+    settings: { runTimeBudgetInMs: 60_000 },
+    executor: executor ?? (async ({ runId }) => ({ kind: 'completed', summary: testSummary(runId) })),
+  };
 }
 
 export const httpRequest: RunRequest = { dryRun: false, fullResync: false, allowMassRemoval: false, trigger: 'http' };

@@ -8,7 +8,7 @@ import { validateExportConfig } from '../../shared/config/exportConfig';
 import { getActiveRunId } from '../../shared/run/lock';
 import { listRuns } from '../../shared/run/records';
 import { startAzurite, type Azurite } from '../../tools/local/azurite';
-import { drainRunIds, freshServiceDeps, queuedMessageCount, testSummary } from '../run-service/support';
+import { drainRunIds, freshAppDependencies, queuedMessageCount } from '../run-service/support';
 
 // tests/run-service/handlers.test.ts covers the common bad bodies, the 64 KB limit, run-id shapes and ten
 // concurrent POSTs; these are the hostile cases it does not.
@@ -37,16 +37,7 @@ describe('HTTP API against hostile input', () => {
   });
   afterAll(async () => azurite?.stop());
 
-  async function freshApp(): Promise<AppDependencies> {
-    const { stateContainer, queue } = await freshServiceDeps(azurite.connectionString);
-    return {
-      stateContainer,
-      queue,
-      exportConfig,
-      settings: { runTimeBudgetInMs: 60_000 },
-      executor: async ({ runId }) => ({ kind: 'completed', summary: testSummary(runId) }),
-    };
-  }
+  const freshApp = () => freshAppDependencies(azurite.connectionString, exportConfig);
 
   async function expectNothingStarted(app: AppDependencies): Promise<void> {
     expect(await queuedMessageCount({ ...app, logger: { log() {} } })).toBe(0);
