@@ -107,10 +107,10 @@ class RunStep {
   private durable: DurableProgress | null = null;
   private unrecordedLimit = 0;
   private lastProgressAt = 0;
-  private phase: RunProgress['phase'] = 'reading';
   private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
-  private timedPhase: keyof PhaseTimes = 'starting';
-  private timedPhaseSinceMs: number;
+  /** The phase under way (progress reports `starting` as `reading`), timed since `phaseSinceMs`. */
+  private phase: keyof PhaseTimes = 'starting';
+  private phaseSinceMs: number;
   private readonly segmentAdded: number[];
   private readonly segmentRemoved: number[];
   private readonly segmentHeld: number[];
@@ -126,7 +126,7 @@ class RunStep {
     this.clock = deps.clock ?? Date.now;
     this.logger = input.logger;
     this.stepStartedAtMs = this.clock();
-    this.timedPhaseSinceMs = this.stepStartedAtMs;
+    this.phaseSinceMs = this.stepStartedAtMs;
     const segmentCount = deps.exportConfig.segments.length;
     this.segmentAdded = new Array<number>(segmentCount).fill(0);
     this.segmentRemoved = new Array<number>(segmentCount).fill(0);
@@ -488,10 +488,9 @@ class RunStep {
   /** Starts timing `phase` (and reports it as the run's phase). */
   private enterPhase(phase: RunProgress['phase']): void {
     const now = this.clock();
-    this.phaseMs[this.timedPhase] += now - this.timedPhaseSinceMs;
-    this.timedPhase = phase;
-    this.timedPhaseSinceMs = now;
+    this.phaseMs[this.phase] += now - this.phaseSinceMs;
     this.phase = phase;
+    this.phaseSinceMs = now;
   }
 
   private async pause() {
@@ -538,7 +537,7 @@ class RunStep {
 
   private progress(): RunProgress {
     return {
-      phase: this.phase,
+      phase: this.phase === 'starting' ? 'reading' : this.phase,
       rowsRead: this.counters.profilesRead,
       objectsSent: this.counters.objectsSent,
       updatedAt: new Date(this.clock()).toISOString(),
@@ -598,7 +597,7 @@ class RunStep {
       timeline: this.timeline,
       phaseMs: {
         ...this.phaseMs,
-        [this.timedPhase]: this.phaseMs[this.timedPhase] + finishedAtMs - this.timedPhaseSinceMs,
+        [this.phase]: this.phaseMs[this.phase] + finishedAtMs - this.phaseSinceMs,
       },
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
