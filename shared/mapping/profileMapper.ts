@@ -1,5 +1,9 @@
 import type { ExportConfig } from '../config/exportConfig';
+import { readsAsText } from '../source/dataTypes';
+import type { RawRowBlock } from '../source/rawRows';
 import type { CellValue, EntityDescriptor } from '../source/types';
+import { ByteRangeHash, hashString } from '../state/fingerprint';
+import { hashRawKey } from '../state/snapshot';
 
 /** Attribute value as sent to Braze. */
 export type BrazeValue = string | number | boolean | null;
@@ -32,12 +36,53 @@ export type MapOutcome =
   /** The row's data cannot go to Braze as it is: reported with the column and reason; `key` when the user is known. */
   | { kind: 'rejected'; column: string; reason: string; key?: IdentityKey };
 
+/**
+ * Bump when a change to the reader's or the mapper's conversions could map the same cells to other values: raw
+ * fingerprints of earlier runs then no longer match, and every row is decoded once more.
+ */
+const RAW_MAPPING_VERSION = 1;
+const RAW_SEED = 0x5bd1e995;
+/** Bytes up to here are spaces or control characters, which `trim` would remove from an id. */
+const SPACE = 0x20;
+const FIRST_NON_ASCII = 0x80;
+const QUOTE = 0x22;
+/** The first characters of identity keys ("e:", "m:", "a:"), as `RawRowFacts.keyPrefix`. */
+export const EXTERNAL_ID_KEY = 0x65;
+export const EMAIL_KEY = 0x6d;
+export const ALIAS_KEY = 0x61;
+
+/** What `ProfileMapper.readRaw` tells of a row left as bytes. */
+export interface RawRowFacts {
+  /** The chunk holding the row, and where the bytes of the user's id are in it. */
+  bytes: Uint8Array;
+  idStart: number;
+  idEnd: number;
+  /** The kind of the user's key (`EXTERNAL_ID_KEY`, `EMAIL_KEY`, `ALIAS_KEY`): the key is that, ":", the id. */
+  keyPrefix: number;
+  /** `hashKey` of the user's key. */
+  keyHash: number;
+  /** Fingerprint of every other cell the mapper reads: equal fingerprints, equal mapped values. */
+  fingerprint: number;
+  /** Mapped attribute values that are not null (the cells that are not empty). */
+  valuesPresent: number;
+}
+
+export function emptyRawRowFacts(): RawRowFacts {
+  return { bytes: new Uint8Array(0), idStart: 0, idEnd: 0, keyPrefix: 0, keyHash: 0, fingerprint: 0, valuesPresent: 0 };
+}
+
 export interface ProfileMapper {
   /** Braze attribute names, in value order: `email` first when an email column is configured. */
   readonly attributeNames: readonly string[];
   /** Indexes of the entity's columns `map` reads: the reader converts only these. */
   readonly columnsRead: readonly number[];
   map(values: readonly CellValue[]): MapOutcome;
+  /**
+   * For a row left as bytes: fills `facts` and returns true when the row's user can be found from its bytes (an id of
+   * ASCII characters with nothing to trim, read as text; no merge to resolve). False: the row must be decoded and
+   * mapped.
+   */
+  readRaw(rows: RawRowBlock, row: number, facts: RawRowFacts): boolean;
 }
 
 /** Attribute names a config maps, in the order the snapshot and `MappedRow.values` use. */
@@ -95,6 +140,32 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
   const attributeNames = mappedAttributeNames(config);
   const columnsRead = [externalIdAt, customerIdAt, emailAt, previousAt, ...sources.map((s) => s.at)];
 
+  // The raw fingerprint covers every cell the mapper reads but the external id (which is the key), in the config's
+  // order, and is seeded with their types and attributes: the same cells map to the same values in any table.
+  const identityCells = [customerIdAt, previousAt].filter((at) => at >= 0);
+  const rawCells = [...identityCells, ...sources.map((s) => s.at)];
+  /** Where the attribute cells (whose non-empty values `valuesPresent` counts) start in `rawCells`. */
+  const firstAttributeCell = identityCells.length;
+  const rawSeed = hashString(
+    JSON.stringify({
+      version: RAW_MAPPING_VERSION,
+      cells: rawCells.map((at) => entity.columns[at].dataType),
+      attributes: attributeNames,
+    }),
+    RAW_SEED,
+  );
+  const rawHash = new ByteRangeHash();
+  const externalIdIsText = readsAsText(entity.columns[externalIdAt].dataType);
+  // Where a user without external id finds their key in the bytes: a column whose cells are their own value (text),
+  // or a GUID, whose lower-case form (the only one a stored key holds) is its own value too.
+  const fallbackKey =
+    fallback === 'email' && emailAt >= 0 && readsAsText(entity.columns[emailAt].dataType)
+      ? { at: emailAt, prefix: EMAIL_KEY }
+      : fallback === 'alias' &&
+          (readsAsText(entity.columns[customerIdAt].dataType) || entity.columns[customerIdAt].dataType === 'guid')
+        ? { at: customerIdAt, prefix: ALIAS_KEY }
+        : null;
+
   return {
     attributeNames,
     columnsRead: [...new Set(columnsRead.filter((at) => at >= 0))].sort((a, b) => a - b),
@@ -142,6 +213,56 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
             .filter(Boolean)
         : NO_PREVIOUS_IDS;
       return { kind: 'mapped', row: { key, values, previousCustomerIds } };
+    },
+    readRaw(rows, row, facts) {
+      const bytes = rows.bytes;
+      const starts = rows.cellStarts;
+      const base = rows.rowBase(row);
+      let start = starts[base + externalIdAt];
+      let end = starts[base + externalIdAt + 1] - 1;
+      if (bytes[start] === QUOTE) {
+        start++;
+        end--;
+      }
+      let prefix = EXTERNAL_ID_KEY;
+      if (end > start) {
+        // Converted (a number, a GUID) or too long (rejected): decode.
+        if (!externalIdIsText || end - start > MAX_EXTERNAL_ID_BYTES) return false;
+      } else {
+        if (!fallbackKey) return false;
+        // A merged profile (previous customer ids) is resolved by `planRow`.
+        if (fallbackKey.prefix === ALIAS_KEY && previousAt >= 0) {
+          if (rows.valueEnd(row, previousAt) > rows.valueStart(row, previousAt)) return false;
+        }
+        prefix = fallbackKey.prefix;
+        start = rows.valueStart(row, fallbackKey.at);
+        end = rows.valueEnd(row, fallbackKey.at);
+        if (end === start) return false;
+      }
+      // Something `trim` would change, or bytes that are not one character each: decode.
+      if (bytes[start] <= SPACE || bytes[end - 1] <= SPACE) return false;
+      for (let at = start; at < end; at++) if (bytes[at] >= FIRST_NON_ASCII) return false;
+      facts.bytes = bytes;
+      facts.idStart = start;
+      facts.idEnd = end;
+      facts.keyPrefix = prefix;
+      facts.keyHash = hashRawKey(prefix, bytes, start, end);
+      rawHash.start(rawSeed);
+      let present = 0;
+      for (let i = 0; i < rawCells.length; i++) {
+        const at = base + rawCells[i];
+        let valueStart = starts[at];
+        let valueEnd = starts[at + 1] - 1;
+        if (bytes[valueStart] === QUOTE) {
+          valueStart++;
+          valueEnd--;
+        }
+        rawHash.add(bytes, valueStart, valueEnd);
+        if (i >= firstAttributeCell && valueEnd > valueStart) present++;
+      }
+      facts.fingerprint = rawHash.finish();
+      facts.valuesPresent = present;
+      return true;
     },
   };
 }

@@ -4,11 +4,18 @@ import type { RowResult } from '../braze/types';
 import { ConfigError } from '../config/errors';
 import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
 import type { Settings } from '../config/settings';
-import { createProfileMapper, mappedAttributeNames, missingColumns } from '../mapping/profileMapper';
+import {
+  createProfileMapper,
+  emptyRawRowFacts,
+  mappedAttributeNames,
+  missingColumns,
+  type ProfileMapper,
+} from '../mapping/profileMapper';
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';
-import type { ExportDescriptor } from '../source/types';
-import { DeltaPlanner, type PlannedObject } from '../state/diff';
+import type { ExportDescriptor, SourceRecord } from '../source/types';
+import { DeltaPlanner, type PlannedObject, type RowPlan } from '../state/diff';
+import { NO_RAW_FINGERPRINT } from '../state/snapshot';
 import { commitSnapshot, loadSnapshot, loadSnapshotMeta } from '../state/snapshotStore';
 import { hashId, type Logger } from '../telemetry/logger';
 import {
@@ -54,6 +61,16 @@ export function createRunExecutor(dependencies: PipelineDependencies): RunExecut
 }
 
 type RunInput = Parameters<RunExecutor>[0];
+
+/** How often (in rows, a power of two) `mustStop` reads the clock. */
+const CLOCK_EVERY_ROWS = 64;
+
+/** The segment being read, its mapper, and the member counts its rows add to. */
+interface SegmentReading {
+  segment: number;
+  mapper: ProfileMapper;
+  members: number[];
+}
 
 interface PendingObject {
   planned: PlannedObject;
@@ -279,63 +296,100 @@ class RunStep {
     segmentMembers: number[],
   ): Promise<boolean> {
     const { exportConfig, exportContainer } = this.deps;
+    const facts = emptyRawRowFacts();
     for (const segment of selected) {
       const entity = descriptor.entities.get(exportConfig.segments[segment].table)!;
       const mapper = createProfileMapper(exportConfig, entity);
+      const reading: SegmentReading = { segment, mapper, members: segmentMembers };
       for (const partition of entity.partitions) {
         const batches = readPartitionBatches(exportContainer, entity, partition, {
           columns: mapper.columnsRead,
+          // Most rows of a delta are unchanged: left as bytes, they are told apart without being decoded.
+          rawRows: true,
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
         for await (const batch of batches) {
           for (const record of batch) {
-            if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
-            const seq = this.nextSeq++;
-            this.counters.profilesRead++;
-            if (record.kind === 'rejected') {
-              this.counters.sourceRowsRejected++;
-              // Whose row this was is unknown: the segment's removals are held (segmentsToHold).
-              this.unreadableRows[segment] ??= { count: 0, blob: record.blobName, line: record.line };
-              this.unreadableRows[segment].count++;
-              this.reject(seq, 'source', record.reason, {
-                blob: record.blobName,
-                line: record.line,
-                column: record.column,
-              });
+            if (record.kind !== 'raw') {
+              if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
+              const wait = this.readRecord(record, reading, NO_RAW_FINGERPRINT);
+              if (wait) await wait;
               continue;
             }
-            const outcome = mapper.map(record.values);
-            if (outcome.kind === 'skipped') {
-              this.counters.skipped++;
-              this.skippedReasons[outcome.reason] = (this.skippedReasons[outcome.reason] ?? 0) + 1;
-              continue;
+            const { rows } = record;
+            for (let row = 0; row < rows.rowCount; row++) {
+              if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
+              let wait: Promise<void> | undefined;
+              if (!mapper.readRaw(rows, row, facts)) {
+                wait = this.readRecord(record.decode(row), reading, NO_RAW_FINGERPRINT);
+              } else {
+                const rowPlan = this.planner.planRaw(facts, segment);
+                if (rowPlan === null) wait = this.readRecord(record.decode(row), reading, facts.fingerprint);
+                else {
+                  const seq = this.nextSeq++;
+                  this.counters.profilesRead++;
+                  this.counters.attributesFullResend += 1 + facts.valuesPresent;
+                  wait = this.follow(seq, rowPlan, reading, record.blobName, rows.lineOf(row));
+                }
+              }
+              if (wait) await wait;
             }
-            if (outcome.kind === 'rejected') {
-              const where = { blob: record.blobName, line: record.line, column: outcome.column };
-              this.reject(seq, 'mapping', outcome.reason, where);
-              if (outcome.key !== undefined && this.planner.keepPrevious(outcome.key, segment))
-                segmentMembers[segment]++;
-              continue;
-            }
-            this.counters.attributesFullResend += 1 + countValues(outcome.row.values);
-            const rowPlan = this.planner.planRow(outcome.row, segment);
-            if (rowPlan.kind === 'duplicate') {
-              this.counters.duplicateRows++;
-              continue;
-            }
-            segmentMembers[segment]++;
-            if (rowPlan.kind === 'unchanged') {
-              this.counters.unchanged++;
-              continue;
-            }
-            const wait = this.send(seq, { planned: rowPlan.planned, blob: record.blobName, line: record.line });
-            if (wait) await wait;
           }
         }
       }
     }
     return true;
+  }
+
+  /** One row of the reader: mapped, planned and followed; a promise when the caller must wait before the next. */
+  private readRecord(record: SourceRecord, reading: SegmentReading, rawFingerprint: number): Promise<void> | undefined {
+    const { segment, mapper } = reading;
+    const seq = this.nextSeq++;
+    this.counters.profilesRead++;
+    if (record.kind === 'rejected') {
+      this.counters.sourceRowsRejected++;
+      // Whose row this was is unknown: the segment's removals are held (segmentsToHold).
+      this.unreadableRows[segment] ??= { count: 0, blob: record.blobName, line: record.line };
+      this.unreadableRows[segment].count++;
+      this.reject(seq, 'source', record.reason, { blob: record.blobName, line: record.line, column: record.column });
+      return;
+    }
+    const outcome = mapper.map(record.values);
+    if (outcome.kind === 'skipped') {
+      this.counters.skipped++;
+      this.skippedReasons[outcome.reason] = (this.skippedReasons[outcome.reason] ?? 0) + 1;
+      return;
+    }
+    if (outcome.kind === 'rejected') {
+      const where = { blob: record.blobName, line: record.line, column: outcome.column };
+      this.reject(seq, 'mapping', outcome.reason, where);
+      if (outcome.key !== undefined && this.planner.keepPrevious(outcome.key, segment)) reading.members[segment]++;
+      return;
+    }
+    this.counters.attributesFullResend += 1 + countValues(outcome.row.values);
+    const rowPlan = this.planner.planRow(outcome.row, segment, rawFingerprint);
+    return this.follow(seq, rowPlan, reading, record.blobName, record.line);
+  }
+
+  /** Counts a planned row and sends what it plans. */
+  private follow(
+    seq: number,
+    rowPlan: RowPlan,
+    reading: SegmentReading,
+    blob: string,
+    line: number,
+  ): Promise<void> | undefined {
+    if (rowPlan.kind === 'duplicate') {
+      this.counters.duplicateRows++;
+      return;
+    }
+    reading.members[reading.segment]++;
+    if (rowPlan.kind === 'unchanged') {
+      this.counters.unchanged++;
+      return;
+    }
+    return this.send(seq, { planned: rowPlan.planned, blob, line });
   }
 
   /**
@@ -475,6 +529,9 @@ class RunStep {
    */
   private mustStop(): boolean {
     if (this.input.signal?.aborted) return true;
+    // The clock is read for a step's first rows and then every CLOCK_EVERY_ROWS rows: reading it per row costs
+    // more than a delta's unchanged row, and a budget in seconds needs no finer grain.
+    if ((this.nextSeq & (CLOCK_EVERY_ROWS - 1)) !== 0 && this.nextSeq > this.resumeFrom + 1) return false;
     const now = this.clock();
     // At least one row per step, so even a tiny budget makes progress.
     if (now >= this.input.deadline && this.nextSeq > this.resumeFrom) return true;

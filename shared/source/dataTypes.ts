@@ -209,6 +209,11 @@ export function converterFor(dataType: CdmDataType): Converter {
   return CONVERTERS[dataType];
 }
 
+/** True when a cell of this type is read as its text, unchanged. */
+export function readsAsText(dataType: CdmDataType): boolean {
+  return CONVERTERS[dataType] === asString;
+}
+
 /** Reason for a rejected cell: names the expected type only, never the cell's text. */
 export function invalidCellReason(dataType: CdmDataType): string {
   return `not a valid ${dataType} value`;

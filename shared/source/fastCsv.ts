@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Transform, TransformCallback } from 'node:stream';
 import { SourceError } from './errors';
+import { RawRowBlock, RawRowSplitter } from './rawRows';
 
 /** A parsed record: its cells, stamped with the 1-based physical line where it starts. */
 export type ParsedRow = string[] & { line?: number };
@@ -56,6 +57,8 @@ const QUOTE = 0x22;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
+/** How rows end, as the first line break outside quotes decided ('' before it). */
+export type RowEnd = '' | '\n' | '\r\n' | '\r';
 /** Returned by `rowEndLength` when the text ends before it can tell. */
 const NEED_MORE_TEXT = -1;
 /** Returned by the scan steps once they have kept the rest of the text for the next chunk. */
@@ -93,7 +96,7 @@ export class CsvRecordScanner {
   private atFileStart = true;
   /** Text not consumed yet: it starts at the current cell (or, inside quotes, where the quoted value goes on). */
   private text = '';
-  private rowEnd: '' | '\n' | '\r\n' | '\r' = '';
+  private rowEndStyle: RowEnd = '';
 
   private record: ParsedRow = [];
   /** Sum of the lengths of the record's finished cells, as csv-parse counts it for the size limit. */
@@ -129,6 +132,33 @@ export class CsvRecordScanner {
     this.delimiter = delimiter;
     this.delimiterCode = delimiter.charCodeAt(0);
     this.maxRecordSizeInBytes = maxRecordSizeInBytes;
+  }
+
+  /** The file's row end, set by its first line break outside quotes ('' before). */
+  get rowEnd(): RowEnd {
+    return this.rowEndStyle;
+  }
+
+  /** True between records: no text kept, no record or quoted value begun (what `RawRowSplitter` waits for). */
+  get atRowStart(): boolean {
+    return (
+      this.text.length === 0 &&
+      this.record.length === 0 &&
+      !this.inQuotes &&
+      this.unquotedPrefix === undefined &&
+      this.cellScannedLength === 0
+    );
+  }
+
+  /**
+   * Counts `rows` records that were read elsewhere (by `RawRowSplitter`), each one physical line without line breaks
+   * inside, as `endRecord` would have: the lines of the records after them stay exact.
+   */
+  countRowsReadElsewhere(rows: number): void {
+    if (rows === 0) return;
+    this.previousCountedLine = this.countedLine + rows - 1;
+    this.nextRowLine = this.previousCountedLine - this.overcountedLines + 1;
+    this.countedLine += rows;
   }
 
   /** Scans the next bytes of the file; returns the records they complete. */
@@ -295,7 +325,7 @@ export class CsvRecordScanner {
    */
   private rowEndLength(at: number, atEnd: boolean): number {
     const isLf = this.text.charCodeAt(at) === LF;
-    switch (this.rowEnd) {
+    switch (this.rowEndStyle) {
       case '\n':
         return isLf ? 1 : 0;
       case '\r':
@@ -304,11 +334,11 @@ export class CsvRecordScanner {
         return isLf ? 0 : this.lfAfterCr(at, atEnd);
       default: {
         if (isLf) {
-          this.rowEnd = '\n';
+          this.rowEndStyle = '\n';
           return 1;
         }
         const crLf = this.lfAfterCr(at, atEnd);
-        if (crLf !== NEED_MORE_TEXT) this.rowEnd = crLf === 2 ? '\r\n' : '\r';
+        if (crLf !== NEED_MORE_TEXT) this.rowEndStyle = crLf === 2 ? '\r\n' : '\r';
         return crLf === 0 ? 1 : crLf;
       }
     }
@@ -386,15 +416,32 @@ function indexOrLength(text: string, searched: string, from: number): number {
   return at === -1 ? text.length : at;
 }
 
-/** The scanner as a stream: bytes in, one array of records out per chunk (so the reader awaits once per chunk). */
+export interface FastCsvParserOptions {
+  maxRecordSizeInBytes?: number;
+  /**
+   * The table's column count, to leave simple rows of that many cells as bytes (`RawRowBlock`s, see
+   * `RawRowSplitter`) for a consumer that decodes only the rows it needs. Default: every row is decoded.
+   */
+  rawRowCellCount?: number;
+}
+
+/**
+ * The scanner as a stream: bytes in, one array of records out per chunk (so the reader awaits once per chunk). With
+ * `rawRowCellCount`, the arrays also hold `RawRowBlock`s.
+ */
 export class FastCsvParser extends Transform {
   private readonly scanner: CsvRecordScanner;
+  private readonly splitter: RawRowSplitter | undefined;
 
-  constructor(delimiter: string, blobName: string, maxRecordSizeInBytes = MAX_ROW_SIZE_IN_BYTES) {
+  constructor(delimiter: string, blobName: string, options: FastCsvParserOptions = {}) {
     // Each buffered item holds a whole chunk's records (hundreds of rows): a small high-water mark keeps the
     // backpressure close to csv-parse's 16 buffered records.
     super({ readableObjectMode: true, readableHighWaterMark: 2 });
+    const maxRecordSizeInBytes = options.maxRecordSizeInBytes ?? MAX_ROW_SIZE_IN_BYTES;
     this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes);
+    if (options.rawRowCellCount !== undefined) {
+      this.splitter = new RawRowSplitter(this.scanner, delimiter, options.rawRowCellCount, maxRecordSizeInBytes);
+    }
   }
 
   get nextRowLine(): number {
@@ -402,15 +449,15 @@ export class FastCsvParser extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.emitRecords(() => this.scanner.write(chunk), callback);
+    this.emitRecords(() => (this.splitter ? this.splitter.write(chunk) : this.scanner.write(chunk)), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.emitRecords(() => this.scanner.end(), callback);
+    this.emitRecords(() => (this.splitter ? this.splitter.end() : this.scanner.end()), callback);
   }
 
-  private emitRecords(scan: () => ParsedRow[], callback: TransformCallback): void {
-    let records: ParsedRow[];
+  private emitRecords(scan: () => Array<ParsedRow | RawRowBlock>, callback: TransformCallback): void {
+    let records: Array<ParsedRow | RawRowBlock>;
     try {
       records = scan();
     } catch (error) {

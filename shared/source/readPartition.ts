@@ -12,7 +12,8 @@ import {
   csvProblemError,
   fastScannerHandles,
 } from './fastCsv';
-import { CellValue, CsvSettings, EntityDescriptor, PartitionRef, SourceRecord } from './types';
+import { RawRowBlock } from './rawRows';
+import { CellValue, CsvSettings, EntityDescriptor, PartitionRef, RawSourceRows, SourceRecord } from './types';
 
 export interface ReadPartitionOptions {
   /** Data rows (after any header row) to skip before yielding, when resuming; they are parsed, not converted. */
@@ -24,6 +25,14 @@ export interface ReadPartitionOptions {
    * out as null, so a bad value in a column nobody sends never rejects a row.
    */
   columns?: readonly number[];
+}
+
+export interface ReadPartitionBatchesOptions extends ReadPartitionOptions {
+  /**
+   * Leave simple rows as bytes (`RawSourceRows`) where the fast scanner reads the file, for a consumer that decodes
+   * only the rows it needs. Default false: every row comes typed.
+   */
+  rawRows?: boolean;
 }
 
 /** Retries of a broken download stream, resumed from the last byte received. */
@@ -120,7 +129,9 @@ export async function* readPartition(
   partition: PartitionRef,
   options: ReadPartitionOptions = {},
 ): AsyncGenerator<SourceRecord> {
-  for await (const batch of readPartitionBatches(container, entity, partition, options)) yield* batch;
+  for await (const batch of readPartitionBatches(container, entity, partition, { ...options, rawRows: false })) {
+    yield* batch as SourceRecord[];
+  }
 }
 
 /**
@@ -131,8 +142,8 @@ export async function* readPartitionBatches(
   container: ContainerClient,
   entity: EntityDescriptor,
   partition: PartitionRef,
-  options: ReadPartitionOptions = {},
-): AsyncGenerator<SourceRecord[]> {
+  options: ReadPartitionBatchesOptions = {},
+): AsyncGenerator<Array<SourceRecord | RawSourceRows>> {
   const { blobName, csv } = partition;
   const columns = entity.columns;
   const columnCount = columns.length;
@@ -145,87 +156,98 @@ export async function* readPartitionBatches(
   const utf8 = new Utf8Watch();
   // The fast scanner yields what csv-parse yields for the common settings, in about a third of the time.
   const fast = fastScannerHandles(csv);
-  const parser = fast ? new FastCsvParser(csv.delimiter, blobName) : new LineTrackingParser(csvParseOptions(csv));
+  const parser = fast
+    ? new FastCsvParser(csv.delimiter, blobName, { rawRowCellCount: options.rawRows ? columnCount : undefined })
+    : new LineTrackingParser(csvParseOptions(csv));
   pipeline(body, utf8, parser, () => {
     // Errors surface through `records` below.
   });
 
+  /** The record a parsed row becomes: typed, or rejected with blob, line and column. */
+  const typed = (record: ParsedRow, line: number): SourceRecord => {
+    if (record.length !== columnCount) {
+      return { kind: 'rejected', blobName, line, reason: `expected ${columnCount} cells, found ${record.length}` };
+    }
+    if (utf8.sawInvalidBytes) {
+      const column = used.find((index) => record[index].includes(REPLACEMENT_CHARACTER));
+      if (column !== undefined) {
+        return {
+          kind: 'rejected',
+          blobName,
+          line,
+          column: columns[column].name,
+          reason: 'bytes that are not valid UTF-8',
+        };
+      }
+    }
+    const values: CellValue[] = new Array(columnCount);
+    for (let u = 0; u < used.length; u++) {
+      const i = used[u];
+      const text = record[i];
+      if (text.length === 0) values[i] = null;
+      else {
+        const value = converters[i](text);
+        if (value === INVALID) {
+          const column = columns[i];
+          return { kind: 'rejected', blobName, line, column: column.name, reason: invalidCellReason(column.dataType) };
+        }
+        values[i] = value;
+      }
+    }
+    for (let u = 0; u < unused.length; u++) values[unused[u]] = null;
+    return { kind: 'row', blobName, line, values };
+  };
+
   let firstRecord = true;
+  /** The header and skip rules for one parsed record; undefined when it is no data row. */
+  const dataRecord = (record: ParsedRow): SourceRecord | undefined => {
+    const line = record.line ?? 0;
+    // A blank line (e.g. a trailing one) holds no row of a multi-column table: skipped, not rejected, since a
+    // rejected row would hold back its segment's removals.
+    if (columnCount > 1 && record.length === 1 && record[0] === '') return undefined;
+    if (firstRecord) {
+      firstRecord = false;
+      if (csv.columnHeaders) {
+        checkHeader(record, entity, blobName, line);
+        return undefined;
+      }
+      if (isHeaderRow(record, entity)) {
+        options.onWarning?.(
+          `${blobName}: line ${line} repeats the column names although columnHeaders is not set; skipped as a header row`,
+        );
+        return undefined;
+      }
+    }
+    if (rowsToSkip > 0) {
+      rowsToSkip--;
+      return undefined;
+    }
+    return typed(record, line);
+  };
+
   try {
     for await (const batch of records(parser, blobName, fast)) {
-      const out: SourceRecord[] = [];
-      for (const record of batch) {
-        const line = record.line ?? 0;
-        // A blank line (e.g. a trailing one) holds no row of a multi-column table: skipped, not rejected, since a
-        // rejected row would hold back its segment's removals.
-        if (columnCount > 1 && record.length === 1 && record[0] === '') continue;
-        if (firstRecord) {
-          firstRecord = false;
-          if (csv.columnHeaders) {
-            checkHeader(record, entity, blobName, line);
-            continue;
-          }
-          if (isHeaderRow(record, entity)) {
-            options.onWarning?.(
-              `${blobName}: line ${line} repeats the column names although columnHeaders is not set; skipped as a header row`,
-            );
-            continue;
-          }
-        }
-        if (rowsToSkip > 0) {
-          rowsToSkip--;
+      const out: Array<SourceRecord | RawSourceRows> = [];
+      for (const item of batch) {
+        if (!(item instanceof RawRowBlock)) {
+          const record = dataRecord(item);
+          if (record) out.push(record);
           continue;
         }
-        if (record.length !== columnCount) {
-          out.push({
-            kind: 'rejected',
-            blobName,
-            line,
-            reason: `expected ${columnCount} cells, found ${record.length}`,
-          });
-          continue;
+        let rows = item;
+        // The header rules look at the first record: should it come as bytes, it is decoded like any other.
+        while (firstRecord && rows.rowCount > 0) {
+          const record = dataRecord(rows.decode(0));
+          if (record) out.push(record);
+          rows = rows.withoutFirst(1);
         }
-        if (utf8.sawInvalidBytes) {
-          const column = used.find((index) => record[index].includes(REPLACEMENT_CHARACTER));
-          if (column !== undefined) {
-            out.push({
-              kind: 'rejected',
-              blobName,
-              line,
-              column: columns[column].name,
-              reason: 'bytes that are not valid UTF-8',
-            });
-            continue;
-          }
-        }
-        const values: CellValue[] = new Array(columnCount);
-        let rejectedColumn = -1;
-        for (let u = 0; u < used.length; u++) {
-          const i = used[u];
-          const text = record[i];
-          if (text.length === 0) values[i] = null;
-          else {
-            const value = converters[i](text);
-            if (value === INVALID) {
-              rejectedColumn = i;
-              break;
-            }
-            values[i] = value;
-          }
-        }
-        for (let u = 0; u < unused.length; u++) values[unused[u]] = null;
-        if (rejectedColumn !== -1) {
-          const column = columns[rejectedColumn];
-          out.push({
-            kind: 'rejected',
-            blobName,
-            line,
-            column: column.name,
-            reason: invalidCellReason(column.dataType),
-          });
-          continue;
-        }
-        out.push({ kind: 'row', blobName, line, values });
+        const skipped = Math.min(rowsToSkip, rows.rowCount);
+        rowsToSkip -= skipped;
+        if (skipped === rows.rowCount) continue;
+        const block = rows.withoutFirst(skipped);
+        // Only the cells the caller uses are decoded: the others are not converted either.
+        const decode = (row: number) => typed(block.decode(row, used), block.lineOf(row));
+        out.push({ kind: 'raw', blobName, rows: block, decode });
       }
       if (out.length > 0) yield out;
     }
@@ -242,7 +264,11 @@ export async function* readPartitionBatches(
  * stream's own async iterator, which awaits once per record. csv-parse buffers single records, the fast parser
  * arrays of them (`readsArrays`).
  */
-async function* records(parser: Readable, blobName: string, readsArrays: boolean): AsyncGenerator<ParsedRow[]> {
+async function* records(
+  parser: Readable,
+  blobName: string,
+  readsArrays: boolean,
+): AsyncGenerator<Array<ParsedRow | RawRowBlock>> {
   let failure: unknown;
   let ended = false;
   let closed = false;
@@ -261,7 +287,7 @@ async function* records(parser: Readable, blobName: string, readsArrays: boolean
     wake();
   });
   for (;;) {
-    let batch: ParsedRow[] = [];
+    let batch: Array<ParsedRow | RawRowBlock> = [];
     if (readsArrays) {
       for (let records = parser.read(); records !== null; records = parser.read()) {
         batch = batch.length === 0 ? records : batch.concat(records);

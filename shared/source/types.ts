@@ -1,3 +1,5 @@
+import type { RawRowBlock } from './rawRows';
+
 /**
  * Contract of the Customer Insights export reader. The run pipeline depends only on these types and on
  * `discoverExport` / `readPartition` in `./index`.
@@ -83,3 +85,14 @@ export interface RejectedSourceRow {
 }
 
 export type SourceRecord = SourceRow | RejectedSourceRow;
+
+/**
+ * Simple rows left as bytes (`readPartitionBatches` with `rawRows`), for a consumer that can tell from the bytes which
+ * rows it needs: `decode(row)` gives any of them as the reader would have yielded it.
+ */
+export interface RawSourceRows {
+  kind: 'raw';
+  blobName: string;
+  rows: RawRowBlock;
+  decode(row: number): SourceRecord;
+}

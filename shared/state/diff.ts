@@ -1,7 +1,7 @@
 import type { ExportConfig } from '../config/exportConfig';
-import { identifierFields, type BrazeValue, type MappedRow } from '../mapping/profileMapper';
+import { identifierFields, type BrazeValue, type MappedRow, type RawRowFacts } from '../mapping/profileMapper';
 import { fingerprintValue, NO_VALUE } from './fingerprint';
-import { hashKey, Snapshot } from './snapshot';
+import { hashKey, NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
 /** A Braze attributes object the planner wants sent, with what it carries (for counters and rejection handling). */
 export interface PlannedObject {
@@ -23,6 +23,9 @@ export type RowPlan =
   /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
   | { readonly kind: 'duplicate' };
 
+/** `next` starts with room for previous users / this many new ones. */
+const NEW_USERS_HEADROOM_DIVISOR = 16;
+
 // Shared answers: most rows of a delta are unchanged, and an object per row would only feed the garbage collector.
 const UNCHANGED: RowPlan = Object.freeze({ kind: 'unchanged' });
 const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
@@ -32,16 +35,20 @@ const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
  * accepted last time (design §5, §7). It builds the next snapshot as it goes, assuming acceptance; a rejection
  * puts the user back to the previous state, so the next run tries again.
  *
+ * The next snapshot starts as a copy of the previous one: a known user keeps their slot (so their previous state is
+ * at the same slot in both), new users come after them. On a user's first sight in the run, the memberships of the
+ * covered segments are cleared, to be decided by their rows.
+ *
  * Segment membership is tracked per segment bit; attributes by 32-bit fingerprints. With `fullResync` every
  * value counts as changed, but leavers are still found from the previous snapshot.
  */
 export class DeltaPlanner {
   readonly next: Snapshot;
   private readonly previous: Snapshot;
-  /** Slot in `previous` of each `next` slot, -1 when new. Grows with `next`. */
-  private previousSlotOf: Int32Array;
-  /** Slot in `next` of each `previous` slot, -1 while unseen in this run. */
-  private readonly nextSlotOf: Int32Array;
+  /** Users of `previous`: slots below this in `next` hold known users, at their previous slot. */
+  private readonly previousUsers: number;
+  /** 1 for each `next` slot whose user this run has met (read, or carried over at the end). Grows with `next`. */
+  private seen: Uint8Array;
   private readonly membershipValue: BrazeValue;
   private readonly leaveValue: BrazeValue;
   /** CI customer id key -> the alias key its profile had before a merge. Merges are rare: a Map is fine. */
@@ -61,13 +68,10 @@ export class DeltaPlanner {
   ) {
     this.previous =
       previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
-    this.next = Snapshot.create({
-      segmentCount: segmentIds.length,
-      attributeCount: attributeNames.length,
-      expectedUsers: this.previous.size,
-    });
-    this.previousSlotOf = new Int32Array(Math.max(1024, this.previous.size));
-    this.nextSlotOf = new Int32Array(this.previous.size).fill(-1);
+    // Room for a few new users, so that a typical delta never regrows every array.
+    this.next = this.previous.copy(Math.ceil(this.previous.size / NEW_USERS_HEADROOM_DIVISOR));
+    this.previousUsers = this.previous.size;
+    this.seen = new Uint8Array(Math.max(1024, this.previousUsers));
     this.selected = [...selectedSegments];
     this.membershipValue = config.membership.value;
     this.leaveValue = config.membership.onLeave === 'false' ? false : null;
@@ -77,32 +81,59 @@ export class DeltaPlanner {
     return this.previous;
   }
 
-  /** Plans one mapped row of segment `segment`. */
-  planRow(row: MappedRow, segment: number): RowPlan {
+  /**
+   * Plans a row of segment `segment` from its bytes alone (`ProfileMapper.readRaw`) when that is enough: the user is
+   * known and the row's raw fingerprint is the one their attribute fingerprints came from, so no attribute changed.
+   * Null when the row must be decoded, mapped and given to `planRow`. What it plans is what `planRow` would.
+   */
+  planRaw(facts: RawRowFacts, segment: number): RowPlan | null {
+    // A first run knows nobody: every row is new and must be decoded.
+    if (this.fullResync || this.previousUsers === 0) return null;
+    // A key merged into another in this run (`mergedKeys`) is never in `next` itself: it is not found here, and
+    // `planRow` resolves it.
+    const slot = this.next.findRawKey(facts.keyPrefix, facts.keyHash, facts.bytes, facts.idStart, facts.idEnd);
+    if (slot < 0) return null;
+    const firstSight = !this.isSeen(slot);
+    if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;
+    if (this.next.rawFingerprint(slot) !== facts.fingerprint) return null;
+    // Until their first sight, a known user's state in `next` is their previous state (one memory access less).
+    const wasMember = slot < this.previousUsers && (firstSight ? this.next : this.previous).hasSegment(slot, segment);
+    this.see(slot);
+    this.next.setSegment(slot, segment, true);
+    if (wasMember) return UNCHANGED;
+    const object = identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
+    object[this.segmentIds[segment]] = this.membershipValue;
+    return {
+      kind: 'send',
+      planned: { object, slot, segment, attributesChanged: 0, membershipsAdded: 1, membershipsRemoved: 0 },
+    };
+  }
+
+  /**
+   * Plans one mapped row of segment `segment`. `rawFingerprint`: the row's (`ProfileMapper.readRaw`), when it was
+   * read as bytes; kept with the user so that the next run can plan the same row with `planRaw`.
+   */
+  planRow(row: MappedRow, segment: number, rawFingerprint = NO_RAW_FINGERPRINT): RowPlan {
     // Merges are rare: skip the map lookup (a string hash per row) while there are none.
     const key = this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key);
     // One hash of the key serves every lookup of it (in this run's snapshot and in the previous one).
     const hash = hashKey(key);
-    // On first sight the key is the row's own: a merged key is in `next` from the moment it is recorded.
+    // On first sight the key is the row's own: a merged key is recorded (and seen) at once.
     let slot: number;
-    let firstSight: boolean;
     if (row.previousCustomerIds.length === 0) {
       // No merge to resolve: one probe of the table finds the user or adds them.
-      const users = this.next.size;
       slot = this.next.insert(key, hash);
-      firstSight = this.next.size > users;
-      if (firstSight) this.admitted(slot, key, hash);
     } else {
       slot = this.next.find(key, hash);
-      firstSight = slot < 0;
-      if (firstSight) {
+      if (slot < 0 || !this.isSeen(slot)) {
         const resolved = this.resolveKey(row, hash);
-        slot = this.admit(resolved, resolved === key ? hash : hashKey(resolved));
+        slot = this.next.insert(resolved, resolved === key ? hash : hashKey(resolved));
       }
     }
+    const firstSight = this.see(slot);
     if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;
 
-    const previousSlot = this.previousSlotOf[slot];
+    const previousSlot = slot < this.previousUsers ? slot : -1;
     let object: Record<string, unknown> | null = null;
     let attributesChanged = 0;
     for (let a = 0; a < row.values.length; a++) {
@@ -117,6 +148,10 @@ export class DeltaPlanner {
       object[this.attributeNames[a]] = value;
       attributesChanged++;
     }
+    // The user's attribute fingerprints now hold this row's values: keep the fingerprint of its bytes, or, when they
+    // are unknown, the one before only if it still describes the same values.
+    if (rawFingerprint !== NO_RAW_FINGERPRINT || attributesChanged > 0)
+      this.next.setRawFingerprint(slot, rawFingerprint);
 
     this.next.setSegment(slot, segment, true);
     const wasMember = previousSlot >= 0 && this.previous.hasSegment(previousSlot, segment) && !this.fullResync;
@@ -139,10 +174,9 @@ export class DeltaPlanner {
    * True when the user stays a member.
    */
   keepPrevious(key: string, segment: number): boolean {
-    let slot = this.next.find(this.mergedKeys.get(key) ?? key);
-    if (slot < 0) slot = this.admit(key, hashKey(key));
-    const previousSlot = this.previousSlotOf[slot];
-    const member = previousSlot >= 0 && this.previous.hasSegment(previousSlot, segment);
+    const slot = this.next.insert(this.mergedKeys.get(key) ?? key);
+    this.see(slot);
+    const member = slot < this.previousUsers && this.previous.hasSegment(slot, segment);
     if (member) this.next.setSegment(slot, segment, true);
     return member;
   }
@@ -152,12 +186,13 @@ export class DeltaPlanner {
    * sent with `_update_existing_only` so a removal never creates a profile. `held` segments keep their members.
    */
   *planRemovals(held: ReadonlySet<number>): Generator<PlannedObject | { heldSegment: number }> {
-    for (let previousSlot = 0; previousSlot < this.previous.size; previousSlot++) {
-      // Users absent from this run stay in the snapshot: Braze keeps their attributes and other memberships.
-      const slot = this.nextSlotOf[previousSlot] >= 0 ? this.nextSlotOf[previousSlot] : this.carryOver(previousSlot);
-      if (this.previous.hasNoSegments(previousSlot)) continue;
+    for (let slot = 0; slot < this.previousUsers; slot++) {
+      // Users absent from this run stay in the snapshot (Braze keeps their attributes and other memberships), and
+      // lose the memberships of the covered segments.
+      this.see(slot);
+      if (this.previous.hasNoSegments(slot)) continue;
       for (const segment of this.selected) {
-        if (!this.previous.hasSegment(previousSlot, segment) || this.next.hasSegment(slot, segment)) continue;
+        if (!this.previous.hasSegment(slot, segment) || this.next.hasSegment(slot, segment)) continue;
         if (held.has(segment)) {
           this.next.setSegment(slot, segment, true);
           yield { heldSegment: segment };
@@ -176,12 +211,12 @@ export class DeltaPlanner {
       this.next.setSegment(planned.slot, planned.segment, true);
       return;
     }
-    const previousSlot = this.previousSlotOf[planned.slot];
-    if (previousSlot >= 0) {
-      this.next.copyUser(planned.slot, this.previous, previousSlot);
+    if (planned.slot < this.previousUsers) {
+      this.next.copyUser(planned.slot, this.previous, planned.slot);
     } else {
       for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(planned.slot, s, false);
       for (let a = 0; a < this.attributeNames.length; a++) this.next.setAttribute(planned.slot, a, NO_VALUE);
+      this.next.setRawFingerprint(planned.slot, NO_RAW_FINGERPRINT);
     }
   }
 
@@ -190,7 +225,8 @@ export class DeltaPlanner {
     if (row.previousCustomerIds.length === 0 || this.previous.find(row.key, hash) >= 0) return row.key;
     for (const id of row.previousCustomerIds) {
       const previousKey = `a:${id}`;
-      if (this.previous.find(previousKey) >= 0 && this.next.find(previousKey) < 0) {
+      const previousSlot = this.previous.find(previousKey);
+      if (previousSlot >= 0 && !this.isSeen(previousSlot)) {
         this.mergedKeys.set(row.key, previousKey);
         return previousKey;
       }
@@ -198,40 +234,25 @@ export class DeltaPlanner {
     return row.key;
   }
 
-  /** First sight of a user in this run: start from what Braze has, minus the memberships this run decides anew. */
-  private admit(key: string, hash: number): number {
-    const slot = this.next.insert(key, hash);
-    this.admitted(slot, key, hash);
-    return slot;
+  private isSeen(slot: number): boolean {
+    return slot < this.seen.length && this.seen[slot] === 1;
   }
 
-  /** Links a user just added to `next` with their previous state. */
-  private admitted(slot: number, key: string, hash: number): void {
-    this.growIndex(slot);
-    const previousSlot = this.previous.find(key, hash);
-    this.previousSlotOf[slot] = previousSlot;
-    if (previousSlot >= 0) {
-      this.nextSlotOf[previousSlot] = slot;
-      this.next.copyUser(slot, this.previous, previousSlot);
+  /**
+   * Marks the user met in this run; true on first sight. A known user then loses the memberships of the covered
+   * segments, which this run decides anew (a new user has none).
+   */
+  private see(slot: number): boolean {
+    if (slot >= this.seen.length) {
+      const grown = new Uint8Array(Math.max(slot + 1, this.seen.length * 2));
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    if (this.seen[slot] === 1) return false;
+    this.seen[slot] = 1;
+    if (slot < this.previousUsers) {
       for (let s = 0; s < this.selected.length; s++) this.next.setSegment(slot, this.selected[s], false);
     }
-  }
-
-  /** A previous member no longer in the export: kept in the snapshot (Braze keeps its attributes). */
-  private carryOver(previousSlot: number): number {
-    const slot = this.next.insert(this.previous.keyOf(previousSlot));
-    this.growIndex(slot);
-    this.previousSlotOf[slot] = previousSlot;
-    this.nextSlotOf[previousSlot] = slot;
-    this.next.copyUser(slot, this.previous, previousSlot);
-    for (let s = 0; s < this.selected.length; s++) this.next.setSegment(slot, this.selected[s], false);
-    return slot;
-  }
-
-  private growIndex(slot: number): void {
-    if (slot < this.previousSlotOf.length) return;
-    const grown = new Int32Array(this.previousSlotOf.length * 2);
-    grown.set(this.previousSlotOf);
-    this.previousSlotOf = grown;
+    return true;
   }
 }

@@ -50,6 +50,69 @@ export function hashString(text: string, seed: number): number {
   return finalise(hash, length);
 }
 
+/**
+ * `hashString` of a string whose first `prefixLength` (0 or 2) UTF-16 units are `prefixWord` (as `hashString` packs
+ * them: first unit in the low half) and whose other units are the bytes `bytes[start..end)`, which must all be ASCII.
+ */
+export function hashPrefixedBytes(
+  prefixWord: number,
+  prefixLength: 0 | 2,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  seed: number,
+): number {
+  let hash = seed | 0;
+  if (prefixLength === 2) hash = mixWord(hash, prefixWord);
+  let index = start;
+  for (; index + 1 < end; index += 2) hash = mixWord(hash, bytes[index] | (bytes[index + 1] << 16));
+  if (index < end) {
+    let k = imul(bytes[index], C1);
+    k = (k << 15) | (k >>> 17);
+    hash ^= imul(k, C2);
+  }
+  return finalise(hash, prefixLength + end - start);
+}
+
+/**
+ * Hash of byte ranges, four bytes a round, each range's length mixed in first (so ranges "ab"+"c" and "a"+"bc"
+ * differ): the raw fingerprint of a row's cells. Call `start`, then `add` per range, then `finish`.
+ */
+const RANGE_MULTIPLIER = 0x9e3779b1;
+
+export class ByteRangeHash {
+  private hash = 0;
+  private length = 0;
+
+  start(seed: number): void {
+    this.hash = seed | 0;
+    this.length = 0;
+  }
+
+  add(bytes: Uint8Array, start: number, end: number): void {
+    // One multiply per word (the final avalanche of `finish` spreads the bits): this runs over every cell of every
+    // row of a delta.
+    let hash = imul(this.hash ^ (end - start), RANGE_MULTIPLIER);
+    let index = start;
+    for (; index + 3 < end; index += 4) {
+      const word = bytes[index] | (bytes[index + 1] << 8) | (bytes[index + 2] << 16) | (bytes[index + 3] << 24);
+      hash = imul(hash ^ word, RANGE_MULTIPLIER);
+      hash ^= hash >>> 15;
+    }
+    let tail = 0;
+    for (let shift = 0; index < end; index++, shift += 8) tail |= bytes[index] << shift;
+    hash = imul(hash ^ tail, RANGE_MULTIPLIER);
+    this.hash = hash ^ (hash >>> 15);
+    this.length += end - start + 1;
+  }
+
+  /** The fingerprint, never 0 (0 means "none"). */
+  finish(): number {
+    const fingerprint = finalise(this.hash, this.length);
+    return fingerprint === 0 ? 1 : fingerprint;
+  }
+}
+
 // One reusable view to read a double's bits without allocating.
 const numberScratch = new Float64Array(1);
 const numberWords = new Uint32Array(numberScratch.buffer);

@@ -1,4 +1,4 @@
-import { hashString } from './fingerprint';
+import { hashPrefixedBytes, hashString } from './fingerprint';
 
 export const MAX_SEGMENTS = 256;
 const KEY_HASH_SEED = 0x2f6b1c3d;
@@ -15,6 +15,20 @@ export function hashKey(key: string): number {
   return hashString(key, KEY_HASH_SEED) | 0;
 }
 
+const CHAR_COLON = 0x3a;
+
+/**
+ * `hashKey(prefix + ":" + id)` from the id's bytes, for ids whose bytes are all ASCII (one UTF-16 unit per byte), the
+ * prefix being the char code of a key kind ('e', 'm', 'a'): what the delta planner uses to find a user without
+ * decoding their row.
+ */
+export function hashRawKey(prefix: number, bytes: Uint8Array, start: number, end: number): number {
+  return hashPrefixedBytes(prefix | (CHAR_COLON << 16), 2, bytes, start, end, KEY_HASH_SEED) | 0;
+}
+
+/** Raw fingerprint of a user whose last row's bytes are not known (see `Snapshot.rawFingerprint`). */
+export const NO_RAW_FINGERPRINT = 0;
+
 export interface SnapshotShape {
   segmentCount: number;
   attributeCount: number;
@@ -28,6 +42,7 @@ export interface SnapshotSections {
   keyBytes: Uint8Array;
   segments: Uint32Array;
   attributes: Uint32Array;
+  rawFingerprints: Uint32Array;
 }
 
 function checkCount(name: string, value: number, max: number): void {
@@ -64,6 +79,7 @@ export class Snapshot {
   private keyBytes: Buffer;
   private segments: Uint32Array;
   private attributes: Uint32Array;
+  private rawFingerprints: Uint32Array;
   /**
    * Open-addressing table of (key hash, slot) pairs side by side: a probe reads the hash next to the slot, in the
    * same cache line, instead of jumping to `keyHashes[slot]` (a cache miss per probe at millions of users).
@@ -82,6 +98,7 @@ export class Snapshot {
     this.keyBytes = Buffer.allocUnsafeSlow(keyByteCapacity);
     this.segments = new Uint32Array(capacity * this.segmentWords);
     this.attributes = new Uint32Array(capacity * this.attributeCount);
+    this.rawFingerprints = new Uint32Array(capacity);
     const tableCapacity = tableCapacityFor(capacity);
     this.table = newTable(tableCapacity);
     this.tableMask = tableCapacity - 1;
@@ -107,6 +124,28 @@ export class Snapshot {
     // So that `sections()` spans the whole arena before the offsets are read in.
     snapshot.keyOffsets[shape.users] = shape.keyByteLength;
     return snapshot;
+  }
+
+  /** An independent copy: the same users at the same slots, with the same state, and room for `extraUsers` more. */
+  copy(extraUsers = 0): Snapshot {
+    checkCount('extraUsers', extraUsers, 0x7ffffffe);
+    const users = this.userCount;
+    const capacity = Math.max(MIN_CAPACITY, users + extraUsers);
+    const keyByteLength = this.keyOffsets[users];
+    const copy = new Snapshot(this, capacity, Math.max(MIN_KEY_BYTES, keyByteLength + extraUsers * 32));
+    copy.userCount = users;
+    copy.keyHashes.set(this.keyHashes.subarray(0, users));
+    copy.keyOffsets.set(this.keyOffsets.subarray(0, users + 1));
+    this.keyBytes.copy(copy.keyBytes, 0, 0, keyByteLength);
+    copy.segments.set(this.segments.subarray(0, users * this.segmentWords));
+    copy.attributes.set(this.attributes.subarray(0, users * this.attributeCount));
+    copy.rawFingerprints.set(this.rawFingerprints.subarray(0, users));
+    // The table is rebuilt only when the copy's capacity needs a larger one.
+    if (copy.table.length <= this.table.length) {
+      copy.table = this.table.slice();
+      copy.tableMask = this.tableMask;
+    } else copy.rehash(copy.tableMask + 1);
+    return copy;
   }
 
   get size(): number {
@@ -152,6 +191,17 @@ export class Snapshot {
     return slot;
   }
 
+  /** `find` for the key `prefix` + ":" + the ASCII bytes `bytes[start..end)`, `hash` being `hashRawKey` of them. */
+  findRawKey(prefix: number, hash: number, bytes: Uint8Array, start: number, end: number): number {
+    const table = this.table;
+    const mask = this.tableMask;
+    for (let index = hash & mask; ; index = (index + 1) & mask) {
+      const slot = table[2 * index + 1];
+      if (slot === EMPTY) return -1;
+      if (table[2 * index] === hash && this.rawKeyEquals(slot, prefix, bytes, start, end)) return slot;
+    }
+  }
+
   /** The user's key. Allocates a string: meant for removals and reports, not the per-row path. */
   keyOf(slot: number): string {
     this.checkSlot(slot);
@@ -195,7 +245,21 @@ export class Snapshot {
     this.attributes[slot * this.attributeCount + attribute] = fingerprint;
   }
 
-  /** Copies segments and attribute fingerprints of `fromSlot` in `from` (same shape) onto `slot` here. */
+  /**
+   * Fingerprint of the bytes of the user's last row (`ProfileMapper.readRaw`) whose values the attribute fingerprints
+   * hold, or `NO_RAW_FINGERPRINT`. A row with the same raw fingerprint maps to the same values: it needs no decoding.
+   */
+  rawFingerprint(slot: number): number {
+    this.checkSlot(slot);
+    return this.rawFingerprints[slot];
+  }
+
+  setRawFingerprint(slot: number, fingerprint: number): void {
+    this.checkSlot(slot);
+    this.rawFingerprints[slot] = fingerprint;
+  }
+
+  /** Copies segments, attribute fingerprints and raw fingerprint of `fromSlot` in `from` (same shape) onto `slot`. */
   copyUser(slot: number, from: Snapshot, fromSlot: number): void {
     if (from.segmentCount !== this.segmentCount || from.attributeCount !== this.attributeCount) {
       throw new RangeError(
@@ -213,6 +277,7 @@ export class Snapshot {
     for (let attribute = 0; attribute < count; attribute++) {
       this.attributes[slot * count + attribute] = from.attributes[fromSlot * count + attribute];
     }
+    this.rawFingerprints[slot] = from.rawFingerprints[fromSlot];
   }
 
   /** Members per segment (index = segment number), e.g. for `SnapshotMeta.segmentMembers` and shrink checks. */
@@ -239,6 +304,7 @@ export class Snapshot {
       this.keyBytes.length +
       this.segments.byteLength +
       this.attributes.byteLength +
+      this.rawFingerprints.byteLength +
       this.table.byteLength
     );
   }
@@ -252,6 +318,7 @@ export class Snapshot {
       keyBytes: this.keyBytes.subarray(0, this.keyOffsets[users]),
       segments: this.segments.subarray(0, users * this.segmentWords),
       attributes: this.attributes.subarray(0, users * this.attributeCount),
+      rawFingerprints: this.rawFingerprints.subarray(0, users),
     };
   }
 
@@ -304,6 +371,9 @@ export class Snapshot {
     const attributes = new Uint32Array(capacity * this.attributeCount);
     attributes.set(this.attributes);
     this.attributes = attributes;
+    const rawFingerprints = new Uint32Array(capacity);
+    rawFingerprints.set(this.rawFingerprints);
+    this.rawFingerprints = rawFingerprints;
   }
 
   private ensureKeyBytes(minimum: number): void {
@@ -313,6 +383,18 @@ export class Snapshot {
     const keyBytes = Buffer.allocUnsafeSlow(length);
     this.keyBytes.copy(keyBytes, 0, 0, this.keyOffsets[this.userCount]);
     this.keyBytes = keyBytes;
+  }
+
+  /** True when the stored key is `prefix` + ":" followed by exactly `bytes[start..end)`. */
+  private rawKeyEquals(slot: number, prefix: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const stored = this.keyBytes;
+    const keyStart = this.keyOffsets[slot];
+    if (this.keyOffsets[slot + 1] - keyStart !== end - start + 2) return false;
+    if (stored[keyStart] !== prefix || stored[keyStart + 1] !== CHAR_COLON) return false;
+    for (let at = start, position = keyStart + 2; at < end; at++, position++) {
+      if (stored[position] !== bytes[at]) return false;
+    }
+    return true;
   }
 
   /** Compares a stored key's UTF-8 bytes with a string, encoding on the fly so nothing is allocated. */

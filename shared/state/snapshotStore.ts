@@ -34,7 +34,9 @@ interface SnapshotPointer {
 
 const POINTER_FORMAT = 'ci-braze-export/snapshot-pointer@1';
 const DATA_MAGIC = 'CIBZSNAP';
-const DATA_VERSION = 1;
+/** Version 2 added the raw fingerprints; version 1 blobs still load (raw fingerprints all NO_RAW_FINGERPRINT). */
+const DATA_VERSION = 2;
+const FIRST_VERSION_WITH_RAW_FINGERPRINTS = 2;
 const HEADER_BYTES = 64;
 const CHECKSUM_BYTES = 32;
 const DEFAULT_BLOCK_SIZE_IN_BYTES = 4 * 1024 * 1024;
@@ -49,6 +51,7 @@ const DEFAULT_UPLOAD_CONCURRENCY = 4;
  *   key bytes         UTF-8
  *   segments          users × ceil(segmentCount / 32) × u32
  *   attributes        users × attributeCount × u32
+ *   raw fingerprints  users × u32 (from version 2)
  *   checksum          SHA-256 of everything above, 32 bytes
  */
 
@@ -86,10 +89,10 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function sectionList(sections: SnapshotSections): Uint8Array[] {
-  return [sections.keyHashes, sections.keyOffsets, sections.keyBytes, sections.segments, sections.attributes].map(
-    bytesOf,
-  );
+function sectionList(sections: SnapshotSections, version = DATA_VERSION): Uint8Array[] {
+  const list = [sections.keyHashes, sections.keyOffsets, sections.keyBytes, sections.segments, sections.attributes];
+  if (version >= FIRST_VERSION_WITH_RAW_FINGERPRINTS) list.push(sections.rawFingerprints);
+  return list.map(bytesOf);
 }
 
 function encodeHeader(snapshot: Snapshot, keyByteLength: number): Buffer {
@@ -302,12 +305,16 @@ export async function loadSnapshot(
   return { snapshot, meta: pointer.meta };
 }
 
-function decodeHeader(header: Uint8Array, name: string, pointer: SnapshotPointer): Snapshot {
+function decodeHeader(
+  header: Uint8Array,
+  name: string,
+  pointer: SnapshotPointer,
+): { snapshot: Snapshot; version: number } {
   const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
   const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   if (view.toString('latin1', 0, 8) !== DATA_MAGIC) throw corrupt('it does not start with the snapshot magic');
   const version = view.readUInt32LE(8);
-  if (version !== DATA_VERSION) throw corrupt(`format version ${version}, expected ${DATA_VERSION}`);
+  if (version < 1 || version > DATA_VERSION) throw corrupt(`format version ${version}, expected 1 to ${DATA_VERSION}`);
   const users = view.readUInt32LE(12);
   const segmentCount = view.readUInt32LE(16);
   const attributeCount = view.readUInt32LE(20);
@@ -327,13 +334,14 @@ function decodeHeader(header: Uint8Array, name: string, pointer: SnapshotPointer
   const expectedBytes =
     HEADER_BYTES +
     4 * (users + users + 1 + users * segmentWords + users * attributeCount) +
+    (version >= FIRST_VERSION_WITH_RAW_FINGERPRINTS ? 4 * users : 0) +
     keyByteLength +
     CHECKSUM_BYTES;
   if (expectedBytes !== pointer.dataBytes) {
     throw corrupt(`header implies ${expectedBytes} bytes, the pointer says ${pointer.dataBytes}`);
   }
   try {
-    return Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength });
+    return { snapshot: Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength }), version };
   } catch (error) {
     throw corrupt((error as Error).message);
   }
@@ -368,8 +376,9 @@ async function readSnapshotData(
       regionFilled += count;
       if (regionFilled < region.length) continue;
       if (region === header) {
-        snapshot = decodeHeader(header, name, pointer);
-        regions = [header, ...sectionList(snapshot.sections()), checksum];
+        const decoded = decodeHeader(header, name, pointer);
+        snapshot = decoded.snapshot;
+        regions = [header, ...sectionList(snapshot.sections(), decoded.version), checksum];
       }
       regionFilled = 0;
       regionIndex++;

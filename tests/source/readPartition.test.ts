@@ -1,5 +1,6 @@
 import { ContainerClient } from '@azure/storage-blob';
 import { SourceError, readPartition } from '../../shared/source';
+import { readPartitionBatches } from '../../shared/source/readPartition';
 import { SourceRecord } from '../../shared/source/types';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
 import { CSV_DEFAULTS, entity, freshContainer, putBlob, readAll } from './fixtures';
@@ -206,6 +207,42 @@ describe('readPartition', () => {
     }
     expect(seen).toBe(3);
     expect(await readAll(container, people, 'e/p.csv', {}, { skipRows: 49_999 })).toHaveLength(1);
+  });
+
+  it('with rawRows, leaves simple rows as bytes that decode to the same records (header, skipRows, UTF-8 rules)', async () => {
+    const id = '3f9a1c52-7d4e-4b0a-a2c1-58e6d9f0b713';
+    // A blank first line: the header row then comes as bytes, and must still be found.
+    const lines: Buffer[] = [Buffer.from('\nCustomerId,FullName,City\n')];
+    for (let i = 0; i < 5000; i++) {
+      if (i % 97 === 0) lines.push(Buffer.from(`${id},"Liam ""Red"" ${i}",Cork\n`));
+      else if (i % 101 === 0) lines.push(Buffer.from(`${id},too,many,cells\n`));
+      else if (i % 103 === 0)
+        lines.push(Buffer.concat([Buffer.from(`${id},B`), Buffer.from([0xff]), Buffer.from(',x\n')]));
+      else if (i % 107 === 0) lines.push(Buffer.from(`not-a-guid,A${i},Oslo\n`));
+      else lines.push(Buffer.from(`${id},Åsa ${i},"Bergen, ${i % 7}"\n`));
+    }
+    await putBlob(container, 'raw/p.csv', Buffer.concat(lines));
+    const partition = { blobName: 'raw/p.csv', csv: CSV_DEFAULTS };
+    for (const skipRows of [0, 1, 2500, 4999]) {
+      const expected = await readAll(container, people, 'raw/p.csv', {}, { skipRows });
+      const actual: SourceRecord[] = [];
+      const warnings: string[] = [];
+      let rawRows = 0;
+      const options = { skipRows, rawRows: true, onWarning: (message: string) => warnings.push(message) };
+      for await (const batch of readPartitionBatches(container, people, partition, options)) {
+        for (const record of batch) {
+          if (record.kind !== 'raw') actual.push(record);
+          else {
+            rawRows += record.rows.rowCount;
+            for (let row = 0; row < record.rows.rowCount; row++) actual.push(record.decode(row));
+          }
+        }
+      }
+      expect(actual).toEqual(expected);
+      expect(warnings).toEqual([expect.stringContaining('line 2 repeats the column names')]);
+      warnings.length = 0;
+      expect(rawRows).toBeGreaterThan((5000 - skipRows) * 0.9);
+    }
   });
 
   it('skipRows skips data rows (not the header) before yielding', async () => {

@@ -1,5 +1,6 @@
 import { NO_VALUE, fingerprintValue } from '../../shared/state/fingerprint';
-import { hashKey, Snapshot } from '../../shared/state/snapshot';
+import { ALIAS_KEY, EXTERNAL_ID_KEY } from '../../shared/mapping/profileMapper';
+import { hashKey, hashRawKey, Snapshot } from '../../shared/state/snapshot';
 
 /** Finds two different keys with the same 32-bit key hash, by brute force over many generated keys. */
 function collidingKeys(): [string, string] {
@@ -91,6 +92,51 @@ describe('Snapshot keys', () => {
     }
     expect(snapshot.keyOf(users - 1)).toBe(`e:${users - 1}`);
     expect(snapshot.find(`e:${users}`)).toBe(-1);
+  });
+
+  it('finds a key from its bytes (ASCII ids): the same hash as hashKey, the same slot as find', () => {
+    const snapshot = Snapshot.create({ segmentCount: 1, attributeCount: 1 });
+    const ids = ['u1', 'abc', 'fb3c9e9e-6eb5-4f97-a3b1-e2a93d73c0dc', 'x', 'ab'.repeat(40)];
+    for (const id of ids) snapshot.insert(`e:${id}`);
+    snapshot.insert('a:u1');
+    for (const id of ids) {
+      const bytes = Buffer.from(`,${id},`, 'latin1');
+      const hash = hashRawKey(EXTERNAL_ID_KEY, bytes, 1, bytes.length - 1);
+      expect(hash).toBe(hashKey(`e:${id}`));
+      expect(snapshot.findRawKey(EXTERNAL_ID_KEY, hash, bytes, 1, bytes.length - 1)).toBe(snapshot.find(`e:${id}`));
+    }
+    const alias = Buffer.from('u1');
+    expect(snapshot.findRawKey(ALIAS_KEY, hashRawKey(ALIAS_KEY, alias, 0, 2), alias, 0, 2)).toBe(snapshot.find('a:u1'));
+    const unknown = Buffer.from('u2');
+    expect(snapshot.findRawKey(EXTERNAL_ID_KEY, hashRawKey(EXTERNAL_ID_KEY, unknown, 0, 2), unknown, 0, 2)).toBe(-1);
+  });
+
+  it('copies into an independent snapshot: same slots and state, room to grow', () => {
+    const original = Snapshot.create({ segmentCount: 40, attributeCount: 2 });
+    for (let index = 0; index < 5000; index++) {
+      const slot = original.insert(`e:${index}`);
+      original.setSegment(slot, index % 40, true);
+      original.setAttribute(slot, 1, fingerprintValue(index));
+      original.setRawFingerprint(slot, index + 1);
+    }
+    const copy = original.copy(100);
+    for (let index = 0; index < 5000; index++) {
+      const slot = copy.find(`e:${index}`);
+      expect(slot).toBe(original.find(`e:${index}`));
+      if (!copy.hasSegment(slot, index % 40) || copy.attribute(slot, 1) !== fingerprintValue(index)) {
+        throw new Error(`slot ${slot} lost its state`);
+      }
+      expect(copy.rawFingerprint(slot)).toBe(index + 1);
+    }
+    copy.setSegment(0, 0, false);
+    copy.setRawFingerprint(1, 7);
+    expect(original.hasSegment(0, 0)).toBe(true);
+    expect(original.rawFingerprint(1)).toBe(2);
+    for (let index = 5000; index < 6000; index++) copy.insert(`e:${index}`);
+    expect(copy.size).toBe(6000);
+    expect(original.size).toBe(5000);
+    expect(copy.find('e:4999')).toBe(original.find('e:4999'));
+    expect(original.find('e:5500')).toBe(-1);
   });
 
   it('does not grow when sized up front', () => {

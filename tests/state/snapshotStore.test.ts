@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, request, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { fingerprintValue, NO_VALUE } from '../../shared/state/fingerprint';
-import { Snapshot } from '../../shared/state/snapshot';
+import { NO_RAW_FINGERPRINT, Snapshot } from '../../shared/state/snapshot';
 import { commitSnapshot, loadSnapshot, loadSnapshotMeta, SnapshotMeta } from '../../shared/state/snapshotStore';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
 
@@ -18,6 +19,7 @@ function buildSnapshot(users: number, variant: number): Snapshot {
     if (index % 5 === variant % 5) snapshot.setSegment(slot, 2, true);
     snapshot.setAttribute(slot, 0, fingerprintValue(`name-${index}-${variant}`));
     if (index % 3 !== 0) snapshot.setAttribute(slot, 2, fingerprintValue(index * 1.5 + variant));
+    if (index % 4 !== 0) snapshot.setRawFingerprint(slot, fingerprintValue(`row-${index}-${variant}`));
   }
   return snapshot;
 }
@@ -54,6 +56,7 @@ function expectSameSnapshot(actual: Snapshot, expected: Snapshot): void {
         throw new Error(`slot ${slot} attribute ${attribute} differs`);
       }
     }
+    if (actual.rawFingerprint(slot) !== expected.rawFingerprint(slot)) throw new Error(`slot ${slot} raw differs`);
   }
 }
 
@@ -200,6 +203,32 @@ describe('snapshot store', () => {
     const winner = results[0].status === 'fulfilled' ? 'run-a' : 'run-b';
     expect((await loadSnapshotMeta(container, 'race'))?.runId).toBe(winner);
     expect(await dataBlobNames(container, 'race')).toEqual([await currentDataBlob(container, 'race')]);
+  });
+
+  it('reads a version 1 data blob (before raw fingerprints) with no raw fingerprints', async () => {
+    const snapshot = buildSnapshot(3000, 1);
+    await commitSnapshot(container, 'v1', snapshot, metaFor(snapshot, 'run-v1'));
+    const pointerName = 'snapshots/v1/current.json';
+    const pointer = JSON.parse((await container.getBlobClient(pointerName).downloadToBuffer()).toString());
+    const current = await container.getBlobClient(pointer.dataBlob).downloadToBuffer();
+    // Version 1: the same layout without the raw fingerprints (the last section), under its own checksum.
+    const body = Buffer.from(current.subarray(0, current.length - 32 - 4 * snapshot.size));
+    body.writeUInt32LE(1, 8);
+    const checksum = createHash('sha256').update(body).digest();
+    const versionOne = Buffer.concat([body, checksum]);
+    await container.getBlockBlobClient('snapshots/v1/data-v1.bin').uploadData(versionOne);
+    const versionOnePointer = {
+      ...pointer,
+      dataBlob: 'snapshots/v1/data-v1.bin',
+      dataBytes: versionOne.length,
+      sha256: checksum.toString('hex'),
+    };
+    await container.getBlockBlobClient(pointerName).uploadData(Buffer.from(JSON.stringify(versionOnePointer)));
+
+    const loaded = (await loadSnapshot(container, 'v1'))!.snapshot;
+    const withoutRaw = buildSnapshot(3000, 1);
+    for (let slot = 0; slot < withoutRaw.size; slot++) withoutRaw.setRawFingerprint(slot, NO_RAW_FINGERPRINT);
+    expectSameSnapshot(loaded, withoutRaw);
   });
 
   describe('corruption', () => {
