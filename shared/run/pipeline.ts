@@ -155,14 +155,18 @@ class RunStep {
     const { runId, request } = this.input;
     const startedAtMs = this.clock();
 
-    const descriptor = await discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger });
     const selected = selectSegments(exportConfig, request);
-    checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     const configHash = exportConfigHash(exportConfig, settings.brazeRestEndpoint);
+    // Three independent reads, at once: each is a round trip to storage.
+    const [descriptor, saved, meta] = await Promise.all([
+      discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
+      loadCheckpoint(stateContainer, runId),
+      loadSnapshotMeta(stateContainer, configHash),
+    ]);
+    checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     const segmentIds = exportConfig.segments.map((s) => s.brazeSegmentApiId);
     const attributeNames = mappedAttributeNames(exportConfig);
 
-    const saved = await loadCheckpoint(stateContainer, runId);
     const resumable =
       saved?.version === 2 && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === configHash;
     this.checkpoint = {
@@ -193,7 +197,6 @@ class RunStep {
       resumeFrom: this.resumeFrom,
     });
 
-    const meta = await loadSnapshotMeta(stateContainer, configHash);
     if (
       meta &&
       !request.fullResync &&
@@ -282,8 +285,11 @@ class RunStep {
       });
     }
     const summary = this.summarize(runId, request, descriptor, segments, false);
-    await writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null);
-    await writeRunReport(stateContainer, summary, this.rejected);
+    await Promise.all([
+      writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null),
+      writeRunReport(stateContainer, summary, this.rejected),
+    ]);
+    // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
     this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
     return { kind: 'completed' as const, summary };

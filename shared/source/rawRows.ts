@@ -1,6 +1,8 @@
 import type { CsvRecordScanner, ParsedRow } from './fastCsv';
 
 const QUOTE = 0x22;
+/** A character above U+007F: in a Latin-1 view of UTF-8 bytes, a byte that is not ASCII. */
+const NON_ASCII = /[\u0080-\u00ff]/;
 const CR = 0x0d;
 const LF = 0x0a;
 /** An incomplete row carried to the next chunk beyond this size goes to the scanner, which enforces the real limit. */
@@ -28,6 +30,8 @@ export class RawRowBlock {
     readonly cellStarts: Int32Array,
     /** The 1-based line of the first row; row `r` is on line `firstLine + r`. */
     readonly firstLine: number,
+    /** `bytes` read as Latin-1 (one character per byte): an ASCII row's text without decoding it again. */
+    private readonly latin1: string,
     private readonly firstRow = 0,
   ) {}
 
@@ -61,16 +65,26 @@ export class RawRowBlock {
     const first = this.rowBase(row);
     const rowStart = this.cellStarts[first];
     const rowEnd = this.cellStarts[first + this.cellCount] - 1;
-    const text = this.bytes.toString('utf8', rowStart, rowEnd);
+    const count = cells ? cells.length : this.cellCount;
     let record: ParsedRow;
-    if (text.indexOf('"') < 0) {
-      // Unquoted cells hold no delimiter: splitting the decoded row is one native call instead of one per cell.
-      record = text.split(this.delimiter);
-    } else {
+    if (!NON_ASCII.test(this.latin1.slice(rowStart, rowEnd))) {
+      // An ASCII row: its cells are slices of the Latin-1 text the splitter made of the chunk, nothing to decode.
       record = new Array<string>(this.cellCount).fill('');
-      for (let index = 0; index < (cells ? cells.length : this.cellCount); index++) {
+      for (let index = 0; index < count; index++) {
         const cell = cells ? cells[index] : index;
-        record[cell] = this.bytes.toString('utf8', this.valueStart(row, cell), this.valueEnd(row, cell));
+        record[cell] = this.latin1.slice(this.valueStart(row, cell), this.valueEnd(row, cell));
+      }
+    } else {
+      const text = this.bytes.toString('utf8', rowStart, rowEnd);
+      if (text.indexOf('"') < 0) {
+        // Unquoted cells hold no delimiter: splitting the decoded row is one native call instead of one per cell.
+        record = text.split(this.delimiter);
+      } else {
+        record = new Array<string>(this.cellCount).fill('');
+        for (let index = 0; index < count; index++) {
+          const cell = cells ? cells[index] : index;
+          record[cell] = this.bytes.toString('utf8', this.valueStart(row, cell), this.valueEnd(row, cell));
+        }
       }
     }
     record.line = this.lineOf(row);
@@ -87,6 +101,7 @@ export class RawRowBlock {
       this.rowCount - rows,
       this.cellStarts,
       this.firstLine + rows,
+      this.latin1,
       this.firstRow + rows,
     );
   }
@@ -236,7 +251,7 @@ export class RawRowSplitter {
       }
       const next = this.readRow(bytes, text, p, crLf, starts, rows * stride);
       if (next === INCOMPLETE || next === MALFORMED) {
-        this.emitBlock(bytes, starts, rows, out);
+        this.emitBlock(bytes, text, starts, rows, out);
         const rest = bytes.subarray(p);
         // A malformed row is the scanner's to report; a huge one (or an unclosed quote) is its to measure.
         if (next === MALFORMED || rest.length > MAX_CARRY_BYTES) {
@@ -251,22 +266,28 @@ export class RawRowSplitter {
         this.bytesPerRow += (next - p - this.bytesPerRow) / 64;
       } else {
         // The scanner reads what is not simple, as exactly that row's bytes: it stands between records after it.
-        this.emitBlock(bytes, starts, rows, out);
+        this.emitBlock(bytes, text, starts, rows, out);
         starts = NO_STARTS;
         rows = 0;
         this.scan(bytes.subarray(p, next), out);
       }
       p = next;
       if (p >= length) {
-        this.emitBlock(bytes, starts, rows, out);
+        this.emitBlock(bytes, text, starts, rows, out);
         return length;
       }
     }
   }
 
-  private emitBlock(bytes: Buffer, starts: Int32Array, rows: number, out: Array<ParsedRow | RawRowBlock>): void {
+  private emitBlock(
+    bytes: Buffer,
+    latin1: string,
+    starts: Int32Array,
+    rows: number,
+    out: Array<ParsedRow | RawRowBlock>,
+  ): void {
     if (rows === 0) return;
-    out.push(new RawRowBlock(bytes, this.delimiter, this.cellCount, rows, starts, this.scanner.nextRowLine));
+    out.push(new RawRowBlock(bytes, this.delimiter, this.cellCount, rows, starts, this.scanner.nextRowLine, latin1));
     this.scanner.countRowsReadElsewhere(rows);
   }
 

@@ -55,6 +55,8 @@ export class DeltaPlanner {
   private readonly mergedKeys = new Map<string, string>();
   /** Segment indexes this run covers, as an array: iterating a Set allocates an iterator, and this runs per user. */
   private readonly selected: readonly number[];
+  /** The selected segments as bits, per word of the segment bitset. */
+  private readonly selectedMask: Int32Array;
 
   constructor(
     private readonly config: ExportConfig,
@@ -73,6 +75,8 @@ export class DeltaPlanner {
     this.previousUsers = this.previous.size;
     this.seen = new Uint8Array(Math.max(1024, this.previousUsers));
     this.selected = [...selectedSegments];
+    this.selectedMask = new Int32Array(Math.ceil(segmentIds.length / 32));
+    for (const segment of this.selected) this.selectedMask[segment >>> 5] |= 1 << (segment & 31);
     this.membershipValue = config.membership.value;
     this.leaveValue = config.membership.onLeave === 'false' ? false : null;
   }
@@ -190,7 +194,7 @@ export class DeltaPlanner {
       // Users absent from this run stay in the snapshot (Braze keeps their attributes and other memberships), and
       // lose the memberships of the covered segments.
       this.see(slot);
-      if (this.previous.hasNoSegments(slot)) continue;
+      if (!this.leavesACoveredSegment(slot)) continue;
       for (const segment of this.selected) {
         if (!this.previous.hasSegment(slot, segment) || this.next.hasSegment(slot, segment)) continue;
         if (held.has(segment)) {
@@ -198,8 +202,8 @@ export class DeltaPlanner {
           yield { heldSegment: segment };
           continue;
         }
-        const key = this.next.keyOf(slot);
-        const object = { ...identifierFields(key, true), [this.segmentIds[segment]]: this.leaveValue };
+        const object = identifierFields(this.next.keyOf(slot), true);
+        object[this.segmentIds[segment]] = this.leaveValue;
         yield { object, slot, segment, attributesChanged: 0, membershipsAdded: 0, membershipsRemoved: 1 };
       }
     }
@@ -232,6 +236,15 @@ export class DeltaPlanner {
       }
     }
     return row.key;
+  }
+
+  /** A word-wise look (most users leave nothing) at whether the user was in a covered segment they are not in now. */
+  private leavesACoveredSegment(slot: number): boolean {
+    for (let word = 0; word < this.selectedMask.length; word++) {
+      const left = this.previous.segmentWord(slot, word) & ~this.next.segmentWord(slot, word);
+      if ((left & this.selectedMask[word]) !== 0) return true;
+    }
+    return false;
   }
 
   private isSeen(slot: number): boolean {

@@ -222,14 +222,11 @@ export class Snapshot {
     this.segments[word] = member ? this.segments[word] | bit : this.segments[word] & ~bit;
   }
 
-  /** True when the user is a member of no segment. */
-  hasNoSegments(slot: number): boolean {
+  /** Word `word` of the user's segment bitset (segments 32 × word to 32 × word + 31, lowest bit first). */
+  segmentWord(slot: number, word: number): number {
     this.checkSlot(slot);
-    const first = slot * this.segmentWords;
-    for (let word = first; word < first + this.segmentWords; word++) {
-      if (this.segments[word] !== 0) return false;
-    }
-    return true;
+    if (!(word >= 0 && word < this.segmentWords)) throw new RangeError(`Snapshot segment word ${word} is out of range`);
+    return this.segments[slot * this.segmentWords + word];
   }
 
   /** The attribute's fingerprint, `NO_VALUE` when unset. */

@@ -152,19 +152,22 @@ describe('Snapshot segments and attributes', () => {
     const snapshot = Snapshot.create({ segmentCount: 256, attributeCount: 0 });
     const alice = snapshot.insert('e:alice');
     const bob = snapshot.insert('e:bob');
-    expect(snapshot.hasNoSegments(alice)).toBe(true);
+    const words = (slot: number) => Array.from({ length: 8 }, (_, word) => snapshot.segmentWord(slot, word));
+    expect(words(alice)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     for (const segment of [0, 31, 32, 33, 100, 255]) snapshot.setSegment(alice, segment, true);
     for (let segment = 0; segment < 256; segment++) {
       expect(snapshot.hasSegment(alice, segment)).toBe([0, 31, 32, 33, 100, 255].includes(segment));
       expect(snapshot.hasSegment(bob, segment)).toBe(false);
     }
-    expect(snapshot.hasNoSegments(alice)).toBe(false);
-    expect(snapshot.hasNoSegments(bob)).toBe(true);
+    // Lowest bit first: segment 31 is the sign bit of word 0; 32 and 33 are bits 0 and 1 of word 1.
+    expect(words(alice)).toEqual([2 ** 31 + 1, 3, 0, 1 << 4, 0, 0, 0, 2 ** 31]);
+    expect(words(bob)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(() => snapshot.segmentWord(alice, 8)).toThrow('segment word 8 is out of range');
     snapshot.setSegment(alice, 31, false);
     expect(snapshot.hasSegment(alice, 31)).toBe(false);
     expect(snapshot.hasSegment(alice, 32)).toBe(true);
     for (const segment of [0, 32, 33, 100, 255]) snapshot.setSegment(alice, segment, false);
-    expect(snapshot.hasNoSegments(alice)).toBe(true);
+    expect(words(alice)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('counts members per segment', () => {
@@ -232,7 +235,7 @@ describe('Snapshot segments and attributes', () => {
   it('handles snapshots without segments or attributes', () => {
     const snapshot = Snapshot.create({ segmentCount: 0, attributeCount: 0 });
     const slot = snapshot.insert('e:1');
-    expect(snapshot.hasNoSegments(slot)).toBe(true);
+    expect(() => snapshot.segmentWord(slot, 0)).toThrow('out of range');
     expect(snapshot.segmentMemberCounts()).toEqual([]);
   });
 });
