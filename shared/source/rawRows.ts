@@ -58,8 +58,8 @@ export class RawRowBlock {
   }
 
   /**
-   * The row as the scanner would have yielded it: its cells as strings, stamped with its line. With `cells`, only
-   * those are decoded when the row holds quotes; the others may come out empty.
+   * The row as the scanner would have yielded it: its cells as strings, stamped with its line. With `cells`, the
+   * others may come out empty (they are decoded only when splitting the whole row is cheaper).
    */
   decode(row: number, cells?: readonly number[]): ParsedRow {
     const first = this.rowBase(row);
