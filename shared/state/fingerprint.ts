@@ -51,19 +51,11 @@ export function hashString(text: string, seed: number): number {
 }
 
 /**
- * `hashString` of a string whose first `prefixLength` (0 or 2) UTF-16 units are `prefixWord` (as `hashString` packs
- * them: first unit in the low half) and whose other units are the bytes `bytes[start..end)`, which must all be ASCII.
+ * `hashString` of a string whose first two UTF-16 units are `prefixWord` (as `hashString` packs them: first unit in
+ * the low half) and whose other units are the bytes `bytes[start..end)`, which must all be ASCII.
  */
-export function hashPrefixedBytes(
-  prefixWord: number,
-  prefixLength: 0 | 2,
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  seed: number,
-): number {
-  let hash = seed | 0;
-  if (prefixLength === 2) hash = mixWord(hash, prefixWord);
+export function hashPrefixedBytes(prefixWord: number, bytes: Uint8Array, start: number, end: number, seed: number) {
+  let hash = mixWord(seed | 0, prefixWord);
   let index = start;
   for (; index + 1 < end; index += 2) hash = mixWord(hash, bytes[index] | (bytes[index + 1] << 16));
   if (index < end) {
@@ -71,7 +63,7 @@ export function hashPrefixedBytes(
     k = (k << 15) | (k >>> 17);
     hash ^= imul(k, C2);
   }
-  return finalise(hash, prefixLength + end - start);
+  return finalise(hash, 2 + end - start);
 }
 
 /**

@@ -23,7 +23,7 @@ const CHAR_COLON = 0x3a;
  * decoding their row.
  */
 export function hashRawKey(prefix: number, bytes: Uint8Array, start: number, end: number): number {
-  return hashPrefixedBytes(prefix | (CHAR_COLON << 16), 2, bytes, start, end, KEY_HASH_SEED) | 0;
+  return hashPrefixedBytes(prefix | (CHAR_COLON << 16), bytes, start, end, KEY_HASH_SEED) | 0;
 }
 
 /** Raw fingerprint of a user whose last row's bytes are not known (see `Snapshot.rawFingerprint`). */
@@ -50,6 +50,9 @@ function checkCount(name: string, value: number, max: number): void {
     throw new RangeError(`Snapshot ${name} must be an integer from 0 to ${max}, got ${value}`);
   }
 }
+
+/** Stands for an index that is built right after the constructor (by `rehash`). */
+const NO_TABLE = new Int32Array(0);
 
 /** A table of `capacity` empty (hash, slot) pairs. */
 function newTable(capacity: number): Int32Array {
@@ -87,7 +90,13 @@ export class Snapshot {
   private table: Int32Array;
   private tableMask: number;
 
-  private constructor(shape: SnapshotShape, capacity: number, keyByteCapacity: number) {
+  /** `table`: the index to use, when the caller builds it (a copy, a load); by default an empty one for `capacity`. */
+  private constructor(
+    shape: SnapshotShape,
+    capacity: number,
+    keyByteCapacity: number,
+    table: Int32Array = newTable(tableCapacityFor(capacity)),
+  ) {
     checkCount('segmentCount', shape.segmentCount, MAX_SEGMENTS);
     checkCount('attributeCount', shape.attributeCount, 0xffff);
     this.segmentCount = shape.segmentCount;
@@ -99,9 +108,8 @@ export class Snapshot {
     this.segments = new Uint32Array(capacity * this.segmentWords);
     this.attributes = new Uint32Array(capacity * this.attributeCount);
     this.rawFingerprints = new Uint32Array(capacity);
-    const tableCapacity = tableCapacityFor(capacity);
-    this.table = newTable(tableCapacity);
-    this.tableMask = tableCapacity - 1;
+    this.table = table;
+    this.tableMask = table.length / 2 - 1;
   }
 
   static create(options: { segmentCount: number; attributeCount: number; expectedUsers?: number }): Snapshot {
@@ -119,7 +127,8 @@ export class Snapshot {
   static allocateForLoad(shape: SnapshotShape & { users: number; keyByteLength: number }): Snapshot {
     checkCount('users', shape.users, 0x7ffffffe);
     checkCount('key byte length', shape.keyByteLength, MAX_KEY_BYTES);
-    const snapshot = new Snapshot(shape, shape.users, shape.keyByteLength);
+    // No index yet: `rebuildIndex` builds it once the sections are in.
+    const snapshot = new Snapshot(shape, shape.users, shape.keyByteLength, NO_TABLE);
     snapshot.userCount = shape.users;
     // So that `sections()` spans the whole arena before the offsets are read in.
     snapshot.keyOffsets[shape.users] = shape.keyByteLength;
@@ -132,7 +141,10 @@ export class Snapshot {
     const users = this.userCount;
     const capacity = Math.max(MIN_CAPACITY, users + extraUsers);
     const keyByteLength = this.keyOffsets[users];
-    const copy = new Snapshot(this, capacity, Math.max(MIN_KEY_BYTES, keyByteLength + extraUsers * 32));
+    // The index is copied when it is large enough for the copy's capacity, else rebuilt once the keys are in.
+    const tableFits = this.table.length >= 2 * tableCapacityFor(capacity);
+    const table = tableFits ? this.table.slice() : NO_TABLE;
+    const copy = new Snapshot(this, capacity, Math.max(MIN_KEY_BYTES, keyByteLength + extraUsers * 32), table);
     copy.userCount = users;
     copy.keyHashes.set(this.keyHashes.subarray(0, users));
     copy.keyOffsets.set(this.keyOffsets.subarray(0, users + 1));
@@ -140,11 +152,7 @@ export class Snapshot {
     copy.segments.set(this.segments.subarray(0, users * this.segmentWords));
     copy.attributes.set(this.attributes.subarray(0, users * this.attributeCount));
     copy.rawFingerprints.set(this.rawFingerprints.subarray(0, users));
-    // The table is rebuilt only when the copy's capacity needs a larger one.
-    if (copy.table.length <= this.table.length) {
-      copy.table = this.table.slice();
-      copy.tableMask = this.tableMask;
-    } else copy.rehash(copy.tableMask + 1);
+    if (!tableFits) copy.rehash(tableCapacityFor(capacity));
     return copy;
   }
 

@@ -137,6 +137,10 @@ describe('Snapshot keys', () => {
     expect(original.size).toBe(5000);
     expect(copy.find('e:4999')).toBe(original.find('e:4999'));
     expect(original.find('e:5500')).toBe(-1);
+    // Room for many more users than the original's index holds: the copy builds its own.
+    const roomy = original.copy(50_000);
+    for (let index = 0; index < 5000; index += 97) expect(roomy.find(`e:${index}`)).toBe(original.find(`e:${index}`));
+    expect(roomy.insert('e:new')).toBe(5000);
   });
 
   it('does not grow when sized up front', () => {
