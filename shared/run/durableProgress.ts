@@ -8,30 +8,56 @@ export interface ProgressState {
   unsettled: readonly number[];
 }
 
+export interface DurableProgressOptions {
+  /** Unrecorded objects at which the sender waits for a checkpoint: the most a crash resends. */
+  limit: number;
+  /** Answers after which a checkpoint write starts (sooner when the sender waits). */
+  recordEvery: number;
+}
+
 /**
- * Keeps the run's checkpoint close behind Braze's answers, so that a crash resends at most the batches that were in
- * flight (design §7).
+ * Keeps the run's checkpoint close enough behind Braze's answers that a crash resends a bounded number of objects
+ * (design §7), without a blob write per answer.
  *
- * Objects sent but not yet covered by a durable checkpoint are "unrecorded". Checkpoints are written back to back
- * (one at a time, each recording every answer so far, also answers that came before an older request's), and the
- * sender waits while more than `limit` objects are unrecorded. With `limit` = the objects that fit in the in-flight
- * batches, a process killed at any moment has at most that many objects to send again, and one slow answer holds
- * back only its own batch.
+ * Objects handed to delivery but not yet covered by a durable checkpoint are "unrecorded": a process killed now would
+ * send them again. A checkpoint write starts once `recordEvery` answers have arrived since the last one started (each
+ * write records every answer so far, also answers that came before an older request's), and the sender waits while
+ * `limit` objects are unrecorded. So a crash resends at most `limit` objects, and one slow answer holds back only its
+ * own batch. Writing after every answer would bound resends to the in-flight batches, but costs a storage write per
+ * few requests, whose latency then paces the sender (measured in docs/ARCHITECTURE.md).
  */
+/**
+ * Checkpoint pacing for a delivery of `concurrency` requests of `batchSize` objects, a window being what the in-flight
+ * batches and the open one hold: a write per window of answers. The limit leaves room for the delivery's queue (about
+ * a window), the batches in flight and a window of answers, so the sender seldom waits for a write.
+ */
+export function checkpointPacing(concurrency: number, batchSize: number): DurableProgressOptions {
+  const window = (concurrency + 1) * batchSize;
+  return { recordEvery: window, limit: 3 * window };
+}
+
 export class DurableProgress {
   /** Sequence numbers of sent objects not covered by a durable checkpoint, ascending. */
   private unrecorded: number[] = [];
   private writing: Promise<void> | null = null;
   private failure: unknown = null;
   private roomWaiters: Array<() => void> = [];
+  /** Answers since the last write started. */
+  private answersToRecord = 0;
 
   constructor(
     /** Writes a checkpoint of `state`. */
     private readonly save: (state: ProgressState) => Promise<void>,
     /** The run's progress now. */
     private readonly state: () => ProgressState,
-    private readonly limit: number,
-  ) {}
+    private readonly options: DurableProgressOptions,
+  ) {
+    for (const [name, value] of Object.entries(options)) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`DurableProgress ${name} must be a whole number >= 1, got ${value}`);
+      }
+    }
+  }
 
   get unrecordedCount(): number {
     return this.unrecorded.length;
@@ -41,18 +67,31 @@ export class DurableProgress {
     this.unrecorded.push(seq);
   }
 
+  /** True when the sender must wait (`waitForRoom`) before handing over more objects. */
+  get full(): boolean {
+    return this.unrecorded.length >= this.options.limit;
+  }
+
   /** Resolves when fewer than `limit` sent objects are unrecorded; rejects when a checkpoint write failed. */
   async waitForRoom(): Promise<void> {
-    while (this.unrecorded.length >= this.limit) {
+    while (this.full) {
       if (this.failure) throw this.failure;
-      this.settled();
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      const room = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.write();
+      await room;
     }
   }
 
-  /** Call when answers arrived: starts a checkpoint write if it would record one, and none is running. */
-  settled(): void {
+  /** Call when `count` answers arrived: starts a checkpoint write once `recordEvery` wait to be recorded. */
+  answered(count: number): void {
+    this.answersToRecord += count;
+    if (this.answersToRecord >= this.options.recordEvery || this.roomWaiters.length > 0) this.write();
+  }
+
+  /** Starts a checkpoint write if it would record an answer, and none is running. */
+  private write(): void {
     if (this.writing || this.failure) return;
+    this.answersToRecord = 0;
     const state = this.state();
     if (stillUnrecorded(this.unrecorded, state).length === this.unrecorded.length) return;
     this.writing = this.save(state).then(
@@ -60,7 +99,8 @@ export class DurableProgress {
         this.writing = null;
         this.unrecorded = stillUnrecorded(this.unrecorded, state);
         this.wakeWaiters();
-        this.settled();
+        // Answers that came during the write: recorded now if the sender waits or enough of them wait.
+        this.answered(0);
       },
       (error: unknown) => {
         this.writing = null;

@@ -27,7 +27,7 @@ import {
   type RejectedRow,
 } from './artifacts';
 import { writeRunReport } from '../report/runReport';
-import { DurableProgress, type ProgressState } from './durableProgress';
+import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
 import type {
   PhaseTimes,
@@ -122,7 +122,6 @@ class RunStep {
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
   private durable: DurableProgress | null = null;
-  private unrecordedLimit = 0;
   private lastProgressAt = 0;
   private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
   /** The phase under way (progress reports `starting` as `reading`), timed since `phaseSinceMs`. */
@@ -238,12 +237,10 @@ class RunStep {
         onFailure: (error) => this.durable?.abort(error),
         logger: this.logger,
       });
-      // Objects not yet covered by a durable checkpoint: at most what the in-flight batches (and the open one) hold.
-      this.unrecordedLimit = (settings.brazeConcurrency + 1) * settings.brazeBatchSize;
       this.durable = new DurableProgress(
         (state) => this.saveCheckpoint(state),
         () => this.progressState(),
-        this.unrecordedLimit,
+        checkpointPacing(settings.brazeConcurrency, settings.brazeBatchSize),
       );
     }
 
@@ -471,7 +468,7 @@ class RunStep {
 
   private recordSent(seq: number): Promise<void> | undefined {
     this.durable!.recordSent(seq);
-    return this.durable!.unrecordedCount >= this.unrecordedLimit ? this.durable!.waitForRoom() : undefined;
+    return this.durable!.full ? this.durable!.waitForRoom() : undefined;
   }
 
   /**
@@ -495,7 +492,7 @@ class RunStep {
         this.rejectObject(result.ref, pending, result.reason);
       }
     }
-    this.durable?.settled();
+    this.durable?.answered(results.length);
   }
 
   private accept({ planned }: PendingObject): void {

@@ -146,8 +146,9 @@ export async function writeJson(
   name: string,
   value: unknown,
   conditions: { ifMatch?: string; ifNoneMatch?: string } = {},
+  format: 'indented' | 'compact' = 'indented',
 ): Promise<string> {
-  const text = JSON.stringify(value, null, 2);
+  const text = format === 'indented' ? JSON.stringify(value, null, 2) : JSON.stringify(value);
   const response = await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text), {
     conditions,
     blobHTTPHeaders: { blobContentType: 'application/json' },
