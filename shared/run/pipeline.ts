@@ -16,7 +16,14 @@ import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
 import { DeltaPlanner, type PlannedObject, type RowPlan } from '../state/diff';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
-import { commitSnapshot, loadSnapshot, loadSnapshotMeta } from '../state/snapshotStore';
+import {
+  deleteSnapshotData,
+  loadSnapshot,
+  loadSnapshotMeta,
+  switchSnapshot,
+  uploadSnapshotData,
+  type StagedSnapshot,
+} from '../state/snapshotStore';
 import { hashId, type Logger } from '../telemetry/logger';
 import {
   deleteCheckpoint,
@@ -97,6 +104,13 @@ function emptyCounters(): RunCounters {
     retries: 0,
     throttled: 0,
   };
+}
+
+/** The next snapshot's data, written while the removals are sent. */
+interface Staging {
+  upload: Promise<StagedSnapshot>;
+  /** `counters.rejected` when the upload began: a rejection since then changed the snapshot under it. */
+  rejectionsBefore: number;
 }
 
 /** One worker invocation of a run: from its checkpoint (or the start) to completion or the deadline. */
@@ -251,8 +265,18 @@ class RunStep {
 
     this.enterPhase('removals');
     const held = this.segmentsToHold(selected, segmentMembers, request);
-    const finishedRemovals = await this.sendRemovals(new Set(held.keys()));
-    if (!finishedRemovals) return this.pause();
+    const { heldMembers, removals } = this.planner.planRemovals(new Set(held.keys()));
+    heldMembers.forEach((count, segment) => {
+      this.counters.membershipsRemovalHeld += count;
+      this.segmentHeld[segment] += count;
+    });
+    // The next snapshot is settled: written while the removals go out (again at the end if Braze rejects an object).
+    const staging = request.dryRun ? null : this.stageSnapshot(configHash);
+    const finishedRemovals = await this.sendRemovals(removals);
+    if (!finishedRemovals) {
+      await this.dropStaged(staging);
+      return this.pause();
+    }
 
     await this.settleDeliveries();
     this.enterPhase('committing');
@@ -265,9 +289,15 @@ class RunStep {
       removalsHeld: this.segmentHeld[index],
       heldReason: held.get(index),
     }));
-    if (!request.dryRun) {
+    if (staging) {
       const next = this.planner.next;
-      await commitSnapshot(stateContainer, configHash, next, {
+      let staged = await staging.upload;
+      if (staging.rejectionsBefore !== this.counters.rejected) {
+        // Braze rejected objects since the upload began: their users went back to their previous state.
+        await deleteSnapshotData(stateContainer, staged);
+        staged = await uploadSnapshotData(stateContainer, configHash, next);
+      }
+      await switchSnapshot(stateContainer, configHash, staged, {
         configHash,
         exportFingerprint: descriptor.fingerprint,
         runId,
@@ -431,13 +461,22 @@ class RunStep {
     return held;
   }
 
-  private async sendRemovals(held: ReadonlySet<number>): Promise<boolean> {
-    for (const removal of this.planner.planRemovals(held)) {
-      if ('heldSegment' in removal) {
-        this.counters.membershipsRemovalHeld++;
-        this.segmentHeld[removal.heldSegment]++;
-        continue;
-      }
+  /** Starts writing the next snapshot's data; `rejectionsBefore` tells at the commit whether it went stale. */
+  private stageSnapshot(configHash: string): Staging {
+    const upload = uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next);
+    // Awaited at the commit; should the run stop before, its failure must not be an unhandled rejection.
+    upload.catch(() => undefined);
+    return { upload, rejectionsBefore: this.counters.rejected };
+  }
+
+  /** A step that pauses before the commit leaves no staged data behind (the next step stages its own). */
+  private async dropStaged(staging: Staging | null): Promise<void> {
+    const staged = await staging?.upload.catch(() => null);
+    if (staged) await deleteSnapshotData(this.deps.stateContainer, staged);
+  }
+
+  private async sendRemovals(removals: Iterable<PlannedObject>): Promise<boolean> {
+    for (const removal of removals) {
       if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
       const wait = this.send(this.nextSeq++, { planned: removal });
       if (wait) await wait;

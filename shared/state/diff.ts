@@ -186,27 +186,41 @@ export class DeltaPlanner {
   }
 
   /**
-   * Members of the previous snapshot who are no longer in a covered segment, segment by segment. Removals are
-   * sent with `_update_existing_only` so a removal never creates a profile. `held` segments keep their members.
+   * Settles the covered segments' memberships of every user of the previous snapshot, and returns the removals to
+   * send. Users absent from this run stay in the snapshot (Braze keeps their attributes and other memberships) and
+   * lose the memberships of the covered segments; `held` segments keep their members (`heldMembers`, per segment).
+   * From here `next` holds what Braze will once the sends are answered, but for objects it rejects (`reject`):
+   * `removals` only reads, so the next snapshot can be written while they are sent. Removals carry
+   * `_update_existing_only`, so a removal never creates a profile.
    */
-  *planRemovals(held: ReadonlySet<number>): Generator<PlannedObject | { heldSegment: number }> {
+  planRemovals(held: ReadonlySet<number>): { heldMembers: number[]; removals: Iterable<PlannedObject> } {
+    const heldMembers = new Array<number>(this.segmentIds.length).fill(0);
     for (let slot = 0; slot < this.previousUsers; slot++) {
-      // Users absent from this run stay in the snapshot (Braze keeps their attributes and other memberships), and
-      // lose the memberships of the covered segments.
       this.see(slot);
+      if (held.size === 0 || !this.leavesACoveredSegment(slot)) continue;
+      for (const segment of this.selected) {
+        if (!held.has(segment) || !this.leaves(slot, segment)) continue;
+        this.next.setSegment(slot, segment, true);
+        heldMembers[segment]++;
+      }
+    }
+    return { heldMembers, removals: this.removalObjects() };
+  }
+
+  private *removalObjects(): Generator<PlannedObject> {
+    for (let slot = 0; slot < this.previousUsers; slot++) {
       if (!this.leavesACoveredSegment(slot)) continue;
       for (const segment of this.selected) {
-        if (!this.previous.hasSegment(slot, segment) || this.next.hasSegment(slot, segment)) continue;
-        if (held.has(segment)) {
-          this.next.setSegment(slot, segment, true);
-          yield { heldSegment: segment };
-          continue;
-        }
+        if (!this.leaves(slot, segment)) continue;
         const object = identifierFields(this.next.keyOf(slot), true);
         object[this.segmentIds[segment]] = this.leaveValue;
         yield { object, slot, segment, attributesChanged: 0, membershipsAdded: 0, membershipsRemoved: 1 };
       }
     }
+  }
+
+  private leaves(slot: number, segment: number): boolean {
+    return this.previous.hasSegment(slot, segment) && !this.next.hasSegment(slot, segment);
   }
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */

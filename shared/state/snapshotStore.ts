@@ -132,16 +132,14 @@ function* dataChunks(snapshot: Snapshot, chunkBytes: number, result: { sha256: s
   yield checksum;
 }
 
-function checkMetaMatches(snapshot: Snapshot, meta: SnapshotMeta): void {
+function checkMetaMatches(data: { users: number; segmentCount: number; attributeCount: number }, meta: SnapshotMeta) {
   const problems: string[] = [];
-  if (meta.users !== snapshot.size) problems.push(`meta.users is ${meta.users}, the snapshot has ${snapshot.size}`);
-  if (meta.segmentIds.length !== snapshot.segmentCount) {
-    problems.push(`meta.segmentIds has ${meta.segmentIds.length} entries, the snapshot ${snapshot.segmentCount}`);
+  if (meta.users !== data.users) problems.push(`meta.users is ${meta.users}, the snapshot has ${data.users}`);
+  if (meta.segmentIds.length !== data.segmentCount) {
+    problems.push(`meta.segmentIds has ${meta.segmentIds.length} entries, the snapshot ${data.segmentCount}`);
   }
-  if (meta.attributeNames.length !== snapshot.attributeCount) {
-    problems.push(
-      `meta.attributeNames has ${meta.attributeNames.length} entries, the snapshot ${snapshot.attributeCount}`,
-    );
+  if (meta.attributeNames.length !== data.attributeCount) {
+    problems.push(`meta.attributeNames has ${meta.attributeNames.length} entries, the snapshot ${data.attributeCount}`);
   }
   if (problems.length > 0) throw new Error(`Snapshot meta does not match the snapshot: ${problems.join('; ')}`);
 }
@@ -193,30 +191,39 @@ async function streamToBuffer(stream: NodeJS.ReadableStream | undefined, name: s
 }
 
 /**
- * Writes the snapshot as a new data blob under `snapshots/<configHash>/`, streamed in blocks, then switches the pointer
- * blob `snapshots/<configHash>/current.json` to it in one write conditioned on the pointer's ETag (or on its absence).
- * A failure before the switch leaves the previous snapshot in use: readers never see a half-written one. A concurrent
- * commit that switched the pointer first makes this one fail. After the switch, data blobs other than the new and the
- * previous one are deleted.
+ * A data blob written by `uploadSnapshotData` and not yet named by the pointer: `switchSnapshot` makes it current,
+ * `deleteSnapshotData` drops it.
  */
-export async function commitSnapshot(
+export interface StagedSnapshot {
+  dataBlob: string;
+  dataBytes: number;
+  sha256: string;
+  users: number;
+  segmentCount: number;
+  attributeCount: number;
+  /** The pointer when the upload started: the switch is conditioned on it (a commit in between wins). */
+  basedOn: { etag: string; dataBlob: string } | null;
+}
+
+/**
+ * Writes the snapshot as a new data blob under `snapshots/<configHash>/`, streamed in blocks. Readers do not see it
+ * until `switchSnapshot`. The snapshot must not change until the returned promise settles.
+ */
+export async function uploadSnapshotData(
   container: ContainerClient,
   configHash: string,
   snapshot: Snapshot,
-  meta: SnapshotMeta,
   options: CommitSnapshotOptions = {},
-): Promise<void> {
+): Promise<StagedSnapshot> {
   checkHostIsLittleEndian();
-  checkMetaMatches(snapshot, meta);
   const folder = snapshotFolder(configHash);
-  const pointerName = pointerBlobName(configHash);
   const blockSizeInBytes = options.blockSizeInBytes ?? DEFAULT_BLOCK_SIZE_IN_BYTES;
   const uploadConcurrency = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
   const previous = await readPointer(container, configHash);
 
-  const stamp = meta.committedAt.replace(/[^0-9A-Za-z]/g, '');
-  const dataName = `${folder}data-${stamp}-${randomUUID()}.snap`;
-  const dataClient = container.getBlockBlobClient(dataName);
+  const stamp = new Date().toISOString().replace(/[^0-9A-Za-z]/g, '');
+  const dataBlob = `${folder}data-${stamp}-${randomUUID()}.snap`;
+  const dataClient = container.getBlockBlobClient(dataBlob);
   const written = { sha256: '', bytes: 0 };
   const source = Readable.from(dataChunks(snapshot, blockSizeInBytes, written), { objectMode: false });
   try {
@@ -226,24 +233,57 @@ export async function commitSnapshot(
   } catch (error) {
     source.destroy();
     await dataClient.deleteIfExists().catch(() => undefined);
-    throw new Error(`Snapshot upload to ${dataName} failed (${describeStorageError(error)}); the previous one stays`);
+    throw new Error(`Snapshot upload to ${dataBlob} failed (${describeStorageError(error)}); the previous one stays`);
   }
-
-  const pointer: SnapshotPointer = {
-    format: POINTER_FORMAT,
-    dataBlob: dataName,
+  return {
+    dataBlob,
     dataBytes: written.bytes,
     sha256: written.sha256,
+    users: snapshot.size,
+    segmentCount: snapshot.segmentCount,
+    attributeCount: snapshot.attributeCount,
+    basedOn: previous && { etag: previous.etag, dataBlob: previous.pointer.dataBlob },
+  };
+}
+
+/** Deletes a staged data blob that will not be switched to (best effort: the next commit's sweep also removes it). */
+export async function deleteSnapshotData(container: ContainerClient, staged: StagedSnapshot): Promise<void> {
+  await container
+    .getBlobClient(staged.dataBlob)
+    .deleteIfExists()
+    .catch(() => undefined);
+}
+
+/**
+ * Makes a staged data blob the current snapshot: switches the pointer blob `snapshots/<configHash>/current.json` to
+ * it in one write conditioned on the pointer's ETag when the upload started (or on its absence). A failure leaves the
+ * previous snapshot in use: readers never see a half-written one. A concurrent commit that switched the pointer first
+ * makes this one fail. After the switch, data blobs other than the new and the previous one are deleted.
+ */
+export async function switchSnapshot(
+  container: ContainerClient,
+  configHash: string,
+  staged: StagedSnapshot,
+  meta: SnapshotMeta,
+): Promise<void> {
+  checkMetaMatches(staged, meta);
+  const folder = snapshotFolder(configHash);
+  const pointerName = pointerBlobName(configHash);
+  const pointer: SnapshotPointer = {
+    format: POINTER_FORMAT,
+    dataBlob: staged.dataBlob,
+    dataBytes: staged.dataBytes,
+    sha256: staged.sha256,
     meta,
   };
   const pointerBody = JSON.stringify(pointer);
   try {
     await container.getBlockBlobClient(pointerName).upload(pointerBody, Buffer.byteLength(pointerBody), {
-      conditions: previous ? { ifMatch: previous.etag } : { ifNoneMatch: '*' },
+      conditions: staged.basedOn ? { ifMatch: staged.basedOn.etag } : { ifNoneMatch: '*' },
       blobHTTPHeaders: { blobContentType: 'application/json' },
     });
   } catch (error) {
-    await dataClient.deleteIfExists().catch(() => undefined);
+    await deleteSnapshotData(container, staged);
     const status = statusOf(error);
     if (status === 412 || status === 409) {
       throw new Error(
@@ -255,7 +295,7 @@ export async function commitSnapshot(
     );
   }
 
-  const keep = new Set([dataName, previous?.pointer.dataBlob]);
+  const keep = new Set([staged.dataBlob, staged.basedOn?.dataBlob]);
   try {
     for await (const blob of container.listBlobsFlat({ prefix: `${folder}data-` })) {
       if (!keep.has(blob.name)) await container.getBlobClient(blob.name).deleteIfExists();
@@ -263,6 +303,22 @@ export async function commitSnapshot(
   } catch {
     // The commit itself succeeded; leftovers are only storage, and the next commit's sweep removes them.
   }
+}
+
+/** `uploadSnapshotData` then `switchSnapshot`: writes the snapshot and makes it current. */
+export async function commitSnapshot(
+  container: ContainerClient,
+  configHash: string,
+  snapshot: Snapshot,
+  meta: SnapshotMeta,
+  options: CommitSnapshotOptions = {},
+): Promise<void> {
+  checkMetaMatches(
+    { users: snapshot.size, segmentCount: snapshot.segmentCount, attributeCount: snapshot.attributeCount },
+    meta,
+  );
+  const staged = await uploadSnapshotData(container, configHash, snapshot, options);
+  await switchSnapshot(container, configHash, staged, meta);
 }
 
 /** The current snapshot's meta, from the pointer blob alone (cheap), or null when no snapshot was committed yet. */

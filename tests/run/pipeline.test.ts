@@ -180,12 +180,29 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     const runId = newRunId(Date.now());
     let steps = 0;
     let summary: RunSummary | null = null;
+    const dataBlobs = async () => {
+      const names: string[] = [];
+      for await (const blob of stateContainer.listBlobsFlat({ prefix: 'snapshots/' })) {
+        if (blob.name.includes('/data-')) names.push(blob.name);
+      }
+      return names.sort();
+    };
+    const committed = await dataBlobs();
+    let pausedAmongRemovals = 0;
     while (!summary) {
       steps++;
       // A deadline in the past: every step sends one row, checkpoints, and pauses.
       const outcome = await run({}, {}, { runId, deadline: 0 });
       if (outcome.kind === 'completed') summary = outcome.summary;
+      else if (outcome.progress.phase === 'removals') {
+        // The step had begun writing the next snapshot: it leaves none of it behind, also once an upload it left
+        // running would have landed.
+        pausedAmongRemovals++;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(await dataBlobs()).toEqual(committed);
+      }
     }
+    expect(pausedAmongRemovals).toBeGreaterThan(0);
     expect(steps).toBeGreaterThan(5);
     expect(summary).toMatchObject({ status: 'succeeded', profilesRead: 10, rejected: 0 });
     for (let i = 0; i < 7; i++) {
@@ -244,6 +261,29 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     expect(sent).toBe(4);
     for (const i of [3, 5, 8, 9]) expect(profile(`BZ-R${i}`)?.attributes).toMatchObject({ first_name: `R${i}` });
     for (const i of [2, 4, 6, 7]) expect(profile(`BZ-R${i}`)).toBeUndefined();
+  });
+
+  it('commits the membership of a removal Braze rejected, although the snapshot was being written meanwhile', async () => {
+    const config = ownSnapshot('rejected-removal');
+    const members: Row[] = [1, 2, 3].map((i) => [`v${i}`, `BZ-V${i}`, '', `V${i}`, `${i}`, '']);
+    await writeExport(exportContainer, '18/0200', { Gold: members, Churn: [] });
+    expect((await run({}, {}, undefined, config)).kind).toBe('completed');
+
+    // V2 leaves Gold: the run's one object is that removal, and Braze rejects it.
+    await writeExport(exportContainer, '19/0200', { Gold: [members[0], members[2]], Churn: [] });
+    sandbox.setFaults([{ match: { nth: 1 }, action: { rejectIndexes: [0] } }]);
+    try {
+      const rejected = await run({}, {}, undefined, config);
+      expect(rejected).toMatchObject({ kind: 'completed', summary: { rejected: 1, membershipsRemoved: 0 } });
+    } finally {
+      sandbox.setFaults([]);
+    }
+    expect(profile('BZ-V2')?.attributes).toMatchObject({ 'seg-gold-rejected-removal': true });
+
+    // The committed snapshot still holds V2 in Gold, so the next run sends the removal again.
+    const retried = await run({}, {}, undefined, config);
+    expect(retried).toMatchObject({ kind: 'completed', summary: { rejected: 0, membershipsRemoved: 1 } });
+    expect(profile('BZ-V2')?.attributes).not.toHaveProperty('seg-gold-rejected-removal');
   });
 
   it('stops with a clear message, instead of waiting forever, when Braze refuses the key mid-run', async () => {

@@ -35,8 +35,7 @@ const sent = (plan: RowPlan): Record<string, unknown> => {
   if (plan.kind !== 'send') throw new Error(`expected an object to send, got ${plan.kind}`);
   return plan.planned.object;
 };
-const removals = (p: DeltaPlanner, held: number[] = []) =>
-  [...p.planRemovals(new Set(held))].map((r) => ('heldSegment' in r ? { held: r.heldSegment } : r.object));
+const removals = (p: DeltaPlanner) => [...p.planRemovals(new Set()).removals].map((r) => r.object);
 
 /** Runs the first sync: u1 in Gold and Churn, u2 in Gold. */
 function firstRun(): Snapshot {
@@ -98,7 +97,9 @@ describe('DeltaPlanner', () => {
   it('keeps members of a held segment and remembers them', () => {
     const p = planner(firstRun());
     p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), CHURN);
-    expect(removals(p, [GOLD])).toEqual([{ held: GOLD }, { held: GOLD }]);
+    const { heldMembers, removals: held } = p.planRemovals(new Set([GOLD]));
+    expect(heldMembers).toEqual([2, 0]);
+    expect([...held]).toEqual([]);
     expect(p.next.hasSegment(p.next.find('e:u2'), GOLD)).toBe(true);
   });
 
@@ -125,7 +126,7 @@ describe('DeltaPlanner', () => {
 
   it('restores a membership whose removal Braze rejected', () => {
     const p = planner(firstRun());
-    const [removal] = [...p.planRemovals(new Set())] as PlannedObject[];
+    const [removal] = [...p.planRemovals(new Set()).removals];
     p.reject(removal);
     expect(p.next.hasSegment(removal.slot, removal.segment)).toBe(true);
   });
