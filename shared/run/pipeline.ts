@@ -14,7 +14,7 @@ import {
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
-import { DeltaPlanner, type PlannedObject, type RowPlan } from '../state/diff';
+import { DeltaPlanner, roomForNewUsers, type PlannedObject, type RowPlan } from '../state/diff';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
 import {
   deleteSnapshotData,
@@ -225,7 +225,9 @@ class RunStep {
       return { kind: 'completed' as const, summary };
     }
 
-    const previous = await loadSnapshot(stateContainer, configHash);
+    // Loaded with room for new users: the planner changes it into the next snapshot in place.
+    const previous =
+      meta && (await loadSnapshot(stateContainer, configHash, { extraUsers: roomForNewUsers(meta.users) }));
     this.planner = new DeltaPlanner(
       exportConfig,
       attributeNames,
@@ -432,7 +434,7 @@ class RunStep {
   private segmentsToHold(selected: ReadonlySet<number>, members: number[], request: RunRequest): Map<number, string> {
     const held = new Map<number, string>();
     const guard = this.deps.settings.segmentShrinkGuardPercent;
-    const previousMembers = this.planner.previousSnapshot.segmentMemberCounts();
+    const previousMembers = this.planner.previousMemberCounts();
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;

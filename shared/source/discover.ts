@@ -52,12 +52,10 @@ export async function discoverExport(
   let etags: Map<string, string>;
   if (filesInFolder.includes(modelJson)) {
     descriptor = await readModelJson(container, modelJson);
-    etags = await partitionEtags(container, descriptor);
-    await warnIfStale(container, descriptor);
+    etags = await checkPartitions(container, descriptor);
   } else if (manifests.length > 0) {
     descriptor = await readManifest(container, manifests[0]);
-    etags = await partitionEtags(container, descriptor);
-    await warnIfStale(container, descriptor);
+    etags = await checkPartitions(container, descriptor);
   } else {
     ({ descriptor, etags } = await discoverByListing(container, folder));
   }
@@ -380,22 +378,37 @@ async function warnIfStale(
         listedRunByTableFolder.set(tableFolder, runFolder);
     }
   }
-  for (const [tableFolder, listedRun] of listedRunByTableFolder) {
-    let newest = listedRun;
-    const prefix = tableFolder === '' ? '' : `${tableFolder}/`;
-    for await (const blob of container.listBlobsFlat({ prefix })) {
-      const runFolder = folderOf(blob.name);
-      const relative = blob.name.slice(prefix.length);
-      if (/^\d{4}\/\d{1,2}\/\d{1,2}\/\d{4}\/[^/]+$/.test(relative) && compareRunFolders(runFolder, newest) > 0) {
-        newest = runFolder;
+  // One listing per table folder, all at once; the warnings keep the folders' order.
+  const newestRuns = await Promise.all(
+    [...listedRunByTableFolder].map(async ([tableFolder, listedRun]) => {
+      let newest = listedRun;
+      const prefix = tableFolder === '' ? '' : `${tableFolder}/`;
+      for await (const blob of container.listBlobsFlat({ prefix })) {
+        const runFolder = folderOf(blob.name);
+        const relative = blob.name.slice(prefix.length);
+        if (/^\d{4}\/\d{1,2}\/\d{1,2}\/\d{4}\/[^/]+$/.test(relative) && compareRunFolders(runFolder, newest) > 0) {
+          newest = runFolder;
+        }
       }
-    }
+      return { listedRun, newest };
+    }),
+  );
+  for (const { listedRun, newest } of newestRuns) {
     if (newest !== listedRun) {
       descriptor.warnings.push(
         `${descriptor.metadataBlob} lists run ${listedRun} but a newer run folder ${newest} exists; the metadata may be stale`,
       );
     }
   }
+}
+
+/** The partitions' ETags (every listed partition must exist), and a warning when the metadata looks stale. */
+async function checkPartitions(
+  container: ContainerClient,
+  descriptor: Omit<ExportDescriptor, 'fingerprint'>,
+): Promise<Map<string, string>> {
+  const [etags] = await Promise.all([partitionEtags(container, descriptor), warnIfStale(container, descriptor)]);
+  return etags;
 }
 
 async function partitionEtags(
@@ -405,11 +418,14 @@ async function partitionEtags(
   const wanted = new Set<string>();
   for (const entity of descriptor.entities.values()) for (const p of entity.partitions) wanted.add(p.blobName);
   const etags = new Map<string, string>();
-  for (const folder of new Set([...wanted].map(folderOf))) {
-    for await (const blob of container.listBlobsByHierarchy('/', { prefix: folder === '' ? '' : `${folder}/` })) {
-      if (blob.kind === 'blob' && wanted.has(blob.name)) etags.set(blob.name, blob.properties.etag ?? '');
-    }
-  }
+  // One listing per partition folder, all at once.
+  await Promise.all(
+    [...new Set([...wanted].map(folderOf))].map(async (folder) => {
+      for await (const blob of container.listBlobsByHierarchy('/', { prefix: folder === '' ? '' : `${folder}/` })) {
+        if (blob.kind === 'blob' && wanted.has(blob.name)) etags.set(blob.name, blob.properties.etag ?? '');
+      }
+    }),
+  );
   for (const blobName of wanted) {
     if (!etags.has(blobName)) {
       throw new SourceError(

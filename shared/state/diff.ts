@@ -1,7 +1,7 @@
 import type { ExportConfig } from '../config/exportConfig';
 import { identifierFields, type BrazeValue, type MappedRow, type RawRowFacts } from '../mapping/profileMapper';
 import { fingerprintValue, NO_VALUE } from './fingerprint';
-import { hashKey, NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
+import { countSegmentMembers, hashKey, NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
 /** A Braze attributes object the planner wants sent, with what it carries (for counters and rejection handling). */
 export interface PlannedObject {
@@ -23,8 +23,10 @@ export type RowPlan =
   /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
   | { readonly kind: 'duplicate' };
 
-/** `next` starts with room for previous users / this many new ones. */
-const NEW_USERS_HEADROOM_DIVISOR = 16;
+/** Room for new users a run's snapshot should have (see `LoadSnapshotOptions.extraUsers`): a sixteenth more. */
+export function roomForNewUsers(previousUsers: number): number {
+  return Math.ceil(previousUsers / 16);
+}
 
 // Shared answers: most rows of a delta are unchanged, and an object per row would only feed the garbage collector.
 const UNCHANGED: RowPlan = Object.freeze({ kind: 'unchanged' });
@@ -35,18 +37,27 @@ const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
  * accepted last time (design §5, §7). It builds the next snapshot as it goes, assuming acceptance; a rejection
  * puts the user back to the previous state, so the next run tries again.
  *
- * The next snapshot starts as a copy of the previous one: a known user keeps their slot (so their previous state is
- * at the same slot in both), new users come after them. On a user's first sight in the run, the memberships of the
- * covered segments are cleared, to be decided by their rows.
+ * The planner takes the previous snapshot over and changes it into the next one in place (no copy of millions of
+ * users): a known user keeps their slot, new users come after them. What the previous state is still needed for is
+ * kept aside: every user's segment words (to find leavers), and the attribute and raw fingerprints of a user whose
+ * values change, saved before the first change (to put a rejected user back). On a user's first sight in the run,
+ * the memberships of the covered segments are cleared, to be decided by their rows.
  *
  * Segment membership is tracked per segment bit; attributes by 32-bit fingerprints. With `fullResync` every
  * value counts as changed, but leavers are still found from the previous snapshot.
  */
 export class DeltaPlanner {
   readonly next: Snapshot;
-  private readonly previous: Snapshot;
-  /** Users of `previous`: slots below this in `next` hold known users, at their previous slot. */
+  /** Users of the previous snapshot: slots below this in `next` hold known users. */
   private readonly previousUsers: number;
+  /** The previous snapshot's segment words, `segmentWords` per known user. */
+  private readonly previousSegments: Uint32Array;
+  private readonly segmentWords: number;
+  /** Per known user, where `savedValues` holds their previous attribute and raw fingerprints, or -1 (unchanged). */
+  private savedAt: Int32Array | null = null;
+  /** Attribute fingerprints then raw fingerprint, per saved user. */
+  private savedValues = new Uint32Array(0);
+  private savedCount = 0;
   /** 1 for each `next` slot whose user this run has met (read, or carried over at the end). Grows with `next`. */
   private seen: Uint8Array;
   private readonly membershipValue: BrazeValue;
@@ -68,11 +79,10 @@ export class DeltaPlanner {
     previous: Snapshot | null,
     private readonly fullResync: boolean,
   ) {
-    this.previous =
-      previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
-    // Room for a few new users, so that a typical delta never regrows every array.
-    this.next = this.previous.copy(Math.ceil(this.previous.size / NEW_USERS_HEADROOM_DIVISOR));
-    this.previousUsers = this.previous.size;
+    this.next = previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
+    this.previousUsers = this.next.size;
+    this.previousSegments = this.next.sections().segments.slice();
+    this.segmentWords = Math.ceil(segmentIds.length / 32);
     this.seen = new Uint8Array(Math.max(1024, this.previousUsers));
     this.selected = [...selectedSegments];
     this.selectedMask = new Int32Array(Math.ceil(segmentIds.length / 32));
@@ -81,8 +91,9 @@ export class DeltaPlanner {
     this.leaveValue = config.membership.onLeave === 'false' ? false : null;
   }
 
-  get previousSnapshot(): Snapshot {
-    return this.previous;
+  /** Members per segment in the previous snapshot. */
+  previousMemberCounts(): number[] {
+    return countSegmentMembers(this.previousSegments, this.segmentIds.length);
   }
 
   /**
@@ -101,7 +112,8 @@ export class DeltaPlanner {
     if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;
     if (this.next.rawFingerprint(slot) !== facts.fingerprint) return null;
     // Until their first sight, a known user's state in `next` is their previous state (one memory access less).
-    const wasMember = slot < this.previousUsers && (firstSight ? this.next : this.previous).hasSegment(slot, segment);
+    const wasMember =
+      slot < this.previousUsers && (firstSight ? this.next.hasSegment(slot, segment) : this.wasMember(slot, segment));
     this.see(slot);
     this.next.setSegment(slot, segment, true);
     if (wasMember) return UNCHANGED;
@@ -147,6 +159,7 @@ export class DeltaPlanner {
       // A full resync sends every value once, and clears what Braze may hold for values that became empty.
       const forced = firstSight && this.fullResync && (value !== null || current !== NO_VALUE);
       if (fingerprint === current && !forced) continue;
+      if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
       this.next.setAttribute(slot, a, fingerprint);
       object ??= identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
       object[this.attributeNames[a]] = value;
@@ -154,11 +167,13 @@ export class DeltaPlanner {
     }
     // The user's attribute fingerprints now hold this row's values: keep the fingerprint of its bytes, or, when they
     // are unknown, the one before only if it still describes the same values.
-    if (rawFingerprint !== NO_RAW_FINGERPRINT || attributesChanged > 0)
+    if (rawFingerprint !== NO_RAW_FINGERPRINT || attributesChanged > 0) {
+      if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
       this.next.setRawFingerprint(slot, rawFingerprint);
+    }
 
     this.next.setSegment(slot, segment, true);
-    const wasMember = previousSlot >= 0 && this.previous.hasSegment(previousSlot, segment) && !this.fullResync;
+    const wasMember = previousSlot >= 0 && this.wasMember(previousSlot, segment) && !this.fullResync;
     let membershipsAdded = 0;
     if (!wasMember) {
       object ??= identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
@@ -180,7 +195,7 @@ export class DeltaPlanner {
   keepPrevious(key: string, segment: number): boolean {
     const slot = this.next.insert(this.mergedKeys.get(key) ?? key);
     this.see(slot);
-    const member = slot < this.previousUsers && this.previous.hasSegment(slot, segment);
+    const member = slot < this.previousUsers && this.wasMember(slot, segment);
     if (member) this.next.setSegment(slot, segment, true);
     return member;
   }
@@ -220,7 +235,7 @@ export class DeltaPlanner {
   }
 
   private leaves(slot: number, segment: number): boolean {
-    return this.previous.hasSegment(slot, segment) && !this.next.hasSegment(slot, segment);
+    return this.wasMember(slot, segment) && !this.next.hasSegment(slot, segment);
   }
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */
@@ -229,8 +244,14 @@ export class DeltaPlanner {
       this.next.setSegment(planned.slot, planned.segment, true);
       return;
     }
-    if (planned.slot < this.previousUsers) {
-      this.next.copyUser(planned.slot, this.previous, planned.slot);
+    const slot = planned.slot;
+    if (slot < this.previousUsers) {
+      for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(slot, s, this.wasMember(slot, s));
+      const at = this.savedAt?.[slot] ?? -1;
+      if (at < 0) return;
+      const count = this.attributeNames.length;
+      for (let a = 0; a < count; a++) this.next.setAttribute(slot, a, this.savedValues[at + a]);
+      this.next.setRawFingerprint(slot, this.savedValues[at + count]);
     } else {
       for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(planned.slot, s, false);
       for (let a = 0; a < this.attributeNames.length; a++) this.next.setAttribute(planned.slot, a, NO_VALUE);
@@ -240,11 +261,11 @@ export class DeltaPlanner {
 
   /** A merged alias-identified profile keeps its Braze alias (PreviousCustomerId), instead of creating a new one. */
   private resolveKey(row: MappedRow, hash: number): string {
-    if (row.previousCustomerIds.length === 0 || this.previous.find(row.key, hash) >= 0) return row.key;
+    if (row.previousCustomerIds.length === 0 || this.isPreviousUser(this.next.find(row.key, hash))) return row.key;
     for (const id of row.previousCustomerIds) {
       const previousKey = `a:${id}`;
-      const previousSlot = this.previous.find(previousKey);
-      if (previousSlot >= 0 && !this.isSeen(previousSlot)) {
+      const previousSlot = this.next.find(previousKey);
+      if (this.isPreviousUser(previousSlot) && !this.isSeen(previousSlot)) {
         this.mergedKeys.set(row.key, previousKey);
         return previousKey;
       }
@@ -255,10 +276,36 @@ export class DeltaPlanner {
   /** A word-wise look (most users leave nothing) at whether the user was in a covered segment they are not in now. */
   private leavesACoveredSegment(slot: number): boolean {
     for (let word = 0; word < this.selectedMask.length; word++) {
-      const left = this.previous.segmentWord(slot, word) & ~this.next.segmentWord(slot, word);
+      const left = this.previousSegments[slot * this.segmentWords + word] & ~this.next.segmentWord(slot, word);
       if ((left & this.selectedMask[word]) !== 0) return true;
     }
     return false;
+  }
+
+  private wasMember(slot: number, segment: number): boolean {
+    return (this.previousSegments[slot * this.segmentWords + (segment >>> 5)] & (1 << (segment & 31))) !== 0;
+  }
+
+  /** A slot of the previous snapshot (users this run added come after them). */
+  private isPreviousUser(slot: number): boolean {
+    return slot >= 0 && slot < this.previousUsers;
+  }
+
+  /** Keeps a known user's attribute and raw fingerprints before this run first changes them (see `reject`). */
+  private saveBeforeChange(slot: number): void {
+    if (!this.savedAt) this.savedAt = new Int32Array(this.previousUsers).fill(-1);
+    if (this.savedAt[slot] >= 0) return;
+    const count = this.attributeNames.length;
+    const at = this.savedCount * (count + 1);
+    if (at + count + 1 > this.savedValues.length) {
+      const grown = new Uint32Array(Math.max(1024, this.savedValues.length * 2, at + count + 1));
+      grown.set(this.savedValues);
+      this.savedValues = grown;
+    }
+    for (let a = 0; a < count; a++) this.savedValues[at + a] = this.next.attribute(slot, a);
+    this.savedValues[at + count] = this.next.rawFingerprint(slot);
+    this.savedAt[slot] = at;
+    this.savedCount++;
   }
 
   private isSeen(slot: number): boolean {

@@ -51,6 +51,22 @@ function checkCount(name: string, value: number, max: number): void {
   }
 }
 
+/** Members per segment of a segment bitset section (`segmentWords` words per user, lowest bit first). */
+export function countSegmentMembers(segments: Uint32Array, segmentCount: number): number[] {
+  const segmentWords = Math.ceil(segmentCount / 32);
+  const counts = new Array<number>(segmentCount).fill(0);
+  for (let word = 0; word < segments.length; word++) {
+    let bits = segments[word];
+    const first = (word % segmentWords) * 32;
+    while (bits !== 0) {
+      // Count and clear the lowest set bit.
+      counts[first + (31 - Math.clz32(bits & -bits))]++;
+      bits &= bits - 1;
+    }
+  }
+  return counts;
+}
+
 /** Stands for an index that is built right after the constructor (by `rehash`). */
 const NO_TABLE = new Int32Array(0);
 
@@ -90,7 +106,7 @@ export class Snapshot {
   private table: Int32Array;
   private tableMask: number;
 
-  /** `table`: the index to use, when the caller builds it (a copy, a load); by default an empty one for `capacity`. */
+  /** `table`: the index to use, when the caller builds it (a load); by default an empty one for `capacity`. */
   private constructor(
     shape: SnapshotShape,
     capacity: number,
@@ -121,39 +137,24 @@ export class Snapshot {
   }
 
   /**
-   * For the store's loader: a snapshot of exactly `users` users whose sections (see `sections()`) the caller fills
-   * before calling `rebuildIndex()`. Lookups are invalid until then.
+   * For the store's loader: a snapshot of `users` users (with room for `extraUsers` more) whose sections (see
+   * `sections()`) the caller fills before calling `rebuildIndex()`. Lookups are invalid until then.
    */
-  static allocateForLoad(shape: SnapshotShape & { users: number; keyByteLength: number }): Snapshot {
+  static allocateForLoad(
+    shape: SnapshotShape & { users: number; keyByteLength: number; extraUsers?: number },
+  ): Snapshot {
     checkCount('users', shape.users, 0x7ffffffe);
     checkCount('key byte length', shape.keyByteLength, MAX_KEY_BYTES);
+    const extraUsers = shape.extraUsers ?? 0;
+    checkCount('extraUsers', extraUsers, 0x7ffffffe - shape.users);
+    const capacity = Math.max(MIN_CAPACITY, shape.users + extraUsers);
+    const keyByteCapacity = Math.min(MAX_KEY_BYTES, Math.max(MIN_KEY_BYTES, shape.keyByteLength + extraUsers * 32));
     // No index yet: `rebuildIndex` builds it once the sections are in.
-    const snapshot = new Snapshot(shape, shape.users, shape.keyByteLength, NO_TABLE);
+    const snapshot = new Snapshot(shape, capacity, keyByteCapacity, NO_TABLE);
     snapshot.userCount = shape.users;
-    // So that `sections()` spans the whole arena before the offsets are read in.
+    // So that `sections()` spans the loaded keys before the offsets are read in.
     snapshot.keyOffsets[shape.users] = shape.keyByteLength;
     return snapshot;
-  }
-
-  /** An independent copy: the same users at the same slots, with the same state, and room for `extraUsers` more. */
-  copy(extraUsers = 0): Snapshot {
-    checkCount('extraUsers', extraUsers, 0x7ffffffe);
-    const users = this.userCount;
-    const capacity = Math.max(MIN_CAPACITY, users + extraUsers);
-    const keyByteLength = this.keyOffsets[users];
-    // The index is copied when it is large enough for the copy's capacity, else rebuilt once the keys are in.
-    const tableFits = this.table.length >= 2 * tableCapacityFor(capacity);
-    const table = tableFits ? this.table.slice() : NO_TABLE;
-    const copy = new Snapshot(this, capacity, Math.max(MIN_KEY_BYTES, keyByteLength + extraUsers * 32), table);
-    copy.userCount = users;
-    copy.keyHashes.set(this.keyHashes.subarray(0, users));
-    copy.keyOffsets.set(this.keyOffsets.subarray(0, users + 1));
-    this.keyBytes.copy(copy.keyBytes, 0, 0, keyByteLength);
-    copy.segments.set(this.segments.subarray(0, users * this.segmentWords));
-    copy.attributes.set(this.attributes.subarray(0, users * this.attributeCount));
-    copy.rawFingerprints.set(this.rawFingerprints.subarray(0, users));
-    if (!tableFits) copy.rehash(tableCapacityFor(capacity));
-    return copy;
   }
 
   get size(): number {
@@ -264,41 +265,9 @@ export class Snapshot {
     this.rawFingerprints[slot] = fingerprint;
   }
 
-  /** Copies segments, attribute fingerprints and raw fingerprint of `fromSlot` in `from` (same shape) onto `slot`. */
-  copyUser(slot: number, from: Snapshot, fromSlot: number): void {
-    if (from.segmentCount !== this.segmentCount || from.attributeCount !== this.attributeCount) {
-      throw new RangeError(
-        `Cannot copy between snapshots of different shapes (${from.segmentCount} segments, ` +
-          `${from.attributeCount} attributes into ${this.segmentCount} segments, ${this.attributeCount} attributes)`,
-      );
-    }
-    this.checkSlot(slot);
-    from.checkSlot(fromSlot);
-    const words = this.segmentWords;
-    for (let word = 0; word < words; word++) {
-      this.segments[slot * words + word] = from.segments[fromSlot * words + word];
-    }
-    const count = this.attributeCount;
-    for (let attribute = 0; attribute < count; attribute++) {
-      this.attributes[slot * count + attribute] = from.attributes[fromSlot * count + attribute];
-    }
-    this.rawFingerprints[slot] = from.rawFingerprints[fromSlot];
-  }
-
   /** Members per segment (index = segment number), e.g. for `SnapshotMeta.segmentMembers` and shrink checks. */
   segmentMemberCounts(): number[] {
-    const counts = new Array<number>(this.segmentCount).fill(0);
-    for (let slot = 0; slot < this.userCount; slot++) {
-      for (let word = 0; word < this.segmentWords; word++) {
-        let bits = this.segments[slot * this.segmentWords + word];
-        while (bits !== 0) {
-          // Count and clear the lowest set bit.
-          counts[word * 32 + (31 - Math.clz32(bits & -bits))]++;
-          bits &= bits - 1;
-        }
-      }
-    }
-    return counts;
+    return countSegmentMembers(this.sections().segments, this.segmentCount);
   }
 
   /** Approximate bytes held (typed arrays + key arena), for reports and the bench. */
@@ -328,12 +297,12 @@ export class Snapshot {
   }
 
   /**
-   * For the store's loader, after filling the sections: checks that the key offsets are consistent and rebuilds the
-   * hash table from the stored key hashes (cheaper than rehashing the keys, and no key bytes are read).
+   * For the store's loader, after filling the sections: checks that the key offsets cover the `keyByteLength` key
+   * bytes loaded and rebuilds the hash table from the stored key hashes (cheaper than rehashing the keys).
    */
-  rebuildIndex(): void {
+  rebuildIndex(keyByteLength: number): void {
     const users = this.userCount;
-    if (this.keyOffsets[0] !== 0 || this.keyOffsets[users] !== this.keyBytes.length) {
+    if (this.keyOffsets[0] !== 0 || this.keyOffsets[users] !== keyByteLength) {
       throw new RangeError('Snapshot key offsets do not cover the key bytes');
     }
     for (let slot = 0; slot < users; slot++) {
@@ -341,7 +310,7 @@ export class Snapshot {
         throw new RangeError(`Snapshot key offsets decrease at slot ${slot}`);
       }
     }
-    this.rehash(tableCapacityFor(users));
+    this.rehash(tableCapacityFor(this.keyHashes.length));
   }
 
   private growTable(): void {

@@ -331,9 +331,15 @@ export async function loadSnapshotMeta(container: ContainerClient, configHash: s
  * arrays; its length, header and SHA-256 are checked against the pointer, and any mismatch throws an error naming
  * the blob.
  */
+export interface LoadSnapshotOptions {
+  /** Room for this many users more than the snapshot holds (a run that adds users then does not regrow it). */
+  extraUsers?: number;
+}
+
 export async function loadSnapshot(
   container: ContainerClient,
   configHash: string,
+  options: LoadSnapshotOptions = {},
 ): Promise<{ snapshot: Snapshot; meta: SnapshotMeta } | null> {
   checkHostIsLittleEndian();
   const current = await readPointer(container, configHash);
@@ -357,7 +363,7 @@ export async function loadSnapshot(
       `Snapshot data blob ${name} is corrupt: ${contentLength} bytes, the pointer says ${pointer.dataBytes}`,
     );
   }
-  const snapshot = await readSnapshotData(body, name, pointer);
+  const snapshot = await readSnapshotData(body, name, pointer, options.extraUsers ?? 0);
   return { snapshot, meta: pointer.meta };
 }
 
@@ -365,7 +371,8 @@ function decodeHeader(
   header: Uint8Array,
   name: string,
   pointer: SnapshotPointer,
-): { snapshot: Snapshot; version: number } {
+  extraUsers: number,
+): { snapshot: Snapshot; version: number; keyByteLength: number } {
   const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
   const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   if (view.toString('latin1', 0, 8) !== DATA_MAGIC) throw corrupt('it does not start with the snapshot magic');
@@ -397,7 +404,8 @@ function decodeHeader(
     throw corrupt(`header implies ${expectedBytes} bytes, the pointer says ${pointer.dataBytes}`);
   }
   try {
-    return { snapshot: Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength }), version };
+    const snapshot = Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength, extraUsers });
+    return { snapshot, version, keyByteLength };
   } catch (error) {
     throw corrupt((error as Error).message);
   }
@@ -408,12 +416,14 @@ async function readSnapshotData(
   stream: NodeJS.ReadableStream,
   name: string,
   pointer: SnapshotPointer,
+  extraUsers: number,
 ): Promise<Snapshot> {
   const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
   const hash = createHash('sha256');
   const header = new Uint8Array(HEADER_BYTES);
   const checksum = new Uint8Array(CHECKSUM_BYTES);
   let snapshot: Snapshot | undefined;
+  let keyByteLength = 0;
   let regions: Uint8Array[] = [header];
   let regionIndex = 0;
   let regionFilled = 0;
@@ -432,8 +442,9 @@ async function readSnapshotData(
       regionFilled += count;
       if (regionFilled < region.length) continue;
       if (region === header) {
-        const decoded = decodeHeader(header, name, pointer);
+        const decoded = decodeHeader(header, name, pointer, extraUsers);
         snapshot = decoded.snapshot;
+        keyByteLength = decoded.keyByteLength;
         regions = [header, ...sectionList(snapshot.sections(), decoded.version), checksum];
       }
       regionFilled = 0;
@@ -449,7 +460,7 @@ async function readSnapshotData(
     throw corrupt('its SHA-256 checksum does not match');
   }
   try {
-    snapshot.rebuildIndex();
+    snapshot.rebuildIndex(keyByteLength);
   } catch (error) {
     throw corrupt((error as Error).message);
   }

@@ -111,38 +111,6 @@ describe('Snapshot keys', () => {
     expect(snapshot.findRawKey(EXTERNAL_ID_KEY, hashRawKey(EXTERNAL_ID_KEY, unknown, 0, 2), unknown, 0, 2)).toBe(-1);
   });
 
-  it('copies into an independent snapshot: same slots and state, room to grow', () => {
-    const original = Snapshot.create({ segmentCount: 40, attributeCount: 2 });
-    for (let index = 0; index < 5000; index++) {
-      const slot = original.insert(`e:${index}`);
-      original.setSegment(slot, index % 40, true);
-      original.setAttribute(slot, 1, fingerprintValue(index));
-      original.setRawFingerprint(slot, index + 1);
-    }
-    const copy = original.copy(100);
-    for (let index = 0; index < 5000; index++) {
-      const slot = copy.find(`e:${index}`);
-      expect(slot).toBe(original.find(`e:${index}`));
-      if (!copy.hasSegment(slot, index % 40) || copy.attribute(slot, 1) !== fingerprintValue(index)) {
-        throw new Error(`slot ${slot} lost its state`);
-      }
-      expect(copy.rawFingerprint(slot)).toBe(index + 1);
-    }
-    copy.setSegment(0, 0, false);
-    copy.setRawFingerprint(1, 7);
-    expect(original.hasSegment(0, 0)).toBe(true);
-    expect(original.rawFingerprint(1)).toBe(2);
-    for (let index = 5000; index < 6000; index++) copy.insert(`e:${index}`);
-    expect(copy.size).toBe(6000);
-    expect(original.size).toBe(5000);
-    expect(copy.find('e:4999')).toBe(original.find('e:4999'));
-    expect(original.find('e:5500')).toBe(-1);
-    // Room for many more users than the original's index holds: the copy builds its own.
-    const roomy = original.copy(50_000);
-    for (let index = 0; index < 5000; index += 97) expect(roomy.find(`e:${index}`)).toBe(original.find(`e:${index}`));
-    expect(roomy.insert('e:new')).toBe(5000);
-  });
-
   it('does not grow when sized up front', () => {
     const snapshot = Snapshot.create({ segmentCount: 3, attributeCount: 8, expectedUsers: 10_000 });
     const presizedBytes = snapshot.byteLength;
@@ -203,25 +171,6 @@ describe('Snapshot segments and attributes', () => {
     expect(snapshot.attribute(slot, 3)).toBe(highBit);
     snapshot.setAttribute(slot, 7, NO_VALUE);
     expect(snapshot.attribute(slot, 7)).toBe(NO_VALUE);
-  });
-
-  it('copies a user between snapshots of the same shape', () => {
-    const previous = Snapshot.create({ segmentCount: 40, attributeCount: 2 });
-    const source = previous.insert('e:x');
-    previous.setSegment(source, 35, true);
-    previous.setAttribute(source, 1, 99);
-    const next = Snapshot.create({ segmentCount: 40, attributeCount: 2 });
-    next.insert('e:other');
-    const target = next.insert('e:x');
-    next.setSegment(target, 2, true);
-    next.copyUser(target, previous, source);
-    expect(next.hasSegment(target, 35)).toBe(true);
-    expect(next.hasSegment(target, 2)).toBe(false);
-    expect(next.attribute(target, 1)).toBe(99);
-    expect(next.attribute(0, 1)).toBe(NO_VALUE);
-    const otherShape = Snapshot.create({ segmentCount: 41, attributeCount: 2 });
-    otherShape.insert('e:x');
-    expect(() => otherShape.copyUser(0, previous, source)).toThrow('different shapes');
   });
 
   it('rejects out-of-range slots, segments, attributes and shapes', () => {

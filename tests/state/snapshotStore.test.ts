@@ -132,6 +132,15 @@ describe('snapshot store', () => {
     // The loaded snapshot is a normal one: it takes new users.
     expect(snapshot.insert('e:new')).toBe(100_000);
     expect(snapshot.find('e:new')).toBe(100_000);
+
+    // Loaded with room for more users, it takes them without regrowing an array.
+    const roomy = (await loadSnapshot(container, 'roundtrip', { extraUsers: 5_000 }))!.snapshot;
+    expectSameSnapshot(roomy, original);
+    const bytesLoaded = roomy.byteLength;
+    for (let index = 0; index < 5_000; index++) expect(roomy.insert(`e:extra-${index}`)).toBe(100_000 + index);
+    expect(roomy.byteLength).toBe(bytesLoaded);
+    expect(roomy.find('e:extra-4999')).toBe(104_999);
+    expect(roomy.find(original.keyOf(99_999))).toBe(99_999);
   });
 
   it('round-trips an empty snapshot', async () => {
