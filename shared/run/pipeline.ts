@@ -95,6 +95,7 @@ function emptyCounters(): RunCounters {
     attributesFullResend: 0,
     membershipsAdded: 0,
     membershipsRemoved: 0,
+    removalObjectsSent: 0,
     membershipsRemovalHeld: 0,
     unchanged: 0,
     skipped: 0,
@@ -539,11 +540,13 @@ class RunStep {
   private accept({ planned }: PendingObject): void {
     const c = this.counters;
     c.objectsSent++;
-    c.attributesSent += planned.attributesChanged + planned.membershipsAdded + planned.membershipsRemoved;
+    const removed = planned.removedSegments.length;
+    c.attributesSent += planned.attributesChanged + planned.membershipsAdded + removed;
     c.membershipsAdded += planned.membershipsAdded;
-    c.membershipsRemoved += planned.membershipsRemoved;
+    c.membershipsRemoved += removed;
+    if (removed > 0) c.removalObjectsSent++;
     if (planned.membershipsAdded) this.segmentAdded[planned.segment]++;
-    if (planned.membershipsRemoved) this.segmentRemoved[planned.segment]++;
+    for (const segment of planned.removedSegments) this.segmentRemoved[segment]++;
     if (planned.slot >= this.usersSentFlags.length) {
       const grown = new Uint8Array(Math.max(planned.slot + 1, this.usersSentFlags.length * 2));
       grown.set(this.usersSentFlags);

@@ -29,9 +29,8 @@ export class ChangePlan {
       else counts.set++;
       changes[name] = cleared ? 'cleared' : 'set';
     }
-    const segmentId = this.segmentIds[planned.segment];
-    if (planned.membershipsAdded) changes[segmentId] = 'set';
-    if (planned.membershipsRemoved) changes[segmentId] = 'cleared';
+    if (planned.membershipsAdded) changes[this.segmentIds[planned.segment]] = 'set';
+    for (const segment of planned.removedSegments) changes[this.segmentIds[segment]] = 'cleared';
     if (this.samples.length < SAMPLE_SIZE) this.samples.push({ user: hashId(userKey), changes });
   }
 

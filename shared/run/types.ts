@@ -28,6 +28,8 @@ export interface RunCounters {
   attributesFullResend: number;
   membershipsAdded: number;
   membershipsRemoved: number;
+  /** Objects of the removal phase (one per user who left covered segments): not rows of the export. */
+  removalObjectsSent: number;
   membershipsRemovalHeld: number;
   unchanged: number;
   skipped: number;

@@ -8,14 +8,17 @@ export interface PlannedObject {
   object: Record<string, unknown>;
   /** Slot of the user in the run's new snapshot. */
   slot: number;
-  /** The segment of the row, or whose membership the object removes. */
+  /** The segment of the row; -1 for a removal. */
   segment: number;
   attributesChanged: number;
   /** 1 when the object sets the segment's membership attribute. */
   membershipsAdded: number;
-  /** 1 when the object removes the segment's membership attribute (removal phase). */
-  membershipsRemoved: number;
+  /** The segments whose membership attribute the object removes (removal phase; none for a row). */
+  removedSegments: readonly number[];
 }
+
+/** `removedSegments` of every row's object. */
+const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 
 export type RowPlan =
   | { kind: 'send'; planned: PlannedObject }
@@ -121,7 +124,7 @@ export class DeltaPlanner {
     object[this.segmentIds[segment]] = this.membershipValue;
     return {
       kind: 'send',
-      planned: { object, slot, segment, attributesChanged: 0, membershipsAdded: 1, membershipsRemoved: 0 },
+      planned: { object, slot, segment, attributesChanged: 0, membershipsAdded: 1, removedSegments: NO_SEGMENTS },
     };
   }
 
@@ -183,7 +186,7 @@ export class DeltaPlanner {
     if (!object) return UNCHANGED;
     return {
       kind: 'send',
-      planned: { object, slot, segment, attributesChanged, membershipsAdded, membershipsRemoved: 0 },
+      planned: { object, slot, segment, attributesChanged, membershipsAdded, removedSegments: NO_SEGMENTS },
     };
   }
 
@@ -205,8 +208,8 @@ export class DeltaPlanner {
    * send. Users absent from this run stay in the snapshot (Braze keeps their attributes and other memberships) and
    * lose the memberships of the covered segments; `held` segments keep their members (`heldMembers`, per segment).
    * From here `next` holds what Braze will once the sends are answered, but for objects it rejects (`reject`):
-   * `removals` only reads, so the next snapshot can be written while they are sent. Removals carry
-   * `_update_existing_only`, so a removal never creates a profile.
+   * `removals` only reads, so the next snapshot can be written while they are sent. A removal is one object per user,
+   * with every covered segment they left; it carries `_update_existing_only`, so it never creates a profile.
    */
   planRemovals(held: ReadonlySet<number>): { heldMembers: number[]; removals: Iterable<PlannedObject> } {
     const heldMembers = new Array<number>(this.segmentIds.length).fill(0);
@@ -225,12 +228,14 @@ export class DeltaPlanner {
   private *removalObjects(): Generator<PlannedObject> {
     for (let slot = 0; slot < this.previousUsers; slot++) {
       if (!this.leavesACoveredSegment(slot)) continue;
+      const object = identifierFields(this.next.keyOf(slot), true);
+      const removedSegments: number[] = [];
       for (const segment of this.selected) {
         if (!this.leaves(slot, segment)) continue;
-        const object = identifierFields(this.next.keyOf(slot), true);
         object[this.segmentIds[segment]] = this.leaveValue;
-        yield { object, slot, segment, attributesChanged: 0, membershipsAdded: 0, membershipsRemoved: 1 };
+        removedSegments.push(segment);
       }
+      yield { object, slot, segment: -1, attributesChanged: 0, membershipsAdded: 0, removedSegments };
     }
   }
 
@@ -240,8 +245,8 @@ export class DeltaPlanner {
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */
   reject(planned: PlannedObject): void {
-    if (planned.membershipsRemoved) {
-      this.next.setSegment(planned.slot, planned.segment, true);
+    if (planned.removedSegments.length > 0) {
+      for (const segment of planned.removedSegments) this.next.setSegment(planned.slot, segment, true);
       return;
     }
     const slot = planned.slot;

@@ -18,6 +18,7 @@ const summary: RunSummary = {
   attributesFullResend: 84_000,
   membershipsAdded: 400,
   membershipsRemoved: 150,
+  removalObjectsSent: 140,
   membershipsRemovalHeld: 0,
   unchanged: 9_050,
   skipped: 0,

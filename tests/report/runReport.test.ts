@@ -30,6 +30,7 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
     attributesFullResend: 840_000,
     membershipsAdded: 4_000,
     membershipsRemoved: 1_500,
+    removalObjectsSent: 1_400,
     membershipsRemovalHeld: 2_345,
     unchanged: 110_400,
     skipped: 70,

@@ -100,6 +100,7 @@ export function testSummary(runId: string, overrides: Partial<RunSummary> = {}):
     attributesFullResend: 30,
     membershipsAdded: 10,
     membershipsRemoved: 0,
+    removalObjectsSent: 0,
     membershipsRemovalHeld: 0,
     unchanged: 0,
     skipped: 0,

@@ -76,7 +76,7 @@ describe('delta sync over three generated CI runs', () => {
       expect(charged).toBe(summary.attributesSent);
       expect(ledger.keysChanged - ledgerBefore.keysChanged).toBe(ledger.keysSent - ledgerBefore.keysSent);
       // Every row is accounted for: sent, unchanged, skipped, rejected or a repeat (removal objects are not rows).
-      const rowsSent = summary.objectsSent - summary.membershipsRemoved;
+      const rowsSent = summary.objectsSent - summary.removalObjectsSent;
       expect(rowsSent + summary.unchanged + summary.skipped + summary.rejected + summary.duplicateRows).toBe(
         summary.profilesRead,
       );

@@ -124,11 +124,18 @@ describe('DeltaPlanner', () => {
     });
   });
 
-  it('restores a membership whose removal Braze rejected', () => {
+  it('removes every segment a user left in one object, and restores them all when Braze rejects it', () => {
     const p = planner(firstRun());
-    const [removal] = [...p.planRemovals(new Set()).removals];
-    p.reject(removal);
-    expect(p.next.hasSegment(removal.slot, removal.segment)).toBe(true);
+    const removals = [...p.planRemovals(new Set()).removals];
+    expect(removals.map((removal) => removal.object)).toEqual([
+      { external_id: 'u1', _update_existing_only: true, 'seg-gold': null, 'seg-churn': null },
+      { external_id: 'u2', _update_existing_only: true, 'seg-gold': null },
+    ]);
+    expect(removals.map((removal) => removal.removedSegments)).toEqual([[GOLD, CHURN], [GOLD]]);
+    p.reject(removals[0]);
+    expect(p.next.hasSegment(removals[0].slot, GOLD)).toBe(true);
+    expect(p.next.hasSegment(removals[0].slot, CHURN)).toBe(true);
+    expect(p.next.hasSegment(removals[1].slot, GOLD)).toBe(false);
   });
 
   it('keeps the Braze alias of a profile merged into a new CustomerId', () => {

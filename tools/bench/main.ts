@@ -45,8 +45,9 @@ export interface PhaseFigures {
   runAttributesSent: number;
   profilesRead: number;
   objectsSent: number;
-  /** Objects that removed a segment membership (sent after reading, in the removal phase). */
+  /** Segment memberships removed, by the objects of the removal phase (one per user who left segments). */
   membershipsRemoved: number;
+  removalObjectsSent: number;
   /** Where the sync's time went (`RunSummary.phaseMs`). */
   phaseMs: PhaseTimes;
   rejected: number;
@@ -167,6 +168,7 @@ async function measurePhase(
     profilesRead: summary.profilesRead,
     objectsSent: summary.objectsSent,
     membershipsRemoved: summary.membershipsRemoved,
+    removalObjectsSent: summary.removalObjectsSent,
     phaseMs: summary.phaseMs,
     rejected: summary.rejected,
     retries: summary.retries,
@@ -319,7 +321,9 @@ async function main(argv: string[]): Promise<number> {
     for (const [name, p] of Object.entries(phases)) {
       log(
         `${name}: ${p.profilesRead.toLocaleString('en-US')} rows read, ${p.objectsSent.toLocaleString('en-US')} ` +
-          `objects sent (${p.membershipsRemoved.toLocaleString('en-US')} removals), data points charged ${p.attributesSent.toLocaleString('en-US')} (run counted ` +
+          `objects sent (${p.removalObjectsSent.toLocaleString('en-US')} removing ` +
+          `${p.membershipsRemoved.toLocaleString('en-US')} memberships), data points charged ` +
+          `${p.attributesSent.toLocaleString('en-US')} (run counted ` +
           `${p.runAttributesSent.toLocaleString('en-US')}), rejected ${p.rejected}, retries ${p.retries}, ` +
           `throttled ${p.throttled}; time: ${phasesText(p)}`,
       );

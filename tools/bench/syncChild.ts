@@ -19,6 +19,7 @@ export interface SyncChildResult {
     profilesRead: number;
     objectsSent: number;
     membershipsRemoved: number;
+    removalObjectsSent: number;
     phaseMs: PhaseTimes;
     usersSent: number;
     attributesSent: number;
