@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
-import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { Snapshot, SnapshotSections } from './snapshot';
 
@@ -17,9 +16,9 @@ export interface SnapshotMeta {
 }
 
 export interface CommitSnapshotOptions {
-  /** Size of each staged block, and of each buffer the upload holds (default 4 MiB). */
+  /** Largest staged block (default 4 MiB). Blocks are views of the snapshot's arrays: the upload copies nothing. */
   blockSizeInBytes?: number;
-  /** Blocks uploaded in parallel (default 4): memory held is about blockSizeInBytes × (uploadConcurrency + 1). */
+  /** Blocks uploaded in parallel (default 4). */
   uploadConcurrency?: number;
 }
 
@@ -225,13 +224,23 @@ export async function uploadSnapshotData(
   const dataBlob = `${folder}data-${stamp}-${randomUUID()}.snap`;
   const dataClient = container.getBlockBlobClient(dataBlob);
   const written = { sha256: '', bytes: 0 };
-  const source = Readable.from(dataChunks(snapshot, blockSizeInBytes, written), { objectMode: false });
+  // Blocks are staged straight from views of the snapshot's arrays (no copy into upload buffers), a few at once.
+  const chunks = dataChunks(snapshot, blockSizeInBytes, written);
+  const blockIds: string[] = [];
+  const stageBlocks = async () => {
+    for (let next = chunks.next(); !next.done; next = chunks.next()) {
+      const id = Buffer.from(String(blockIds.length).padStart(8, '0')).toString('base64');
+      blockIds.push(id);
+      await dataClient.stageBlock(id, next.value, next.value.length);
+    }
+  };
   try {
-    await dataClient.uploadStream(source, blockSizeInBytes, uploadConcurrency, {
+    await Promise.all(Array.from({ length: uploadConcurrency }, stageBlocks));
+    await dataClient.commitBlockList(blockIds, {
       blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
     });
   } catch (error) {
-    source.destroy();
+    chunks.return(undefined);
     await dataClient.deleteIfExists().catch(() => undefined);
     throw new Error(`Snapshot upload to ${dataBlob} failed (${describeStorageError(error)}); the previous one stays`);
   }
