@@ -139,14 +139,16 @@ export class DeltaPlanner {
     const hash = hashKey(key);
     // On first sight the key is the row's own: a merged key is recorded (and seen) at once.
     let slot: number;
+    // The key stored at `slot` (decoded text holds no lone surrogate, so it reads back the same as `keyOf(slot)`).
+    let slotKey = key;
     if (row.previousCustomerIds.length === 0) {
       // No merge to resolve: one probe of the table finds the user or adds them.
       slot = this.next.insert(key, hash);
     } else {
       slot = this.next.find(key, hash);
       if (slot < 0 || !this.isSeen(slot)) {
-        const resolved = this.resolveKey(row, hash);
-        slot = this.next.insert(resolved, resolved === key ? hash : hashKey(resolved));
+        slotKey = this.resolveKey(row, hash);
+        slot = this.next.insert(slotKey, slotKey === key ? hash : hashKey(slotKey));
       }
     }
     const firstSight = this.see(slot);
@@ -164,7 +166,7 @@ export class DeltaPlanner {
       if (fingerprint === current && !forced) continue;
       if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
       this.next.setAttribute(slot, a, fingerprint);
-      object ??= identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
+      object ??= identifierFields(slotKey, this.config.updateExistingOnly);
       object[this.attributeNames[a]] = value;
       attributesChanged++;
     }
@@ -179,7 +181,7 @@ export class DeltaPlanner {
     const wasMember = previousSlot >= 0 && this.wasMember(previousSlot, segment) && !this.fullResync;
     let membershipsAdded = 0;
     if (!wasMember) {
-      object ??= identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
+      object ??= identifierFields(slotKey, this.config.updateExistingOnly);
       object[this.segmentIds[segment]] = this.membershipValue;
       membershipsAdded = 1;
     }
