@@ -14,7 +14,7 @@ import {
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
-import { DeltaPlanner, roomForNewUsers, type PlannedObject, type RowPlan } from '../state/diff';
+import { DeltaPlanner, roomForNewUsers, type PlannedChange, type PlannedObject, type RowPlan } from '../state/diff';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
 import {
   deleteSnapshotData,
@@ -79,8 +79,11 @@ interface SegmentReading {
   members: number[];
 }
 
-interface PendingObject {
-  planned: PlannedObject;
+/**
+ * What the run keeps of a sent object until Braze answers: what it changes, and where its row was. Not the object:
+ * its values (and the chunk text they are sliced from) would stay alive through the whole delivery window.
+ */
+interface PendingObject extends PlannedChange {
   blob?: string;
   line?: number;
 }
@@ -425,7 +428,7 @@ class RunStep {
       this.counters.unchanged++;
       return;
     }
-    return this.send(seq, { planned: rowPlan.planned, blob, line });
+    return this.send(seq, rowPlan.planned, blob, line);
   }
 
   /**
@@ -481,7 +484,7 @@ class RunStep {
   private async sendRemovals(removals: Iterable<PlannedObject>): Promise<boolean> {
     for (const removal of removals) {
       if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
-      const wait = this.send(this.nextSeq++, { planned: removal });
+      const wait = this.send(this.nextSeq++, removal);
       if (wait) await wait;
     }
     return true;
@@ -491,7 +494,16 @@ class RunStep {
    * Sends one planned object, or (below the checkpoint) replays the verdict Braze gave it before. Returns a promise
    * only when the caller must wait (delivery or checkpoint backpressure): an await per row costs a microtask each.
    */
-  private send(seq: number, pending: PendingObject): Promise<void> | undefined {
+  private send(seq: number, planned: PlannedObject, blob?: string, line?: number): Promise<void> | undefined {
+    const pending: PendingObject = {
+      slot: planned.slot,
+      segment: planned.segment,
+      attributesChanged: planned.attributesChanged,
+      membershipsAdded: planned.membershipsAdded,
+      removedSegments: planned.removedSegments,
+      blob,
+      line,
+    };
     if (seq < this.replayBelow && !this.resendOnResume.has(seq)) {
       const reason = this.brazeRejected.get(seq);
       if (reason === undefined) this.accept(pending);
@@ -499,12 +511,12 @@ class RunStep {
       return;
     }
     if (this.plan) {
-      this.plan.record(pending.planned, this.planner.next.keyOf(pending.planned.slot));
+      this.plan.record(planned, this.planner.next.keyOf(planned.slot));
       this.accept(pending);
       return;
     }
     this.pending.set(seq, pending);
-    const pushed = this.delivery!.push({ ref: seq, object: pending.planned.object });
+    const pushed = this.delivery!.push({ ref: seq, object: planned.object });
     return pushed ? pushed.then(() => this.recordSent(seq)) : this.recordSent(seq);
   }
 
@@ -537,7 +549,7 @@ class RunStep {
     this.durable?.answered(results.length);
   }
 
-  private accept({ planned }: PendingObject): void {
+  private accept(planned: PlannedChange): void {
     const c = this.counters;
     c.objectsSent++;
     const removed = planned.removedSegments.length;
@@ -559,8 +571,8 @@ class RunStep {
   }
 
   private rejectObject(seq: number, pending: PendingObject, reason: string): void {
-    this.planner.reject(pending.planned);
-    const idHash = hashId(this.planner.next.keyOf(pending.planned.slot));
+    this.planner.reject(pending);
+    const idHash = hashId(this.planner.next.keyOf(pending.slot));
     this.reject(seq, 'braze', reason, { blob: pending.blob, line: pending.line, idHash });
   }
 

@@ -17,6 +17,9 @@ export interface PlannedObject {
   removedSegments: readonly number[];
 }
 
+/** What a planned object changes, without the object: what a run keeps of it while Braze answers. */
+export type PlannedChange = Omit<PlannedObject, 'object'>;
+
 /** `removedSegments` of every row's object. */
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 
@@ -246,7 +249,7 @@ export class DeltaPlanner {
   }
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */
-  reject(planned: PlannedObject): void {
+  reject(planned: PlannedChange): void {
     if (planned.removedSegments.length > 0) {
       for (const segment of planned.removedSegments) this.next.setSegment(planned.slot, segment, true);
       return;
