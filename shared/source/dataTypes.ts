@@ -118,15 +118,30 @@ const toBoolean: Converter = (text) => {
   return INVALID;
 };
 
-/** Checks `YYYY-MM-DD` at the start of `text` and that the day exists in that month (Date would roll it over). */
+/** The number of the two digits at `text[at..at + 2)`, or -1. */
+function twoDigits(text: string, at: number): number {
+  const tens = text.charCodeAt(at) - 48;
+  const ones = text.charCodeAt(at + 1) - 48;
+  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Checks `YYYY-MM-DD` at the start of `text` and that the day exists in that month (Date would roll it over).
+ * Arithmetic on char codes: it runs for every date cell of a full sync.
+ */
 function hasValidDatePart(text: string): boolean {
   if (text.length < 10 || text.charCodeAt(4) !== CHAR_MINUS || text.charCodeAt(7) !== CHAR_MINUS) return false;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(text.charCodeAt(i))) return false;
-  const year = Number(text.slice(0, 4));
-  const month = Number(text.slice(5, 7));
-  const day = Number(text.slice(8, 10));
-  if (month < 1 || month > 12 || day < 1) return false;
-  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const century = twoDigits(text, 0);
+  const yearOfCentury = twoDigits(text, 2);
+  const month = twoDigits(text, 5);
+  const day = twoDigits(text, 8);
+  if (century < 0 || yearOfCentury < 0 || month < 1 || month > 12 || day < 1) return false;
+  if (day <= DAYS_IN_MONTH[month - 1]) return true;
+  const year = century * 100 + yearOfCentury;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && day === 29 && leap;
 }
 
 /** True when an ISO time part ends with `Z` or a `±hh:mm` / `±hhmm` / `±hh` offset. */
@@ -144,9 +159,11 @@ function hasZone(text: string): boolean {
 
 /** `HH:MM:SS` at `start` with hours < 24, minutes and seconds < 60. */
 function hasValidTimePart(text: string, start: number): boolean {
-  for (const i of [0, 1, 3, 4, 6, 7]) if (!isDigit(text.charCodeAt(start + i))) return false;
   if (text.charCodeAt(start + 2) !== 58 || text.charCodeAt(start + 5) !== 58) return false; // ':'
-  return text.slice(start, start + 2) < '24' && text.charCodeAt(start + 3) < 54 && text.charCodeAt(start + 6) < 54;
+  const hours = twoDigits(text, start);
+  const minutes = twoDigits(text, start + 3);
+  const seconds = twoDigits(text, start + 6);
+  return hours >= 0 && hours < 24 && minutes >= 0 && minutes < 60 && seconds >= 0 && seconds < 60;
 }
 
 /** ISO-8601 date-time, `T` or space separated; no offset means UTC (never the machine's time zone). */
