@@ -138,7 +138,7 @@ export class DeltaPlanner {
   planRow(row: MappedRow, segment: number, rawFingerprint = NO_RAW_FINGERPRINT): RowPlan {
     // Merges are rare: skip the map lookup (a string hash per row) while there are none.
     const key = this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key);
-    // One hash of the key serves every lookup of it (in this run's snapshot and in the previous one).
+    // One hash of the key serves every lookup of it (finding the user; for a merge, whether the key was known).
     const hash = hashKey(key);
     // On first sight the key is the row's own: a merged key is recorded (and seen) at once.
     let slot: number;
