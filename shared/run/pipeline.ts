@@ -22,6 +22,7 @@ import {
   loadSnapshotMeta,
   switchSnapshot,
   uploadSnapshotData,
+  type SnapshotChanges,
   type StagedSnapshot,
 } from '../state/snapshotStore';
 import { hashId, type Logger } from '../telemetry/logger';
@@ -137,6 +138,8 @@ class RunStep {
   private resendOnResume: ReadonlySet<number> = new Set();
   private delivery: BrazeDelivery | null = null;
   private planner!: DeltaPlanner;
+  /** The snapshot the planner took over, as loaded: what the next one can be saved as a patch of. */
+  private loaded: { version: string; users: number } | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
   private durable: DurableProgress | null = null;
@@ -232,6 +235,7 @@ class RunStep {
     // Loaded with room for new users: the planner changes it into the next snapshot in place.
     const previous =
       meta && (await loadSnapshot(stateContainer, configHash, { extraUsers: roomForNewUsers(meta.users) }));
+    this.loaded = previous && { version: previous.version, users: previous.snapshot.size };
     this.planner = new DeltaPlanner(
       exportConfig,
       attributeNames,
@@ -301,7 +305,7 @@ class RunStep {
       if (staging.rejectionsBefore !== this.counters.rejected) {
         // Braze rejected objects since the upload began: their users went back to their previous state.
         await deleteSnapshotData(stateContainer, staged);
-        staged = await uploadSnapshotData(stateContainer, configHash, next);
+        staged = await uploadSnapshotData(stateContainer, configHash, next, { changes: this.snapshotChanges() });
       }
       await switchSnapshot(stateContainer, configHash, staged, {
         configHash,
@@ -469,10 +473,22 @@ class RunStep {
 
   /** Starts writing the next snapshot's data; `rejectionsBefore` tells at the commit whether it went stale. */
   private stageSnapshot(configHash: string): Staging {
-    const upload = uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next);
+    const upload = uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next, {
+      changes: this.snapshotChanges(),
+    });
     // Awaited at the commit; should the run stop before, its failure must not be an unhandled rejection.
     upload.catch(() => undefined);
     return { upload, rejectionsBefore: this.counters.rejected };
+  }
+
+  /** What this run changed in the loaded snapshot: the save can then be a patch of it. None on a first run. */
+  private snapshotChanges(): SnapshotChanges | undefined {
+    if (!this.loaded) return undefined;
+    return {
+      loadedVersion: this.loaded.version,
+      loadedUsers: this.loaded.users,
+      changedSlots: this.planner.changedSlots(),
+    };
   }
 
   /** A step that pauses before the commit leaves no staged data behind (the next step stages its own). */

@@ -175,7 +175,8 @@ export class DeltaPlanner {
     }
     // The user's attribute fingerprints now hold this row's values: keep the fingerprint of its bytes, or, when they
     // are unknown, the one before only if it still describes the same values.
-    if (rawFingerprint !== NO_RAW_FINGERPRINT || attributesChanged > 0) {
+    const rawFingerprintChanged = rawFingerprint !== this.next.rawFingerprint(slot);
+    if ((rawFingerprint !== NO_RAW_FINGERPRINT || attributesChanged > 0) && rawFingerprintChanged) {
       if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
       this.next.setRawFingerprint(slot, rawFingerprint);
     }
@@ -246,6 +247,24 @@ export class DeltaPlanner {
 
   private leaves(slot: number, segment: number): boolean {
     return this.wasMember(slot, segment) && !this.next.hasSegment(slot, segment);
+  }
+
+  /**
+   * Known users whose state in `next` may differ from the previous snapshot's (memberships, attribute or raw
+   * fingerprints), ascending: with the users this run added, what an incremental save of `next` writes.
+   */
+  changedSlots(): Uint32Array {
+    const words = this.segmentWords;
+    const segments = this.next.sections().segments;
+    const changed: number[] = [];
+    for (let slot = 0; slot < this.previousUsers; slot++) {
+      let differs = (this.savedAt?.[slot] ?? -1) >= 0;
+      for (let word = slot * words; !differs && word < (slot + 1) * words; word++) {
+        differs = segments[word] !== this.previousSegments[word];
+      }
+      if (differs) changed.push(slot);
+    }
+    return Uint32Array.from(changed);
   }
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */

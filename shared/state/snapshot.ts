@@ -45,6 +45,26 @@ export interface SnapshotSections {
   rawFingerprints: Uint32Array;
 }
 
+/**
+ * What changed in a snapshot since it was loaded, for an incremental save: the records (segments, attributes, raw
+ * fingerprint) of the changed known users, then of the users added since, and the added users' keys.
+ */
+export interface SnapshotPatch {
+  /** Users the snapshot had when loaded: the added users are the slots from here on. */
+  usersBefore: number;
+  /** Known slots (below `usersBefore`) whose records follow, ascending. */
+  changedSlots: Uint32Array;
+  /** Added users' key hashes. */
+  addedKeyHashes: Int32Array;
+  /** Added users + 1 entries, from 0: key of added user i is addedKeyBytes[offsets[i] .. offsets[i + 1]). */
+  addedKeyOffsets: Uint32Array;
+  addedKeyBytes: Uint8Array;
+  /** Per record (changed users, then added users): segment words, attribute fingerprints, raw fingerprint. */
+  segments: Uint32Array;
+  attributes: Uint32Array;
+  rawFingerprints: Uint32Array;
+}
+
 function checkCount(name: string, value: number, max: number): void {
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new RangeError(`Snapshot ${name} must be an integer from 0 to ${max}, got ${value}`);
@@ -65,6 +85,14 @@ export function countSegmentMembers(segments: Uint32Array, segmentCount: number)
     }
   }
   return counts;
+}
+
+function checkPatchSlots(slots: Uint32Array, usersBefore: number): void {
+  for (let index = 0; index < slots.length; index++) {
+    if (slots[index] >= usersBefore || (index > 0 && slots[index] <= slots[index - 1])) {
+      throw new RangeError(`Snapshot patch slots must ascend below ${usersBefore}; entry ${index} is ${slots[index]}`);
+    }
+  }
 }
 
 /** Stands for an index that is built right after the constructor (by `rehash`). */
@@ -141,14 +169,16 @@ export class Snapshot {
    * `sections()`) the caller fills before calling `rebuildIndex()`. Lookups are invalid until then.
    */
   static allocateForLoad(
-    shape: SnapshotShape & { users: number; keyByteLength: number; extraUsers?: number },
+    shape: SnapshotShape & { users: number; keyByteLength: number; extraUsers?: number; extraKeyBytes?: number },
   ): Snapshot {
     checkCount('users', shape.users, 0x7ffffffe);
     checkCount('key byte length', shape.keyByteLength, MAX_KEY_BYTES);
     const extraUsers = shape.extraUsers ?? 0;
     checkCount('extraUsers', extraUsers, 0x7ffffffe - shape.users);
+    // Identity keys are short: 32 bytes each is a fair guess when the caller does not know.
+    const extraKeyBytes = shape.extraKeyBytes ?? extraUsers * 32;
     const capacity = Math.max(MIN_CAPACITY, shape.users + extraUsers);
-    const keyByteCapacity = Math.min(MAX_KEY_BYTES, Math.max(MIN_KEY_BYTES, shape.keyByteLength + extraUsers * 32));
+    const keyByteCapacity = Math.min(MAX_KEY_BYTES, Math.max(MIN_KEY_BYTES, shape.keyByteLength + extraKeyBytes));
     // No index yet: `rebuildIndex` builds it once the sections are in.
     const snapshot = new Snapshot(shape, capacity, keyByteCapacity, NO_TABLE);
     snapshot.userCount = shape.users;
@@ -294,6 +324,83 @@ export class Snapshot {
       attributes: this.attributes.subarray(0, users * this.attributeCount),
       rawFingerprints: this.rawFingerprints.subarray(0, users),
     };
+  }
+
+  /**
+   * The records of `changedSlots` (known users, ascending, below `usersBefore`) and of every user from `usersBefore`
+   * on, with the added users' keys: what an incremental save writes. Copies the records, views the keys.
+   */
+  patchSince(usersBefore: number, changedSlots: Uint32Array): SnapshotPatch {
+    checkCount('usersBefore', usersBefore, this.userCount);
+    checkPatchSlots(changedSlots, usersBefore);
+    const added = this.userCount - usersBefore;
+    const records = changedSlots.length + added;
+    const words = this.segmentWords;
+    const count = this.attributeCount;
+    const segments = new Uint32Array(records * words);
+    const attributes = new Uint32Array(records * count);
+    const rawFingerprints = new Uint32Array(records);
+    for (let record = 0; record < records; record++) {
+      const slot = record < changedSlots.length ? changedSlots[record] : usersBefore + record - changedSlots.length;
+      segments.set(this.segments.subarray(slot * words, (slot + 1) * words), record * words);
+      attributes.set(this.attributes.subarray(slot * count, (slot + 1) * count), record * count);
+      rawFingerprints[record] = this.rawFingerprints[slot];
+    }
+    const keyStart = this.keyOffsets[usersBefore];
+    const addedKeyOffsets = this.keyOffsets.slice(usersBefore, this.userCount + 1);
+    for (let index = 0; index < addedKeyOffsets.length; index++) addedKeyOffsets[index] -= keyStart;
+    return {
+      usersBefore,
+      changedSlots,
+      addedKeyHashes: this.keyHashes.subarray(usersBefore, this.userCount),
+      addedKeyOffsets,
+      addedKeyBytes: this.keyBytes.subarray(keyStart, this.keyOffsets[this.userCount]),
+      segments,
+      attributes,
+      rawFingerprints,
+    };
+  }
+
+  /**
+   * For the store's loader, after filling the sections and before `rebuildIndex`: applies a patch written by
+   * `patchSince` on a snapshot of `patch.usersBefore` users.
+   */
+  applyPatch(patch: SnapshotPatch): void {
+    const usersBefore = this.userCount;
+    const added = patch.addedKeyHashes.length;
+    const records = patch.changedSlots.length + added;
+    const words = this.segmentWords;
+    const count = this.attributeCount;
+    if (
+      patch.usersBefore !== usersBefore ||
+      patch.addedKeyOffsets.length !== added + 1 ||
+      patch.addedKeyOffsets[0] !== 0 ||
+      patch.addedKeyOffsets[added] !== patch.addedKeyBytes.length ||
+      patch.segments.length !== records * words ||
+      patch.attributes.length !== records * count ||
+      patch.rawFingerprints.length !== records
+    ) {
+      throw new RangeError(`Snapshot patch does not fit a snapshot of ${usersBefore} users and this shape`);
+    }
+    checkPatchSlots(patch.changedSlots, usersBefore);
+    if (usersBefore + added > this.keyHashes.length) this.growSlots(usersBefore + added);
+    const keyStart = this.keyOffsets[usersBefore];
+    this.ensureKeyBytes(keyStart + patch.addedKeyBytes.length);
+    this.keyBytes.set(patch.addedKeyBytes, keyStart);
+    this.keyHashes.set(patch.addedKeyHashes, usersBefore);
+    for (let index = 0; index <= added; index++) {
+      this.keyOffsets[usersBefore + index] = keyStart + patch.addedKeyOffsets[index];
+    }
+    for (let record = 0; record < records; record++) {
+      const slot =
+        record < patch.changedSlots.length
+          ? patch.changedSlots[record]
+          : usersBefore + record - patch.changedSlots.length;
+      this.segments.set(patch.segments.subarray(record * words, (record + 1) * words), slot * words);
+      this.attributes.set(patch.attributes.subarray(record * count, (record + 1) * count), slot * count);
+      this.rawFingerprints[slot] = patch.rawFingerprints[record];
+    }
+    this.userCount = usersBefore + added;
   }
 
   /**

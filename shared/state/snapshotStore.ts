@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
-import { Snapshot, SnapshotSections } from './snapshot';
+import { Snapshot, type SnapshotPatch, type SnapshotSections } from './snapshot';
 
 export interface SnapshotMeta {
   configHash: string;
@@ -20,29 +20,72 @@ export interface CommitSnapshotOptions {
   blockSizeInBytes?: number;
   /** Blocks uploaded in parallel (default 4). */
   uploadConcurrency?: number;
+  /**
+   * What changed since the snapshot was loaded: with it, the upload writes a patch of the changed and added users
+   * instead of the whole snapshot, while the chain allows (see `maxPatchCount`, `maxPatchBytesPercentOfBase`).
+   */
+  changes?: SnapshotChanges;
+  /** Patches a chain may hold; the save after that writes the whole snapshot (default 8). */
+  maxPatchCount?: number;
+  /** The chain's patches may add up to this share of the base's bytes; beyond, a save writes it whole (default 25). */
+  maxPatchBytesPercentOfBase?: number;
 }
 
-/** The pointer blob: the only thing a reader trusts, replaced in one conditional write. */
+/** What a run changed in a loaded snapshot (see `CommitSnapshotOptions.changes`). */
+export interface SnapshotChanges {
+  /** `LoadedSnapshot.version` of the snapshot the run loaded: a patch applies to that chain only. */
+  loadedVersion: string;
+  /** Users it had when loaded; the users from there on were added by the run. */
+  loadedUsers: number;
+  /** Known slots (below `loadedUsers`) whose records may differ from the loaded ones, ascending. */
+  changedSlots: Uint32Array;
+}
+
+/** A data blob the pointer names, and how many users the snapshot has once it is read. */
+interface DataBlobRef {
+  blob: string;
+  bytes: number;
+  sha256: string;
+  users: number;
+}
+
+/**
+ * The pointer blob: the only thing a reader trusts, replaced in one conditional write. The snapshot is its base data
+ * blob with its patches applied in order.
+ */
 interface SnapshotPointer {
   format: typeof POINTER_FORMAT;
+  base: DataBlobRef;
+  patches: DataBlobRef[];
+  meta: SnapshotMeta;
+}
+
+/** Format 1 named one data blob: read as a base without patches. */
+interface SnapshotPointerV1 {
+  format: typeof POINTER_FORMAT_V1;
   dataBlob: string;
   dataBytes: number;
   sha256: string;
   meta: SnapshotMeta;
 }
 
-const POINTER_FORMAT = 'ci-braze-export/snapshot-pointer@1';
+const POINTER_FORMAT = 'ci-braze-export/snapshot-pointer@2';
+const POINTER_FORMAT_V1 = 'ci-braze-export/snapshot-pointer@1';
 const DATA_MAGIC = 'CIBZSNAP';
 /** Version 2 added the raw fingerprints; version 1 blobs still load (raw fingerprints all NO_RAW_FINGERPRINT). */
 const DATA_VERSION = 2;
 const FIRST_VERSION_WITH_RAW_FINGERPRINTS = 2;
+const PATCH_MAGIC = 'CIBZPTCH';
+const PATCH_VERSION = 1;
 const HEADER_BYTES = 64;
 const CHECKSUM_BYTES = 32;
 const DEFAULT_BLOCK_SIZE_IN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
+const DEFAULT_MAX_PATCH_COUNT = 8;
+const DEFAULT_MAX_PATCH_BYTES_PERCENT_OF_BASE = 25;
 
 /*
- * Data blob layout (little-endian; the typed arrays are written as they sit in memory):
+ * Base data blob layout (little-endian; the typed arrays are written as they sit in memory):
  *   header, 64 bytes: magic "CIBZSNAP", version u32, users u32, segmentCount u32, attributeCount u32,
  *                     key byte length u32, zero padding
  *   key hashes        users × i32
@@ -51,6 +94,18 @@ const DEFAULT_UPLOAD_CONCURRENCY = 4;
  *   segments          users × ceil(segmentCount / 32) × u32
  *   attributes        users × attributeCount × u32
  *   raw fingerprints  users × u32 (from version 2)
+ *   checksum          SHA-256 of everything above, 32 bytes
+ *
+ * Patch blob layout (`Snapshot.patchSince`; records are the changed users', then the added users'):
+ *   header, 64 bytes: magic "CIBZPTCH", version u32, usersBefore u32, usersAfter u32, changed count u32,
+ *                     segmentCount u32, attributeCount u32, added key byte length u32, zero padding
+ *   changed slots     changed × u32
+ *   added key hashes  added × i32
+ *   added key offsets (added + 1) × u32, from 0
+ *   segments          records × ceil(segmentCount / 32) × u32
+ *   attributes        records × attributeCount × u32
+ *   raw fingerprints  records × u32
+ *   added key bytes   UTF-8
  *   checksum          SHA-256 of everything above, 32 bytes
  */
 
@@ -94,32 +149,69 @@ function sectionList(sections: SnapshotSections, version = DATA_VERSION): Uint8A
   return list.map(bytesOf);
 }
 
-function encodeHeader(snapshot: Snapshot, keyByteLength: number): Buffer {
+function patchSectionList(patch: SnapshotPatch): Uint8Array[] {
+  return [
+    patch.changedSlots,
+    patch.addedKeyHashes,
+    patch.addedKeyOffsets,
+    patch.segments,
+    patch.attributes,
+    patch.rawFingerprints,
+    patch.addedKeyBytes,
+  ].map(bytesOf);
+}
+
+function encodeHeader(magic: string, fields: number[]): Buffer {
   const header = Buffer.alloc(HEADER_BYTES);
-  header.write(DATA_MAGIC, 0, 'latin1');
-  header.writeUInt32LE(DATA_VERSION, 8);
-  header.writeUInt32LE(snapshot.size, 12);
-  header.writeUInt32LE(snapshot.segmentCount, 16);
-  header.writeUInt32LE(snapshot.attributeCount, 20);
-  header.writeUInt32LE(keyByteLength, 24);
+  header.write(magic, 0, 'latin1');
+  fields.forEach((value, index) => header.writeUInt32LE(value, 8 + 4 * index));
   return header;
 }
 
-/** Yields the data blob in pieces of at most `chunkBytes` (views, not copies), hashing as it goes. */
-function* dataChunks(snapshot: Snapshot, chunkBytes: number, result: { sha256: string; bytes: number }) {
+/** The parts of a base data blob (header and views of the snapshot's arrays). */
+function baseParts(snapshot: Snapshot): Uint8Array[] {
   const sections = snapshot.sections();
+  const header = encodeHeader(DATA_MAGIC, [
+    DATA_VERSION,
+    snapshot.size,
+    snapshot.segmentCount,
+    snapshot.attributeCount,
+    sections.keyBytes.length,
+  ]);
+  return [header, ...sectionList(sections)];
+}
+
+function patchParts(snapshot: Snapshot, patch: SnapshotPatch): Uint8Array[] {
+  const header = encodeHeader(PATCH_MAGIC, [
+    PATCH_VERSION,
+    patch.usersBefore,
+    snapshot.size,
+    patch.changedSlots.length,
+    snapshot.segmentCount,
+    snapshot.attributeCount,
+    patch.addedKeyBytes.length,
+  ]);
+  return [header, ...patchSectionList(patch)];
+}
+
+/** Bytes of the patch blob `Snapshot.patchSince(usersBefore, changedSlots)` would make, without making it. */
+function patchBlobBytes(snapshot: Snapshot, usersBefore: number, changedCount: number): number {
+  const { keyOffsets } = snapshot.sections();
+  const added = snapshot.size - usersBefore;
+  const recordWords = Math.ceil(snapshot.segmentCount / 32) + snapshot.attributeCount + 1;
+  const addedKeyBytes = keyOffsets[snapshot.size] - keyOffsets[usersBefore];
+  return (
+    HEADER_BYTES + 4 * (changedCount + added + added + 1 + (changedCount + added) * recordWords) + addedKeyBytes + 32
+  );
+}
+
+/** Yields the parts in pieces of at most `chunkBytes` (views, not copies), then their SHA-256, hashing as it goes. */
+function* blobChunks(parts: Uint8Array[], chunkBytes: number, result: { sha256: string; bytes: number }) {
   const hash = createHash('sha256');
-  const header = encodeHeader(snapshot, sections.keyBytes.length);
-  hash.update(header);
-  result.bytes = header.length;
-  yield header;
-  for (const section of sectionList(sections)) {
-    for (let offset = 0; offset < section.length; offset += chunkBytes) {
-      const chunk = Buffer.from(
-        section.buffer,
-        section.byteOffset + offset,
-        Math.min(chunkBytes, section.length - offset),
-      );
+  result.bytes = 0;
+  for (const part of parts) {
+    for (let offset = 0; offset < part.length; offset += chunkBytes) {
+      const chunk = Buffer.from(part.buffer, part.byteOffset + offset, Math.min(chunkBytes, part.length - offset));
       hash.update(chunk);
       result.bytes += chunk.length;
       yield chunk;
@@ -143,6 +235,52 @@ function checkMetaMatches(data: { users: number; segmentCount: number; attribute
   if (problems.length > 0) throw new Error(`Snapshot meta does not match the snapshot: ${problems.join('; ')}`);
 }
 
+function isDataBlobRef(value: unknown): value is DataBlobRef {
+  const ref = value as DataBlobRef;
+  return (
+    typeof ref === 'object' &&
+    ref !== null &&
+    typeof ref.blob === 'string' &&
+    typeof ref.bytes === 'number' &&
+    typeof ref.sha256 === 'string' &&
+    typeof ref.users === 'number'
+  );
+}
+
+/** The pointer's document in the current format (a format 1 document as a base without patches), or null. */
+function parsePointer(document: unknown): SnapshotPointer | null {
+  const candidate = document as Partial<SnapshotPointer> & Partial<SnapshotPointerV1>;
+  const meta = candidate?.meta;
+  if (
+    typeof meta !== 'object' ||
+    meta === null ||
+    typeof meta.users !== 'number' ||
+    !Array.isArray(meta.segmentIds) ||
+    !Array.isArray(meta.attributeNames)
+  ) {
+    return null;
+  }
+  if (candidate.format === POINTER_FORMAT_V1) {
+    const { dataBlob, dataBytes, sha256 } = candidate;
+    if (typeof dataBlob !== 'string' || typeof dataBytes !== 'number' || typeof sha256 !== 'string') return null;
+    return {
+      format: POINTER_FORMAT,
+      base: { blob: dataBlob, bytes: dataBytes, sha256, users: meta.users },
+      patches: [],
+      meta,
+    };
+  }
+  if (
+    candidate.format !== POINTER_FORMAT ||
+    !isDataBlobRef(candidate.base) ||
+    !Array.isArray(candidate.patches) ||
+    !candidate.patches.every(isDataBlobRef)
+  ) {
+    return null;
+  }
+  return candidate as SnapshotPointer;
+}
+
 async function readPointer(
   container: ContainerClient,
   configHash: string,
@@ -159,25 +297,14 @@ async function readPointer(
     if (statusOf(error) === 404) return null;
     throw new Error(`Could not read snapshot pointer ${name}: ${describeStorageError(error)}`);
   }
-  let pointer: SnapshotPointer;
+  let document: unknown;
   try {
-    pointer = JSON.parse(body.toString('utf8')) as SnapshotPointer;
+    document = JSON.parse(body.toString('utf8'));
   } catch {
     throw new Error(`Snapshot pointer ${name} is not valid JSON`);
   }
-  if (
-    pointer?.format !== POINTER_FORMAT ||
-    typeof pointer.dataBlob !== 'string' ||
-    typeof pointer.dataBytes !== 'number' ||
-    typeof pointer.sha256 !== 'string' ||
-    typeof pointer.meta !== 'object' ||
-    pointer.meta === null ||
-    typeof pointer.meta.users !== 'number' ||
-    !Array.isArray(pointer.meta.segmentIds) ||
-    !Array.isArray(pointer.meta.attributeNames)
-  ) {
-    throw new Error(`Snapshot pointer ${name} is not a ${POINTER_FORMAT} document`);
-  }
+  const pointer = parsePointer(document);
+  if (!pointer) throw new Error(`Snapshot pointer ${name} is not a ${POINTER_FORMAT} document`);
   if (!etag) throw new Error(`Snapshot pointer ${name} came back without an ETag`);
   return { pointer, etag };
 }
@@ -194,18 +321,36 @@ async function streamToBuffer(stream: NodeJS.ReadableStream | undefined, name: s
  * `deleteSnapshotData` drops it.
  */
 export interface StagedSnapshot {
-  dataBlob: string;
-  dataBytes: number;
-  sha256: string;
-  users: number;
+  /** A base replaces the chain; a patch extends the chain of `basedOn`. */
+  kind: 'base' | 'patch';
+  data: DataBlobRef;
   segmentCount: number;
   attributeCount: number;
   /** The pointer when the upload started: the switch is conditioned on it (a commit in between wins). */
-  basedOn: { etag: string; dataBlob: string } | null;
+  basedOn: { etag: string; pointer: SnapshotPointer } | null;
+}
+
+/** Whether the save can be a patch of the chain the pointer names, and which patch. */
+function patchToWrite(
+  snapshot: Snapshot,
+  previous: { pointer: SnapshotPointer; etag: string } | null,
+  options: CommitSnapshotOptions,
+): SnapshotPatch | null {
+  const { changes } = options;
+  if (!changes || !previous || previous.etag !== changes.loadedVersion) return null;
+  const { base, patches } = previous.pointer;
+  if (patches.length >= (options.maxPatchCount ?? DEFAULT_MAX_PATCH_COUNT)) return null;
+  const chainPatchBytes =
+    patches.reduce((total, patch) => total + patch.bytes, 0) +
+    patchBlobBytes(snapshot, changes.loadedUsers, changes.changedSlots.length);
+  const percent = options.maxPatchBytesPercentOfBase ?? DEFAULT_MAX_PATCH_BYTES_PERCENT_OF_BASE;
+  if (chainPatchBytes * 100 > base.bytes * percent) return null;
+  return snapshot.patchSince(changes.loadedUsers, changes.changedSlots);
 }
 
 /**
- * Writes the snapshot as a new data blob under `snapshots/<configHash>/`, streamed in blocks. Readers do not see it
+ * Writes the snapshot under `snapshots/<configHash>/`, streamed in blocks: a patch of what `options.changes` names
+ * when the loaded chain is still current and short enough, else a whole (base) data blob. Readers do not see it
  * until `switchSnapshot`. The snapshot must not change until the returned promise settles.
  */
 export async function uploadSnapshotData(
@@ -219,13 +364,15 @@ export async function uploadSnapshotData(
   const blockSizeInBytes = options.blockSizeInBytes ?? DEFAULT_BLOCK_SIZE_IN_BYTES;
   const uploadConcurrency = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
   const previous = await readPointer(container, configHash);
+  const patch = patchToWrite(snapshot, previous, options);
 
   const stamp = new Date().toISOString().replace(/[^0-9A-Za-z]/g, '');
-  const dataBlob = `${folder}data-${stamp}-${randomUUID()}.snap`;
+  const dataBlob = `${folder}data-${stamp}-${randomUUID()}.${patch ? 'patch' : 'snap'}`;
   const dataClient = container.getBlockBlobClient(dataBlob);
   const written = { sha256: '', bytes: 0 };
   // Blocks are staged straight from views of the snapshot's arrays (no copy into upload buffers), a few at once.
-  const chunks = dataChunks(snapshot, blockSizeInBytes, written);
+  const parts = patch ? patchParts(snapshot, patch) : baseParts(snapshot);
+  const chunks = blobChunks(parts, blockSizeInBytes, written);
   const blockIds: string[] = [];
   const stageBlocks = async () => {
     for (let next = chunks.next(); !next.done; next = chunks.next()) {
@@ -245,29 +392,32 @@ export async function uploadSnapshotData(
     throw new Error(`Snapshot upload to ${dataBlob} failed (${describeStorageError(error)}); the previous one stays`);
   }
   return {
-    dataBlob,
-    dataBytes: written.bytes,
-    sha256: written.sha256,
-    users: snapshot.size,
+    kind: patch ? 'patch' : 'base',
+    data: { blob: dataBlob, bytes: written.bytes, sha256: written.sha256, users: snapshot.size },
     segmentCount: snapshot.segmentCount,
     attributeCount: snapshot.attributeCount,
-    basedOn: previous && { etag: previous.etag, dataBlob: previous.pointer.dataBlob },
+    basedOn: previous,
   };
 }
 
 /** Deletes a staged data blob that will not be switched to (best effort: the next commit's sweep also removes it). */
 export async function deleteSnapshotData(container: ContainerClient, staged: StagedSnapshot): Promise<void> {
   await container
-    .getBlobClient(staged.dataBlob)
+    .getBlobClient(staged.data.blob)
     .deleteIfExists()
     .catch(() => undefined);
 }
 
+function blobsOf(pointer: SnapshotPointer): string[] {
+  return [pointer.base.blob, ...pointer.patches.map((patch) => patch.blob)];
+}
+
 /**
  * Makes a staged data blob the current snapshot: switches the pointer blob `snapshots/<configHash>/current.json` to
- * it in one write conditioned on the pointer's ETag when the upload started (or on its absence). A failure leaves the
- * previous snapshot in use: readers never see a half-written one. A concurrent commit that switched the pointer first
- * makes this one fail. After the switch, data blobs other than the new and the previous one are deleted.
+ * it (a base alone, or the previous chain with the patch added) in one write conditioned on the pointer's ETag when
+ * the upload started (or on its absence). A failure leaves the previous snapshot in use: readers never see a
+ * half-written one. A concurrent commit that switched the pointer first makes this one fail. After the switch, data
+ * blobs that neither the new nor the previous pointer names are deleted.
  */
 export async function switchSnapshot(
   container: ContainerClient,
@@ -275,14 +425,15 @@ export async function switchSnapshot(
   staged: StagedSnapshot,
   meta: SnapshotMeta,
 ): Promise<void> {
-  checkMetaMatches(staged, meta);
+  checkMetaMatches({ ...staged, users: staged.data.users }, meta);
   const folder = snapshotFolder(configHash);
   const pointerName = pointerBlobName(configHash);
+  const previous = staged.basedOn?.pointer;
+  if (staged.kind === 'patch' && !previous) throw new Error('A snapshot patch needs the pointer it was based on');
   const pointer: SnapshotPointer = {
     format: POINTER_FORMAT,
-    dataBlob: staged.dataBlob,
-    dataBytes: staged.dataBytes,
-    sha256: staged.sha256,
+    base: staged.kind === 'patch' && previous ? previous.base : staged.data,
+    patches: staged.kind === 'patch' && previous ? [...previous.patches, staged.data] : [],
     meta,
   };
   const pointerBody = JSON.stringify(pointer);
@@ -304,7 +455,8 @@ export async function switchSnapshot(
     );
   }
 
-  const keep = new Set([staged.dataBlob, staged.basedOn?.dataBlob]);
+  // A reader that read the previous pointer may still be reading its blobs.
+  const keep = new Set([...blobsOf(pointer), ...(previous ? blobsOf(previous) : [])]);
   try {
     for await (const blob of container.listBlobsFlat({ prefix: `${folder}data-` })) {
       if (!keep.has(blob.name)) await container.getBlobClient(blob.name).deleteIfExists();
@@ -314,7 +466,7 @@ export async function switchSnapshot(
   }
 }
 
-/** `uploadSnapshotData` then `switchSnapshot`: writes the snapshot and makes it current. */
+/** `uploadSnapshotData` then `switchSnapshot`: writes the snapshot (or a patch of it) and makes it current. */
 export async function commitSnapshot(
   container: ContainerClient,
   configHash: string,
@@ -335,53 +487,93 @@ export async function loadSnapshotMeta(container: ContainerClient, configHash: s
   return (await readPointer(container, configHash))?.pointer.meta ?? null;
 }
 
-/**
- * Reads the current snapshot, or null when none exists. The data blob streams straight into preallocated typed
- * arrays; its length, header and SHA-256 are checked against the pointer, and any mismatch throws an error naming
- * the blob.
- */
 export interface LoadSnapshotOptions {
   /** Room for this many users more than the snapshot holds (a run that adds users then does not regrow it). */
   extraUsers?: number;
 }
 
+export interface LoadedSnapshot {
+  snapshot: Snapshot;
+  meta: SnapshotMeta;
+  /** Which pointer was read (its ETag), for `SnapshotChanges.loadedVersion`. */
+  version: string;
+}
+
+/**
+ * Reads the current snapshot, or null when none exists: the base data blob streams straight into preallocated typed
+ * arrays while the patches download, then the patches are applied in order. Every blob's length, header and SHA-256
+ * are checked against the pointer, and any mismatch throws an error naming the blob.
+ */
 export async function loadSnapshot(
   container: ContainerClient,
   configHash: string,
   options: LoadSnapshotOptions = {},
-): Promise<{ snapshot: Snapshot; meta: SnapshotMeta } | null> {
+): Promise<LoadedSnapshot | null> {
   checkHostIsLittleEndian();
   const current = await readPointer(container, configHash);
   if (!current) return null;
   const { pointer } = current;
-  const name = pointer.dataBlob;
+  const pointerName = pointerBlobName(configHash);
+  const patchBodies = pointer.patches.map((ref) =>
+    downloadBlob(container, ref, pointerName).then(async (body) => streamToBuffer(body, ref.blob)),
+  );
+  // Rejections are read in order below; none goes unhandled meanwhile.
+  for (const body of patchBodies) body.catch(() => undefined);
+  const addedUsers = pointer.meta.users - pointer.base.users;
+  const { snapshot, keyByteLength } = await readSnapshotData(
+    await downloadBlob(container, pointer.base, pointerName),
+    pointer,
+    {
+      extraUsers: Math.max(0, addedUsers) + (options.extraUsers ?? 0),
+      // The patches' key bytes are fewer than their blobs' bytes.
+      extraKeyBytes: pointer.patches.reduce((total, ref) => total + ref.bytes, 0) + (options.extraUsers ?? 0) * 32,
+    },
+  );
+  let keyBytesLoaded = keyByteLength;
+  for (let index = 0; index < pointer.patches.length; index++) {
+    keyBytesLoaded += applyPatchBlob(snapshot, await patchBodies[index], pointer.patches[index], pointer.meta);
+  }
+  const corrupt = (reason: string) => new Error(`Snapshot ${pointerName} is corrupt: ${reason}`);
+  if (snapshot.size !== pointer.meta.users) {
+    throw corrupt(`its blobs hold ${snapshot.size} users, its meta says ${pointer.meta.users}`);
+  }
+  try {
+    snapshot.rebuildIndex(keyBytesLoaded);
+  } catch (error) {
+    throw corrupt((error as Error).message);
+  }
+  return { snapshot, meta: pointer.meta, version: current.etag };
+}
+
+async function downloadBlob(
+  container: ContainerClient,
+  ref: DataBlobRef,
+  pointerName: string,
+): Promise<NodeJS.ReadableStream> {
   let body: NodeJS.ReadableStream | undefined;
   let contentLength: number | undefined;
   try {
-    const response = await container.getBlobClient(name).download();
+    const response = await container.getBlobClient(ref.blob).download();
     body = response.readableStreamBody;
     contentLength = response.contentLength;
   } catch (error) {
     throw new Error(
-      `Could not read snapshot data blob ${name} named by ${pointerBlobName(configHash)} (${describeStorageError(error)})`,
+      `Could not read snapshot data blob ${ref.blob} named by ${pointerName} (${describeStorageError(error)})`,
     );
   }
-  if (!body) throw new Error(`Snapshot data blob ${name} came back without a body`);
-  if (contentLength !== undefined && contentLength !== pointer.dataBytes) {
-    throw new Error(
-      `Snapshot data blob ${name} is corrupt: ${contentLength} bytes, the pointer says ${pointer.dataBytes}`,
-    );
+  if (!body) throw new Error(`Snapshot data blob ${ref.blob} came back without a body`);
+  if (contentLength !== undefined && contentLength !== ref.bytes) {
+    throw new Error(`Snapshot data blob ${ref.blob} is corrupt: ${contentLength} bytes, the pointer says ${ref.bytes}`);
   }
-  const snapshot = await readSnapshotData(body, name, pointer, options.extraUsers ?? 0);
-  return { snapshot, meta: pointer.meta };
+  return body;
 }
 
 function decodeHeader(
   header: Uint8Array,
-  name: string,
   pointer: SnapshotPointer,
-  extraUsers: number,
+  room: { extraUsers: number; extraKeyBytes: number },
 ): { snapshot: Snapshot; version: number; keyByteLength: number } {
+  const name = pointer.base.blob;
   const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
   const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   if (view.toString('latin1', 0, 8) !== DATA_MAGIC) throw corrupt('it does not start with the snapshot magic');
@@ -391,15 +583,15 @@ function decodeHeader(
   const segmentCount = view.readUInt32LE(16);
   const attributeCount = view.readUInt32LE(20);
   const keyByteLength = view.readUInt32LE(24);
-  const { meta } = pointer;
+  const { meta, base } = pointer;
   if (
-    users !== meta.users ||
+    users !== base.users ||
     segmentCount !== meta.segmentIds.length ||
     attributeCount !== meta.attributeNames.length
   ) {
     throw corrupt(
-      `header says ${users} users, ${segmentCount} segments, ${attributeCount} attributes; the pointer's meta ` +
-        `${meta.users}, ${meta.segmentIds.length}, ${meta.attributeNames.length}`,
+      `header says ${users} users, ${segmentCount} segments, ${attributeCount} attributes; the pointer ` +
+        `${base.users}, ${meta.segmentIds.length}, ${meta.attributeNames.length}`,
     );
   }
   const segmentWords = Math.ceil(segmentCount / 32);
@@ -409,25 +601,25 @@ function decodeHeader(
     (version >= FIRST_VERSION_WITH_RAW_FINGERPRINTS ? 4 * users : 0) +
     keyByteLength +
     CHECKSUM_BYTES;
-  if (expectedBytes !== pointer.dataBytes) {
-    throw corrupt(`header implies ${expectedBytes} bytes, the pointer says ${pointer.dataBytes}`);
+  if (expectedBytes !== base.bytes) {
+    throw corrupt(`header implies ${expectedBytes} bytes, the pointer says ${base.bytes}`);
   }
   try {
-    const snapshot = Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength, extraUsers });
+    const snapshot = Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength, ...room });
     return { snapshot, version, keyByteLength };
   } catch (error) {
     throw corrupt((error as Error).message);
   }
 }
 
-/** Copies the streamed bytes region by region into the header, the snapshot's arrays and the checksum. */
+/** Copies the base blob's streamed bytes region by region into the header, the snapshot's arrays and the checksum. */
 async function readSnapshotData(
   stream: NodeJS.ReadableStream,
-  name: string,
   pointer: SnapshotPointer,
-  extraUsers: number,
-): Promise<Snapshot> {
-  const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
+  room: { extraUsers: number; extraKeyBytes: number },
+): Promise<{ snapshot: Snapshot; keyByteLength: number }> {
+  const { base } = pointer;
+  const corrupt = (reason: string) => new Error(`Snapshot data blob ${base.blob} is corrupt: ${reason}`);
   const hash = createHash('sha256');
   const header = new Uint8Array(HEADER_BYTES);
   const checksum = new Uint8Array(CHECKSUM_BYTES);
@@ -441,7 +633,7 @@ async function readSnapshotData(
     received += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
-      if (regionIndex >= regions.length) throw corrupt(`more than the ${pointer.dataBytes} bytes it should hold`);
+      if (regionIndex >= regions.length) throw corrupt(`more than the ${base.bytes} bytes it should hold`);
       const region = regions[regionIndex];
       const count = Math.min(region.length - regionFilled, chunk.length - offset);
       const piece = chunk.subarray(offset, offset + count);
@@ -451,7 +643,7 @@ async function readSnapshotData(
       regionFilled += count;
       if (regionFilled < region.length) continue;
       if (region === header) {
-        const decoded = decodeHeader(header, name, pointer, extraUsers);
+        const decoded = decodeHeader(header, pointer, room);
         snapshot = decoded.snapshot;
         keyByteLength = decoded.keyByteLength;
         regions = [header, ...sectionList(snapshot.sections(), decoded.version), checksum];
@@ -462,16 +654,77 @@ async function readSnapshotData(
     }
   }
   if (!snapshot || regionIndex < regions.length) {
-    throw corrupt(`it ends after ${received} bytes, ${pointer.dataBytes} expected`);
+    throw corrupt(`it ends after ${received} bytes, ${base.bytes} expected`);
   }
   const computed = hash.digest();
-  if (!computed.equals(checksum) || computed.toString('hex') !== pointer.sha256) {
+  if (!computed.equals(checksum) || computed.toString('hex') !== base.sha256) {
     throw corrupt('its SHA-256 checksum does not match');
   }
+  return { snapshot, keyByteLength };
+}
+
+/**
+ * Checks a downloaded patch blob against the pointer and applies it to the snapshot being loaded. Returns the key
+ * bytes it added.
+ */
+function applyPatchBlob(snapshot: Snapshot, body: Buffer, ref: DataBlobRef, meta: SnapshotMeta): number {
+  const corrupt = (reason: string) => new Error(`Snapshot patch blob ${ref.blob} is corrupt: ${reason}`);
+  if (body.length !== ref.bytes) throw corrupt(`${body.length} bytes, the pointer says ${ref.bytes}`);
+  const content = body.subarray(0, body.length - CHECKSUM_BYTES);
+  const computed = createHash('sha256').update(content).digest();
+  if (!computed.equals(body.subarray(content.length)) || computed.toString('hex') !== ref.sha256) {
+    throw corrupt('its SHA-256 checksum does not match');
+  }
+  if (body.length < HEADER_BYTES + CHECKSUM_BYTES || body.toString('latin1', 0, 8) !== PATCH_MAGIC) {
+    throw corrupt('it does not start with the patch magic');
+  }
+  const [version, usersBefore, usersAfter, changed, segmentCount, attributeCount, addedKeyByteLength] = Array.from(
+    { length: 7 },
+    (_, index) => body.readUInt32LE(8 + 4 * index),
+  );
+  if (version !== PATCH_VERSION) throw corrupt(`format version ${version}, expected ${PATCH_VERSION}`);
+  if (
+    usersBefore !== snapshot.size ||
+    usersAfter !== ref.users ||
+    usersAfter < usersBefore ||
+    segmentCount !== meta.segmentIds.length ||
+    attributeCount !== meta.attributeNames.length
+  ) {
+    throw corrupt(
+      `header says ${usersBefore} to ${usersAfter} users, ${segmentCount} segments, ${attributeCount} attributes; ` +
+        `the chain ${snapshot.size} to ${ref.users}, ${meta.segmentIds.length}, ${meta.attributeNames.length}`,
+    );
+  }
+  const added = usersAfter - usersBefore;
+  const records = changed + added;
+  const words = Math.ceil(segmentCount / 32);
+  const lengths = [changed, added, added + 1, records * words, records * attributeCount, records];
+  const expectedBytes =
+    HEADER_BYTES + 4 * lengths.reduce((total, length) => total + length, 0) + addedKeyByteLength + CHECKSUM_BYTES;
+  if (expectedBytes !== body.length) throw corrupt(`header implies ${expectedBytes} bytes, it has ${body.length}`);
+  // Typed arrays need aligned offsets: one aligned copy of the (small) patch.
+  const aligned = new Uint8Array(content.length);
+  aligned.set(content);
+  let offset = HEADER_BYTES;
+  const words32 = (length: number) => {
+    const view = new Uint32Array(aligned.buffer, offset, length);
+    offset += 4 * length;
+    return view;
+  };
+  const [changedSlots, hashes, addedKeyOffsets, segments, attributes, rawFingerprints] = lengths.map(words32);
   try {
-    snapshot.rebuildIndex(keyByteLength);
+    snapshot.applyPatch({
+      usersBefore,
+      changedSlots,
+      addedKeyHashes: new Int32Array(hashes.buffer, hashes.byteOffset, hashes.length),
+      addedKeyOffsets,
+      addedKeyBytes: aligned.subarray(offset, offset + addedKeyByteLength),
+      segments,
+      attributes,
+      rawFingerprints,
+    });
   } catch (error) {
     throw corrupt((error as Error).message);
   }
-  return snapshot;
+  return addedKeyByteLength;
 }

@@ -174,4 +174,36 @@ describe('DeltaPlanner', () => {
     expect(p.next.hasSegment(p.next.find('e:u2'), GOLD)).toBe(true);
     expect(p.next.size).toBe(2);
   });
+
+  it('lists the known users whose state changed, for an incremental save', () => {
+    const first = planner(null);
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+    for (const user of users) first.planRow(row(`e:${user}`, [`${user}@x.io`, 'Ann', 10]), GOLD, 7);
+    const previous = first.next;
+    const stateOf = (snapshot: Snapshot, slot: number) =>
+      [snapshot.segmentWord(slot, 0), snapshot.rawFingerprint(slot)].concat(
+        attributeNames.map((_, attribute) => snapshot.attribute(slot, attribute)),
+      );
+    const before = users.map((_, slot) => stateOf(previous, slot));
+
+    const p = planner(previous);
+    p.planRow(row('e:u1', ['u1@x.io', 'Ann', 10]), GOLD, 7); // unchanged
+    p.planRow(row('e:u2', ['u2@x.io', 'Bob', 10]), GOLD, 8); // a value changed
+    // u3 left Gold (no row)
+    p.planRow(row('e:u4', ['u4@x.io', 'Ann', 10]), GOLD, 7);
+    p.planRow(row('e:u4', ['u4@x.io', 'Ann', 10]), CHURN, 7); // joined Churn
+    p.planRow(row('e:u5', ['u5@x.io', 'Ann', 10]), GOLD, 9); // same values, other row bytes
+    const joined = p.planRow(row('e:u6', ['u6@x.io', 'Ann', 10]), CHURN, 7); // moved, but Braze rejects it
+    p.planRow(row('e:u6', ['u6@x.io', 'Ann', 10]), GOLD, 7);
+    p.planRow(row('e:u7', ['u7@x.io', 'New', 1]), GOLD); // added: not a known user
+    p.planRemovals(new Set());
+    p.reject((joined as { planned: PlannedObject }).planned);
+
+    const changed = [...p.changedSlots()];
+    expect(changed.map((slot) => users[slot])).toEqual(['u2', 'u3', 'u4', 'u5']);
+    // Every user left out is as they were.
+    for (let slot = 0; slot < users.length; slot++) {
+      if (!changed.includes(slot)) expect(stateOf(p.next, slot)).toEqual(before[slot]);
+    }
+  });
 });

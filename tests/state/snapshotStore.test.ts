@@ -4,7 +4,13 @@ import { AddressInfo } from 'node:net';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { fingerprintValue, NO_VALUE } from '../../shared/state/fingerprint';
 import { NO_RAW_FINGERPRINT, Snapshot } from '../../shared/state/snapshot';
-import { commitSnapshot, loadSnapshot, loadSnapshotMeta, SnapshotMeta } from '../../shared/state/snapshotStore';
+import {
+  commitSnapshot,
+  loadSnapshot,
+  loadSnapshotMeta,
+  type CommitSnapshotOptions,
+  type SnapshotMeta,
+} from '../../shared/state/snapshotStore';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
 
 const SEGMENT_IDS = ['seg-a', 'seg-b', 'seg-c'];
@@ -66,9 +72,54 @@ async function dataBlobNames(container: ContainerClient, configHash: string): Pr
   return names.sort();
 }
 
-async function currentDataBlob(container: ContainerClient, configHash: string): Promise<string> {
+interface PointerDocument {
+  base: { blob: string; bytes: number; users: number };
+  patches: Array<{ blob: string; bytes: number; users: number }>;
+}
+
+async function readPointerDocument(container: ContainerClient, configHash: string): Promise<PointerDocument> {
   const body = await container.getBlobClient(`snapshots/${configHash}/current.json`).downloadToBuffer();
-  return (JSON.parse(body.toString()) as { dataBlob: string }).dataBlob;
+  return JSON.parse(body.toString()) as PointerDocument;
+}
+
+async function currentDataBlob(container: ContainerClient, configHash: string): Promise<string> {
+  return (await readPointerDocument(container, configHash)).base.blob;
+}
+
+/** Changes every 97th user and adds `added` users, as a run would; returns the changed known slots. */
+function changeUsers(snapshot: Snapshot, variant: number, added: number): Uint32Array {
+  const changed: number[] = [];
+  for (let slot = variant; slot < snapshot.size; slot += 97) {
+    snapshot.setSegment(slot, 1, !snapshot.hasSegment(slot, 1));
+    snapshot.setAttribute(slot, 1, fingerprintValue(`changed-${variant}`));
+    snapshot.setRawFingerprint(slot, fingerprintValue(`row-${slot}-${variant}`));
+    changed.push(slot);
+  }
+  for (let index = 0; index < added; index++) {
+    const slot = snapshot.insert(index % 3 === 0 ? `m:nëw${variant}-${index}@x.io` : `e:new-${variant}-${index}`);
+    snapshot.setSegment(slot, 2, true);
+    snapshot.setAttribute(slot, 0, fingerprintValue(`new-${index}`));
+    snapshot.setRawFingerprint(slot, index + 1);
+  }
+  return Uint32Array.from(changed);
+}
+
+/** Loads the current snapshot, lets `change` change it as a run would, and commits what changed. */
+async function commitChanges(
+  container: ContainerClient,
+  configHash: string,
+  runId: string,
+  change: (snapshot: Snapshot) => Uint32Array,
+  options: CommitSnapshotOptions = {},
+): Promise<Snapshot> {
+  const loaded = (await loadSnapshot(container, configHash, { extraUsers: 1000 }))!;
+  const loadedUsers = loaded.snapshot.size;
+  const changedSlots = change(loaded.snapshot);
+  await commitSnapshot(container, configHash, loaded.snapshot, metaFor(loaded.snapshot, runId), {
+    ...options,
+    changes: { loadedVersion: loaded.version, loadedUsers, changedSlots },
+  });
+  return loaded.snapshot;
 }
 
 /**
@@ -214,12 +265,12 @@ describe('snapshot store', () => {
     expect(await dataBlobNames(container, 'race')).toEqual([await currentDataBlob(container, 'race')]);
   });
 
-  it('reads a version 1 data blob (before raw fingerprints) with no raw fingerprints', async () => {
+  it('reads a format 1 pointer naming a version 1 data blob (before raw fingerprints)', async () => {
     const snapshot = buildSnapshot(3000, 1);
-    await commitSnapshot(container, 'v1', snapshot, metaFor(snapshot, 'run-v1'));
+    const meta = metaFor(snapshot, 'run-v1');
+    await commitSnapshot(container, 'v1', snapshot, meta);
     const pointerName = 'snapshots/v1/current.json';
-    const pointer = JSON.parse((await container.getBlobClient(pointerName).downloadToBuffer()).toString());
-    const current = await container.getBlobClient(pointer.dataBlob).downloadToBuffer();
+    const current = await container.getBlobClient(await currentDataBlob(container, 'v1')).downloadToBuffer();
     // Version 1: the same layout without the raw fingerprints (the last section), under its own checksum.
     const body = Buffer.from(current.subarray(0, current.length - 32 - 4 * snapshot.size));
     body.writeUInt32LE(1, 8);
@@ -227,7 +278,8 @@ describe('snapshot store', () => {
     const versionOne = Buffer.concat([body, checksum]);
     await container.getBlockBlobClient('snapshots/v1/data-v1.bin').uploadData(versionOne);
     const versionOnePointer = {
-      ...pointer,
+      format: 'ci-braze-export/snapshot-pointer@1',
+      meta,
       dataBlob: 'snapshots/v1/data-v1.bin',
       dataBytes: versionOne.length,
       sha256: checksum.toString('hex'),
@@ -287,6 +339,110 @@ describe('snapshot store', () => {
       await container.getBlockBlobClient('snapshots/corrupt/current.json').uploadData(Buffer.from('{"format":'));
       await expect(loadSnapshotMeta(container, 'corrupt')).rejects.toThrow(
         'Snapshot pointer snapshots/corrupt/current.json is not valid JSON',
+      );
+    });
+  });
+
+  describe('patches', () => {
+    it('saves what a run changed as a patch of the loaded snapshot, and loads the chain back', async () => {
+      const original = buildSnapshot(20_000, 1);
+      await commitSnapshot(container, 'patch', original, metaFor(original, 'run-1'));
+      const baseBlob = await currentDataBlob(container, 'patch');
+      for (let run = 2; run <= 3; run++) {
+        const expected = await commitChanges(container, 'patch', `run-${run}`, (s) => changeUsers(s, run, 500));
+        const loaded = (await loadSnapshot(container, 'patch'))!;
+        expectSameSnapshot(loaded.snapshot, expected);
+        expect(loaded.meta.runId).toBe(`run-${run}`);
+      }
+      const pointer = await readPointerDocument(container, 'patch');
+      expect(pointer.base.blob).toBe(baseBlob);
+      expect(pointer.patches.map((patch) => patch.users)).toEqual([20_500, 21_000]);
+      // A patch holds the changed and added users only.
+      for (const patch of pointer.patches) expect(patch.bytes).toBeLessThan(pointer.base.bytes / 10);
+      expect(await dataBlobNames(container, 'patch')).toEqual([baseBlob, ...pointer.patches.map((p) => p.blob)].sort());
+      const { snapshot } = (await loadSnapshot(container, 'patch'))!;
+      expect(snapshot.keyOf(20_000)).toBe('m:nëw2-0@x.io');
+      expect(snapshot.find('e:new-3-499')).toBe(20_999);
+      // A user no patch touched is as the base has them.
+      expect(snapshot.attribute(1, 1)).toBe(original.attribute(1, 1));
+    });
+
+    it('writes the whole snapshot once the chain is long or heavy, or when the pointer moved since the load', async () => {
+      const original = buildSnapshot(10_000, 1);
+      await commitSnapshot(container, 'compact', original, metaFor(original, 'run-1'));
+      const options = { maxPatchCount: 2, maxPatchBytesPercentOfBase: 20 };
+      for (let run = 2; run <= 3; run++) {
+        await commitChanges(container, 'compact', `run-${run}`, (s) => changeUsers(s, run, 10), options);
+      }
+      const chain = await readPointerDocument(container, 'compact');
+      expect(chain.patches).toHaveLength(2);
+
+      // A third patch would make the chain too long.
+      let expected = await commitChanges(container, 'compact', 'run-4', (s) => changeUsers(s, 4, 10), options);
+      let pointer = await readPointerDocument(container, 'compact');
+      expect(pointer.patches).toEqual([]);
+      expect(pointer.base.users).toBe(10_030);
+      // The previous chain stays for readers that are still reading it.
+      const chainBlobs = [chain.base.blob, ...chain.patches.map((patch) => patch.blob)];
+      expect(await dataBlobNames(container, 'compact')).toEqual([pointer.base.blob, ...chainBlobs].sort());
+      expectSameSnapshot((await loadSnapshot(container, 'compact'))!.snapshot, expected);
+
+      // A patch of half the users would outweigh 20 % of the base.
+      const everySecond = (snapshot: Snapshot) => {
+        const slots = Array.from({ length: snapshot.size / 2 }, (_, index) => index * 2);
+        for (const slot of slots) snapshot.setAttribute(slot, 0, fingerprintValue(`half-${slot}`));
+        return Uint32Array.from(slots);
+      };
+      expected = await commitChanges(container, 'compact', 'run-5', everySecond, options);
+      pointer = await readPointerDocument(container, 'compact');
+      expect(pointer.patches).toEqual([]);
+      expectSameSnapshot((await loadSnapshot(container, 'compact'))!.snapshot, expected);
+
+      // Another commit switched the pointer after this run's load: a patch would apply to a chain it never read.
+      const stale = (await loadSnapshot(container, 'compact', { extraUsers: 10 }))!;
+      const loadedUsers = stale.snapshot.size;
+      await commitChanges(container, 'compact', 'run-6', (s) => changeUsers(s, 6, 10), options);
+      const changedSlots = changeUsers(stale.snapshot, 7, 10);
+      await commitSnapshot(container, 'compact', stale.snapshot, metaFor(stale.snapshot, 'run-7'), {
+        ...options,
+        changes: { loadedVersion: stale.version, loadedUsers, changedSlots },
+      });
+      pointer = await readPointerDocument(container, 'compact');
+      expect(pointer.patches).toEqual([]);
+      expectSameSnapshot((await loadSnapshot(container, 'compact'))!.snapshot, stale.snapshot);
+    });
+
+    it('names a damaged, missing or misplaced patch blob', async () => {
+      const original = buildSnapshot(5000, 2);
+      await commitSnapshot(container, 'bad-patch', original, metaFor(original, 'run-1'));
+      for (let run = 2; run <= 3; run++) {
+        await commitChanges(container, 'bad-patch', `run-${run}`, (s) => changeUsers(s, run, 100));
+      }
+      const pointerName = 'snapshots/bad-patch/current.json';
+      const pointerBody = await container.getBlobClient(pointerName).downloadToBuffer();
+      const pointer = JSON.parse(pointerBody.toString()) as PointerDocument;
+      const [first, second] = pointer.patches;
+
+      // The patches in the wrong order: the first one applied does not start where the base ends.
+      const swapped = { ...pointer, patches: [second, first] };
+      await container.getBlockBlobClient(pointerName).uploadData(Buffer.from(JSON.stringify(swapped)));
+      await expect(loadSnapshot(container, 'bad-patch')).rejects.toThrow(
+        `Snapshot patch blob ${second.blob} is corrupt: header says 5100 to 5200 users, 3 segments, 3 attributes; ` +
+          'the chain 5000 to 5200, 3, 3',
+      );
+      await container.getBlockBlobClient(pointerName).uploadData(pointerBody);
+
+      const patchBody = await container.getBlobClient(first.blob).downloadToBuffer();
+      const damaged = Buffer.from(patchBody);
+      damaged[100] ^= 0x01;
+      await container.getBlockBlobClient(first.blob).uploadData(damaged);
+      await expect(loadSnapshot(container, 'bad-patch')).rejects.toThrow(
+        `Snapshot patch blob ${first.blob} is corrupt: its SHA-256 checksum does not match`,
+      );
+
+      await container.getBlobClient(first.blob).delete();
+      await expect(loadSnapshot(container, 'bad-patch')).rejects.toThrow(
+        `Could not read snapshot data blob ${first.blob} named by ${pointerName} (status 404`,
       );
     });
   });
