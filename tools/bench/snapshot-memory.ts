@@ -125,10 +125,10 @@ export async function measureSnapshotStore(snapshot: Snapshot, segments: number,
     const loadRssDeltaBytes = residentBytes() - before;
     if (loaded?.snapshot.size !== snapshot.size) throw new Error('bench snapshot did not load back whole');
     const properties = await container.getBlobClient(`snapshots/bench/current.json`).downloadToBuffer();
-    const { dataBytes } = JSON.parse(properties.toString()) as { dataBytes: number };
+    const pointer = JSON.parse(properties.toString()) as { base: { bytes: number } };
     const figures: SnapshotStoreFigures = {
       users: snapshot.size,
-      dataBytes,
+      dataBytes: pointer.base.bytes,
       commitMs: Math.round(commitMs),
       loadMs: Math.round(loadMs),
       loadRssDeltaBytes,
