@@ -95,9 +95,6 @@ function checkPatchSlots(slots: Uint32Array, usersBefore: number): void {
   }
 }
 
-/** Stands for an index that is built right after the constructor (by `rehash`). */
-const NO_TABLE = new Int32Array(0);
-
 /** A table of `capacity` empty (hash, slot) pairs. */
 function newTable(capacity: number): Int32Array {
   const table = new Int32Array(capacity * 2);
@@ -133,14 +130,10 @@ export class Snapshot {
    */
   private table: Int32Array;
   private tableMask: number;
+  /** While loading: the users from slot 0 whose key hashes are in the table (see `indexLoadedKeys`). */
+  private usersIndexed = 0;
 
-  /** `table`: the index to use, when the caller builds it (a load); by default an empty one for `capacity`. */
-  private constructor(
-    shape: SnapshotShape,
-    capacity: number,
-    keyByteCapacity: number,
-    table: Int32Array = newTable(tableCapacityFor(capacity)),
-  ) {
+  private constructor(shape: SnapshotShape, capacity: number, keyByteCapacity: number) {
     checkCount('segmentCount', shape.segmentCount, MAX_SEGMENTS);
     checkCount('attributeCount', shape.attributeCount, 0xffff);
     this.segmentCount = shape.segmentCount;
@@ -152,8 +145,8 @@ export class Snapshot {
     this.segments = new Uint32Array(capacity * this.segmentWords);
     this.attributes = new Uint32Array(capacity * this.attributeCount);
     this.rawFingerprints = new Uint32Array(capacity);
-    this.table = table;
-    this.tableMask = table.length / 2 - 1;
+    this.table = newTable(tableCapacityFor(capacity));
+    this.tableMask = this.table.length / 2 - 1;
   }
 
   static create(options: { segmentCount: number; attributeCount: number; expectedUsers?: number }): Snapshot {
@@ -166,7 +159,7 @@ export class Snapshot {
 
   /**
    * For the store's loader: a snapshot of `users` users (with room for `extraUsers` more) whose sections (see
-   * `sections()`) the caller fills before calling `rebuildIndex()`. Lookups are invalid until then.
+   * `sections()`) the caller fills before calling `finishIndex()`. Lookups are invalid until then.
    */
   static allocateForLoad(
     shape: SnapshotShape & { users: number; keyByteLength: number; extraUsers?: number; extraKeyBytes?: number },
@@ -179,8 +172,7 @@ export class Snapshot {
     const extraKeyBytes = shape.extraKeyBytes ?? extraUsers * 32;
     const capacity = Math.max(MIN_CAPACITY, shape.users + extraUsers);
     const keyByteCapacity = Math.min(MAX_KEY_BYTES, Math.max(MIN_KEY_BYTES, shape.keyByteLength + extraKeyBytes));
-    // No index yet: `rebuildIndex` builds it once the sections are in.
-    const snapshot = new Snapshot(shape, capacity, keyByteCapacity, NO_TABLE);
+    const snapshot = new Snapshot(shape, capacity, keyByteCapacity);
     snapshot.userCount = shape.users;
     // So that `sections()` spans the loaded keys before the offsets are read in.
     snapshot.keyOffsets[shape.users] = shape.keyByteLength;
@@ -362,7 +354,7 @@ export class Snapshot {
   }
 
   /**
-   * For the store's loader, after filling the sections and before `rebuildIndex`: applies a patch written by
+   * For the store's loader, after filling the sections and before `finishIndex`: applies a patch written by
    * `patchSince` on a snapshot of `patch.usersBefore` users.
    */
   applyPatch(patch: SnapshotPatch): void {
@@ -404,10 +396,29 @@ export class Snapshot {
   }
 
   /**
-   * For the store's loader, after filling the sections: checks that the key offsets cover the `keyByteLength` key
-   * bytes loaded and rebuilds the hash table from the stored key hashes (cheaper than rehashing the keys).
+   * For the store's loader, once the key hashes of the loaded users are in: adds up to `count` more of them to the
+   * index, from the stored hashes (cheaper than hashing the keys). Called as the rest of the data streams in, so the
+   * index is mostly built while waiting for bytes; `finishIndex` adds the rest.
    */
-  rebuildIndex(keyByteLength: number): void {
+  indexLoadedKeys(count: number): void {
+    const table = this.table;
+    const mask = this.tableMask;
+    const end = Math.min(this.userCount, this.usersIndexed + count);
+    for (let slot = this.usersIndexed; slot < end; slot++) {
+      const hash = this.keyHashes[slot];
+      let index = hash & mask;
+      while (table[2 * index + 1] !== EMPTY) index = (index + 1) & mask;
+      table[2 * index] = hash;
+      table[2 * index + 1] = slot;
+    }
+    this.usersIndexed = end;
+  }
+
+  /**
+   * For the store's loader, after filling the sections (and applying patches): checks that the key offsets cover the
+   * `keyByteLength` key bytes loaded and indexes the users not indexed yet. Lookups work from here.
+   */
+  finishIndex(keyByteLength: number): void {
     const users = this.userCount;
     if (this.keyOffsets[0] !== 0 || this.keyOffsets[users] !== keyByteLength) {
       throw new RangeError('Snapshot key offsets do not cover the key bytes');
@@ -417,7 +428,9 @@ export class Snapshot {
         throw new RangeError(`Snapshot key offsets decrease at slot ${slot}`);
       }
     }
-    this.rehash(tableCapacityFor(this.keyHashes.length));
+    // Patches may have added more users than the load made room for.
+    if (users + 1 > (this.tableMask + 1) * MAX_TABLE_LOAD) this.rehash(tableCapacityFor(users));
+    else this.indexLoadedKeys(users - this.usersIndexed);
   }
 
   private growTable(): void {

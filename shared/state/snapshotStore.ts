@@ -83,6 +83,8 @@ const DEFAULT_BLOCK_SIZE_IN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
 const DEFAULT_MAX_PATCH_COUNT = 8;
 const DEFAULT_MAX_PATCH_BYTES_PERCENT_OF_BASE = 25;
+/** About a millisecond of indexing per chunk received: enough to finish early in the download, not to stall it. */
+const USERS_INDEXED_PER_CHUNK = 32_768;
 
 /*
  * Base data blob layout (little-endian; the typed arrays are written as they sit in memory):
@@ -538,7 +540,7 @@ export async function loadSnapshot(
     throw corrupt(`its blobs hold ${snapshot.size} users, its meta says ${pointer.meta.users}`);
   }
   try {
-    snapshot.rebuildIndex(keyBytesLoaded);
+    snapshot.finishIndex(keyBytesLoaded);
   } catch (error) {
     throw corrupt((error as Error).message);
   }
@@ -652,6 +654,8 @@ async function readSnapshotData(
       regionIndex++;
       while (regionIndex < regions.length && regions[regionIndex].length === 0) regionIndex++;
     }
+    // Regions 0 and 1 are the header and the key hashes: once they are in, the index grows as bytes come.
+    if (snapshot && regionIndex >= 2) snapshot.indexLoadedKeys(USERS_INDEXED_PER_CHUNK);
   }
   if (!snapshot || regionIndex < regions.length) {
     throw corrupt(`it ends after ${received} bytes, ${base.bytes} expected`);
