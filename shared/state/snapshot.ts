@@ -401,16 +401,8 @@ export class Snapshot {
    * index is mostly built while waiting for bytes; `finishIndex` adds the rest.
    */
   indexLoadedKeys(count: number): void {
-    const table = this.table;
-    const mask = this.tableMask;
     const end = Math.min(this.userCount, this.usersIndexed + count);
-    for (let slot = this.usersIndexed; slot < end; slot++) {
-      const hash = this.keyHashes[slot];
-      let index = hash & mask;
-      while (table[2 * index + 1] !== EMPTY) index = (index + 1) & mask;
-      table[2 * index] = hash;
-      table[2 * index + 1] = slot;
-    }
+    this.indexSlots(this.usersIndexed, end);
     this.usersIndexed = end;
   }
 
@@ -438,17 +430,22 @@ export class Snapshot {
   }
 
   private rehash(capacity: number): void {
-    const table = newTable(capacity);
-    const mask = capacity - 1;
-    for (let slot = 0; slot < this.userCount; slot++) {
+    this.table = newTable(capacity);
+    this.tableMask = capacity - 1;
+    this.indexSlots(0, this.userCount);
+  }
+
+  /** Adds slots `from` to `to` (exclusive) to the table, from their stored hashes; their keys are distinct. */
+  private indexSlots(from: number, to: number): void {
+    const table = this.table;
+    const mask = this.tableMask;
+    for (let slot = from; slot < to; slot++) {
       const hash = this.keyHashes[slot];
       let index = hash & mask;
       while (table[2 * index + 1] !== EMPTY) index = (index + 1) & mask;
       table[2 * index] = hash;
       table[2 * index + 1] = slot;
     }
-    this.table = table;
-    this.tableMask = mask;
   }
 
   private growSlots(minimum: number): void {
