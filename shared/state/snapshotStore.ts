@@ -1,7 +1,16 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
-import { Snapshot, type SnapshotPatch, type SnapshotSections } from './snapshot';
+import type { Snapshot, SnapshotPatch } from './snapshot';
+import {
+  applyPatchBlob,
+  baseBlobParts,
+  blobChunks,
+  patchBlobBytes,
+  patchBlobParts,
+  readBaseBlob,
+  type ExpectedBlob,
+} from './snapshotBlobs';
 
 export interface SnapshotMeta {
   configHash: string;
@@ -71,46 +80,10 @@ interface SnapshotPointerV1 {
 
 const POINTER_FORMAT = 'ci-braze-export/snapshot-pointer@2';
 const POINTER_FORMAT_V1 = 'ci-braze-export/snapshot-pointer@1';
-const DATA_MAGIC = 'CIBZSNAP';
-/** Version 2 added the raw fingerprints; version 1 blobs still load (raw fingerprints all NO_RAW_FINGERPRINT). */
-const DATA_VERSION = 2;
-const FIRST_VERSION_WITH_RAW_FINGERPRINTS = 2;
-const PATCH_MAGIC = 'CIBZPTCH';
-const PATCH_VERSION = 1;
-const HEADER_BYTES = 64;
-const CHECKSUM_BYTES = 32;
 const DEFAULT_BLOCK_SIZE_IN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
 const DEFAULT_MAX_PATCH_COUNT = 8;
 const DEFAULT_MAX_PATCH_BYTES_PERCENT_OF_BASE = 25;
-/** About a millisecond of indexing per chunk received: enough to finish early in the download, not to stall it. */
-const USERS_INDEXED_PER_CHUNK = 32_768;
-
-/*
- * Base data blob layout (little-endian; the typed arrays are written as they sit in memory):
- *   header, 64 bytes: magic "CIBZSNAP", version u32, users u32, segmentCount u32, attributeCount u32,
- *                     key byte length u32, zero padding
- *   key hashes        users × i32
- *   key offsets       (users + 1) × u32
- *   key bytes         UTF-8
- *   segments          users × ceil(segmentCount / 32) × u32
- *   attributes        users × attributeCount × u32
- *   raw fingerprints  users × u32 (from version 2)
- *   checksum          SHA-256 of everything above, 32 bytes
- *
- * Patch blob layout (`Snapshot.patchSince`; records are the changed users', then the added users'):
- *   header, 64 bytes: magic "CIBZPTCH", version u32, usersBefore u32, usersAfter u32, changed count u32,
- *                     segmentCount u32, attributeCount u32, added key byte length u32, zero padding
- *   changed slots     changed × u32
- *   added key hashes  added × i32
- *   added key offsets (added + 1) × u32, from 0
- *   segments          records × ceil(segmentCount / 32) × u32
- *   attributes        records × attributeCount × u32
- *   raw fingerprints  records × u32
- *   added key bytes   UTF-8
- *   checksum          SHA-256 of everything above, 32 bytes
- */
-
 function snapshotFolder(configHash: string): string {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(configHash)) {
     throw new Error(`Snapshot config hash "${configHash}" must be 1-128 letters, digits, '.', '_' or '-'`);
@@ -139,90 +112,6 @@ function describeStorageError(error: unknown): string {
     typeof error === 'object' && error !== null && 'code' in error ? (error as { code?: string }).code : undefined;
   if (status !== undefined || code !== undefined) return `status ${status ?? '?'}, ${code ?? 'no code'}`;
   return error instanceof Error ? error.message : String(error);
-}
-
-function bytesOf(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-}
-
-function sectionList(sections: SnapshotSections, version = DATA_VERSION): Uint8Array[] {
-  const list = [sections.keyHashes, sections.keyOffsets, sections.keyBytes, sections.segments, sections.attributes];
-  if (version >= FIRST_VERSION_WITH_RAW_FINGERPRINTS) list.push(sections.rawFingerprints);
-  return list.map(bytesOf);
-}
-
-function patchSectionList(patch: SnapshotPatch): Uint8Array[] {
-  return [
-    patch.changedSlots,
-    patch.addedKeyHashes,
-    patch.addedKeyOffsets,
-    patch.segments,
-    patch.attributes,
-    patch.rawFingerprints,
-    patch.addedKeyBytes,
-  ].map(bytesOf);
-}
-
-function encodeHeader(magic: string, fields: number[]): Buffer {
-  const header = Buffer.alloc(HEADER_BYTES);
-  header.write(magic, 0, 'latin1');
-  fields.forEach((value, index) => header.writeUInt32LE(value, 8 + 4 * index));
-  return header;
-}
-
-/** The parts of a base data blob (header and views of the snapshot's arrays). */
-function baseParts(snapshot: Snapshot): Uint8Array[] {
-  const sections = snapshot.sections();
-  const header = encodeHeader(DATA_MAGIC, [
-    DATA_VERSION,
-    snapshot.size,
-    snapshot.segmentCount,
-    snapshot.attributeCount,
-    sections.keyBytes.length,
-  ]);
-  return [header, ...sectionList(sections)];
-}
-
-function patchParts(snapshot: Snapshot, patch: SnapshotPatch): Uint8Array[] {
-  const header = encodeHeader(PATCH_MAGIC, [
-    PATCH_VERSION,
-    patch.usersBefore,
-    snapshot.size,
-    patch.changedSlots.length,
-    snapshot.segmentCount,
-    snapshot.attributeCount,
-    patch.addedKeyBytes.length,
-  ]);
-  return [header, ...patchSectionList(patch)];
-}
-
-/** Bytes of the patch blob `Snapshot.patchSince(usersBefore, changedSlots)` would make, without making it. */
-function patchBlobBytes(snapshot: Snapshot, usersBefore: number, changedCount: number): number {
-  const { keyOffsets } = snapshot.sections();
-  const added = snapshot.size - usersBefore;
-  const recordWords = Math.ceil(snapshot.segmentCount / 32) + snapshot.attributeCount + 1;
-  const addedKeyBytes = keyOffsets[snapshot.size] - keyOffsets[usersBefore];
-  return (
-    HEADER_BYTES + 4 * (changedCount + added + added + 1 + (changedCount + added) * recordWords) + addedKeyBytes + 32
-  );
-}
-
-/** Yields the parts in pieces of at most `chunkBytes` (views, not copies), then their SHA-256, hashing as it goes. */
-function* blobChunks(parts: Uint8Array[], chunkBytes: number, result: { sha256: string; bytes: number }) {
-  const hash = createHash('sha256');
-  result.bytes = 0;
-  for (const part of parts) {
-    for (let offset = 0; offset < part.length; offset += chunkBytes) {
-      const chunk = Buffer.from(part.buffer, part.byteOffset + offset, Math.min(chunkBytes, part.length - offset));
-      hash.update(chunk);
-      result.bytes += chunk.length;
-      yield chunk;
-    }
-  }
-  const checksum = hash.digest();
-  result.sha256 = checksum.toString('hex');
-  result.bytes += checksum.length;
-  yield checksum;
 }
 
 function checkMetaMatches(data: { users: number; segmentCount: number; attributeCount: number }, meta: SnapshotMeta) {
@@ -373,7 +262,7 @@ export async function uploadSnapshotData(
   const dataClient = container.getBlockBlobClient(dataBlob);
   const written = { sha256: '', bytes: 0 };
   // Blocks are staged straight from views of the snapshot's arrays (no copy into upload buffers), a few at once.
-  const parts = patch ? patchParts(snapshot, patch) : baseParts(snapshot);
+  const parts = patch ? patchBlobParts(snapshot, patch) : baseBlobParts(snapshot);
   const chunks = blobChunks(parts, blockSizeInBytes, written);
   const blockIds: string[] = [];
   const stageBlocks = async () => {
@@ -522,9 +411,9 @@ export async function loadSnapshot(
   // Rejections are read in order below; none goes unhandled meanwhile.
   for (const body of patchBodies) body.catch(() => undefined);
   const addedUsers = pointer.meta.users - pointer.base.users;
-  const { snapshot, keyByteLength } = await readSnapshotData(
+  const { snapshot, keyByteLength } = await readBaseBlob(
     await downloadBlob(container, pointer.base, pointerName),
-    pointer,
+    expectation(pointer.base, pointer.meta),
     {
       extraUsers: Math.max(0, addedUsers) + (options.extraUsers ?? 0),
       // The patches' key bytes are fewer than their blobs' bytes.
@@ -533,7 +422,8 @@ export async function loadSnapshot(
   );
   let keyBytesLoaded = keyByteLength;
   for (let index = 0; index < pointer.patches.length; index++) {
-    keyBytesLoaded += applyPatchBlob(snapshot, await patchBodies[index], pointer.patches[index], pointer.meta);
+    const body = await patchBodies[index];
+    keyBytesLoaded += applyPatchBlob(snapshot, body, expectation(pointer.patches[index], pointer.meta));
   }
   const corrupt = (reason: string) => new Error(`Snapshot ${pointerName} is corrupt: ${reason}`);
   if (snapshot.size !== pointer.meta.users) {
@@ -545,6 +435,10 @@ export async function loadSnapshot(
     throw corrupt((error as Error).message);
   }
   return { snapshot, meta: pointer.meta, version: current.etag };
+}
+
+function expectation(ref: DataBlobRef, meta: SnapshotMeta): ExpectedBlob {
+  return { ...ref, segmentCount: meta.segmentIds.length, attributeCount: meta.attributeNames.length };
 }
 
 async function downloadBlob(
@@ -568,167 +462,4 @@ async function downloadBlob(
     throw new Error(`Snapshot data blob ${ref.blob} is corrupt: ${contentLength} bytes, the pointer says ${ref.bytes}`);
   }
   return body;
-}
-
-function decodeHeader(
-  header: Uint8Array,
-  pointer: SnapshotPointer,
-  room: { extraUsers: number; extraKeyBytes: number },
-): { snapshot: Snapshot; version: number; keyByteLength: number } {
-  const name = pointer.base.blob;
-  const corrupt = (reason: string) => new Error(`Snapshot data blob ${name} is corrupt: ${reason}`);
-  const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
-  if (view.toString('latin1', 0, 8) !== DATA_MAGIC) throw corrupt('it does not start with the snapshot magic');
-  const version = view.readUInt32LE(8);
-  if (version < 1 || version > DATA_VERSION) throw corrupt(`format version ${version}, expected 1 to ${DATA_VERSION}`);
-  const users = view.readUInt32LE(12);
-  const segmentCount = view.readUInt32LE(16);
-  const attributeCount = view.readUInt32LE(20);
-  const keyByteLength = view.readUInt32LE(24);
-  const { meta, base } = pointer;
-  if (
-    users !== base.users ||
-    segmentCount !== meta.segmentIds.length ||
-    attributeCount !== meta.attributeNames.length
-  ) {
-    throw corrupt(
-      `header says ${users} users, ${segmentCount} segments, ${attributeCount} attributes; the pointer ` +
-        `${base.users}, ${meta.segmentIds.length}, ${meta.attributeNames.length}`,
-    );
-  }
-  const segmentWords = Math.ceil(segmentCount / 32);
-  const expectedBytes =
-    HEADER_BYTES +
-    4 * (users + users + 1 + users * segmentWords + users * attributeCount) +
-    (version >= FIRST_VERSION_WITH_RAW_FINGERPRINTS ? 4 * users : 0) +
-    keyByteLength +
-    CHECKSUM_BYTES;
-  if (expectedBytes !== base.bytes) {
-    throw corrupt(`header implies ${expectedBytes} bytes, the pointer says ${base.bytes}`);
-  }
-  try {
-    const snapshot = Snapshot.allocateForLoad({ segmentCount, attributeCount, users, keyByteLength, ...room });
-    return { snapshot, version, keyByteLength };
-  } catch (error) {
-    throw corrupt((error as Error).message);
-  }
-}
-
-/** Copies the base blob's streamed bytes region by region into the header, the snapshot's arrays and the checksum. */
-async function readSnapshotData(
-  stream: NodeJS.ReadableStream,
-  pointer: SnapshotPointer,
-  room: { extraUsers: number; extraKeyBytes: number },
-): Promise<{ snapshot: Snapshot; keyByteLength: number }> {
-  const { base } = pointer;
-  const corrupt = (reason: string) => new Error(`Snapshot data blob ${base.blob} is corrupt: ${reason}`);
-  const hash = createHash('sha256');
-  const header = new Uint8Array(HEADER_BYTES);
-  const checksum = new Uint8Array(CHECKSUM_BYTES);
-  let snapshot: Snapshot | undefined;
-  let keyByteLength = 0;
-  let regions: Uint8Array[] = [header];
-  let regionIndex = 0;
-  let regionFilled = 0;
-  let received = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (regionIndex >= regions.length) throw corrupt(`more than the ${base.bytes} bytes it should hold`);
-      const region = regions[regionIndex];
-      const count = Math.min(region.length - regionFilled, chunk.length - offset);
-      const piece = chunk.subarray(offset, offset + count);
-      region.set(piece, regionFilled);
-      if (region !== checksum) hash.update(piece);
-      offset += count;
-      regionFilled += count;
-      if (regionFilled < region.length) continue;
-      if (region === header) {
-        const decoded = decodeHeader(header, pointer, room);
-        snapshot = decoded.snapshot;
-        keyByteLength = decoded.keyByteLength;
-        regions = [header, ...sectionList(snapshot.sections(), decoded.version), checksum];
-      }
-      regionFilled = 0;
-      regionIndex++;
-      while (regionIndex < regions.length && regions[regionIndex].length === 0) regionIndex++;
-    }
-    // Regions 0 and 1 are the header and the key hashes: once they are in, the index grows as bytes come.
-    if (snapshot && regionIndex >= 2) snapshot.indexLoadedKeys(USERS_INDEXED_PER_CHUNK);
-  }
-  if (!snapshot || regionIndex < regions.length) {
-    throw corrupt(`it ends after ${received} bytes, ${base.bytes} expected`);
-  }
-  const computed = hash.digest();
-  if (!computed.equals(checksum) || computed.toString('hex') !== base.sha256) {
-    throw corrupt('its SHA-256 checksum does not match');
-  }
-  return { snapshot, keyByteLength };
-}
-
-/**
- * Checks a downloaded patch blob against the pointer and applies it to the snapshot being loaded. Returns the key
- * bytes it added.
- */
-function applyPatchBlob(snapshot: Snapshot, body: Buffer, ref: DataBlobRef, meta: SnapshotMeta): number {
-  const corrupt = (reason: string) => new Error(`Snapshot patch blob ${ref.blob} is corrupt: ${reason}`);
-  if (body.length !== ref.bytes) throw corrupt(`${body.length} bytes, the pointer says ${ref.bytes}`);
-  const content = body.subarray(0, body.length - CHECKSUM_BYTES);
-  const computed = createHash('sha256').update(content).digest();
-  if (!computed.equals(body.subarray(content.length)) || computed.toString('hex') !== ref.sha256) {
-    throw corrupt('its SHA-256 checksum does not match');
-  }
-  if (body.length < HEADER_BYTES + CHECKSUM_BYTES || body.toString('latin1', 0, 8) !== PATCH_MAGIC) {
-    throw corrupt('it does not start with the patch magic');
-  }
-  const [version, usersBefore, usersAfter, changed, segmentCount, attributeCount, addedKeyByteLength] = Array.from(
-    { length: 7 },
-    (_, index) => body.readUInt32LE(8 + 4 * index),
-  );
-  if (version !== PATCH_VERSION) throw corrupt(`format version ${version}, expected ${PATCH_VERSION}`);
-  if (
-    usersBefore !== snapshot.size ||
-    usersAfter !== ref.users ||
-    usersAfter < usersBefore ||
-    segmentCount !== meta.segmentIds.length ||
-    attributeCount !== meta.attributeNames.length
-  ) {
-    throw corrupt(
-      `header says ${usersBefore} to ${usersAfter} users, ${segmentCount} segments, ${attributeCount} attributes; ` +
-        `the chain ${snapshot.size} to ${ref.users}, ${meta.segmentIds.length}, ${meta.attributeNames.length}`,
-    );
-  }
-  const added = usersAfter - usersBefore;
-  const records = changed + added;
-  const words = Math.ceil(segmentCount / 32);
-  const lengths = [changed, added, added + 1, records * words, records * attributeCount, records];
-  const expectedBytes =
-    HEADER_BYTES + 4 * lengths.reduce((total, length) => total + length, 0) + addedKeyByteLength + CHECKSUM_BYTES;
-  if (expectedBytes !== body.length) throw corrupt(`header implies ${expectedBytes} bytes, it has ${body.length}`);
-  // Typed arrays need aligned offsets: one aligned copy of the (small) patch.
-  const aligned = new Uint8Array(content.length);
-  aligned.set(content);
-  let offset = HEADER_BYTES;
-  const words32 = (length: number) => {
-    const view = new Uint32Array(aligned.buffer, offset, length);
-    offset += 4 * length;
-    return view;
-  };
-  const [changedSlots, hashes, addedKeyOffsets, segments, attributes, rawFingerprints] = lengths.map(words32);
-  try {
-    snapshot.applyPatch({
-      usersBefore,
-      changedSlots,
-      addedKeyHashes: new Int32Array(hashes.buffer, hashes.byteOffset, hashes.length),
-      addedKeyOffsets,
-      addedKeyBytes: aligned.subarray(offset, offset + addedKeyByteLength),
-      segments,
-      attributes,
-      rawFingerprints,
-    });
-  } catch (error) {
-    throw corrupt((error as Error).message);
-  }
-  return addedKeyByteLength;
 }
