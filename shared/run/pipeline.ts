@@ -138,8 +138,8 @@ class RunStep {
   private resendOnResume: ReadonlySet<number> = new Set();
   private delivery: BrazeDelivery | null = null;
   private planner!: DeltaPlanner;
-  /** The snapshot the planner took over, as loaded: what the next one can be saved as a patch of. */
-  private loaded: { version: string; users: number } | null = null;
+  /** Version of the snapshot the planner took over (`LoadedSnapshot.version`): what the next one can patch. */
+  private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
   private durable: DurableProgress | null = null;
@@ -235,7 +235,7 @@ class RunStep {
     // Loaded with room for new users: the planner changes it into the next snapshot in place.
     const previous =
       meta && (await loadSnapshot(stateContainer, configHash, { extraUsers: roomForNewUsers(meta.users) }));
-    this.loaded = previous && { version: previous.version, users: previous.snapshot.size };
+    this.loadedVersion = previous?.version ?? null;
     this.planner = new DeltaPlanner(
       exportConfig,
       attributeNames,
@@ -483,10 +483,10 @@ class RunStep {
 
   /** What this run changed in the loaded snapshot: the save can then be a patch of it. None on a first run. */
   private snapshotChanges(): SnapshotChanges | undefined {
-    if (!this.loaded) return undefined;
+    if (this.loadedVersion === null) return undefined;
     return {
-      loadedVersion: this.loaded.version,
-      loadedUsers: this.loaded.users,
+      loadedVersion: this.loadedVersion,
+      loadedUsers: this.planner.previousUsers,
       changedSlots: this.planner.changedSlots(),
     };
   }

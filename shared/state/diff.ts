@@ -55,7 +55,7 @@ const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
 export class DeltaPlanner {
   readonly next: Snapshot;
   /** Users of the previous snapshot: slots below this in `next` hold known users. */
-  private readonly previousUsers: number;
+  readonly previousUsers: number;
   /** The previous snapshot's segment words, `segmentWords` per known user. */
   private readonly previousSegments: Uint32Array;
   private readonly segmentWords: number;

@@ -66,12 +66,12 @@ export function hashPrefixedBytes(prefixWord: number, bytes: Uint8Array, start: 
   return finalise(hash, 2 + end - start);
 }
 
+const RANGE_MULTIPLIER = 0x9e3779b1;
+
 /**
  * Hash of byte ranges, four bytes a round, each range's length mixed in first (so ranges "ab"+"c" and "a"+"bc"
  * differ): the raw fingerprint of a row's cells. Call `start`, then `add` per range, then `finish`.
  */
-const RANGE_MULTIPLIER = 0x9e3779b1;
-
 export class ByteRangeHash {
   private hash = 0;
   private length = 0;

@@ -113,15 +113,31 @@ export function patchBlobParts(snapshot: Snapshot, patch: SnapshotPatch): Uint8A
   return [header, ...patchSectionList(patch)];
 }
 
+/**
+ * Entries (4 bytes each) of a patch's sections before its key bytes: changed slots, added key hashes, added key
+ * offsets, segments, attributes, raw fingerprints.
+ */
+function patchSectionEntries(changed: number, added: number, segmentCount: number, attributeCount: number): number[] {
+  const records = changed + added;
+  return [changed, added, added + 1, records * Math.ceil(segmentCount / 32), records * attributeCount, records];
+}
+
+function patchBlobLength(sectionEntries: number[], addedKeyBytes: number): number {
+  return (
+    HEADER_BYTES + 4 * sectionEntries.reduce((total, entries) => total + entries, 0) + addedKeyBytes + CHECKSUM_BYTES
+  );
+}
+
 /** Bytes of the patch blob `Snapshot.patchSince(usersBefore, changedSlots)` would make, without making it. */
 export function patchBlobBytes(snapshot: Snapshot, usersBefore: number, changedCount: number): number {
   const { keyOffsets } = snapshot.sections();
-  const added = snapshot.size - usersBefore;
-  const recordWords = Math.ceil(snapshot.segmentCount / 32) + snapshot.attributeCount + 1;
-  const addedKeyBytes = keyOffsets[snapshot.size] - keyOffsets[usersBefore];
-  return (
-    HEADER_BYTES + 4 * (changedCount + added + added + 1 + (changedCount + added) * recordWords) + addedKeyBytes + 32
+  const entries = patchSectionEntries(
+    changedCount,
+    snapshot.size - usersBefore,
+    snapshot.segmentCount,
+    snapshot.attributeCount,
   );
+  return patchBlobLength(entries, keyOffsets[snapshot.size] - keyOffsets[usersBefore]);
 }
 
 /** Yields the parts in pieces of at most `chunkBytes` (views, not copies), then their SHA-256, hashing as it goes. */
@@ -272,12 +288,8 @@ export function applyPatchBlob(snapshot: Snapshot, body: Buffer, expected: Expec
         `the chain ${snapshot.size} to ${expected.users}, ${expected.segmentCount}, ${expected.attributeCount}`,
     );
   }
-  const added = usersAfter - usersBefore;
-  const records = changed + added;
-  const words = Math.ceil(segmentCount / 32);
-  const lengths = [changed, added, added + 1, records * words, records * attributeCount, records];
-  const expectedBytes =
-    HEADER_BYTES + 4 * lengths.reduce((total, length) => total + length, 0) + addedKeyByteLength + CHECKSUM_BYTES;
+  const lengths = patchSectionEntries(changed, usersAfter - usersBefore, segmentCount, attributeCount);
+  const expectedBytes = patchBlobLength(lengths, addedKeyByteLength);
   if (expectedBytes !== body.length) throw corrupt(`header implies ${expectedBytes} bytes, it has ${body.length}`);
   // Typed arrays need aligned offsets: one aligned copy of the (small) patch.
   const aligned = new Uint8Array(content.length);
