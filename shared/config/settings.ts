@@ -5,46 +5,126 @@ import { ConfigError } from './errors';
  * `docs/configuration.md` documents it, so setting names cannot drift between code, infrastructure and docs.
  *
  * `requiredInAzure`: the deployed app cannot run without it (Bicep must set it).
+ * `inAzure`: who sets it in Azure: `template` (infra/app/api.bicep, on every deployment), `tunable` (the
+ * `additionalAppSettings` parameter, see docs/deployment.md), or `localOnly` (never set in Azure).
  */
+interface SettingSpec {
+  requiredInAzure: boolean;
+  inAzure: 'template' | 'tunable' | 'localOnly';
+  doc: string;
+}
+
 export const SETTINGS = {
-  CI_EXPORT_STORAGE: { requiredInAzure: false, doc: 'Connection string of the CI export account (local, tests).' },
-  CI_EXPORT_STORAGE__blobServiceUri: { requiredInAzure: true, doc: 'Blob URI of the CI export account (identity).' },
-  CI_EXPORT_STORAGE__clientId: { requiredInAzure: true, doc: 'Client id of the user-assigned identity.' },
-  CI_EXPORT_CONTAINER: { requiredInAzure: true, doc: 'Container Customer Insights exports to.' },
-  CI_EXPORT_PATH: { requiredInAzure: true, doc: 'Folder in that container holding the export model.json.' },
-  STATE_STORAGE: { requiredInAzure: false, doc: 'Connection string for run state; defaults to AzureWebJobsStorage.' },
-  STATE_STORAGE__blobServiceUri: { requiredInAzure: true, doc: 'Blob URI of the state account (identity).' },
-  STATE_STORAGE__queueServiceUri: { requiredInAzure: true, doc: 'Queue URI of the state account (identity).' },
-  STATE_STORAGE__clientId: { requiredInAzure: true, doc: 'Client id of the user-assigned identity.' },
-  BRAZE_REST_ENDPOINT: { requiredInAzure: true, doc: 'Braze REST host, e.g. rest.iad-03.braze.com.' },
-  BRAZE_API_KEY: { requiredInAzure: true, doc: 'Braze REST API key (a Key Vault reference in Azure).' },
-  EXPORT_CONFIG: { requiredInAzure: true, doc: 'Path to the export config file, or the JSON itself.' },
-  EXPORT_SCHEDULE: { requiredInAzure: true, doc: 'NCRONTAB schedule of the timer.' },
+  CI_EXPORT_STORAGE: {
+    requiredInAzure: false,
+    inAzure: 'localOnly',
+    doc: 'Connection string of the CI export account (local, tests).',
+  },
+  CI_EXPORT_STORAGE__blobServiceUri: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Blob URI of the CI export account (identity).',
+  },
+  CI_EXPORT_STORAGE__clientId: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Client id of the user-assigned identity.',
+  },
+  CI_EXPORT_CONTAINER: { requiredInAzure: true, inAzure: 'template', doc: 'Container Customer Insights exports to.' },
+  CI_EXPORT_PATH: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Folder in that container holding the export model.json.',
+  },
+  STATE_STORAGE: {
+    requiredInAzure: false,
+    inAzure: 'localOnly',
+    doc: 'Connection string for run state; defaults to AzureWebJobsStorage.',
+  },
+  STATE_STORAGE__blobServiceUri: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Blob URI of the state account (identity).',
+  },
+  STATE_STORAGE__queueServiceUri: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Queue URI of the state account (identity).',
+  },
+  STATE_STORAGE__clientId: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Client id of the user-assigned identity.',
+  },
+  BRAZE_REST_ENDPOINT: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Braze REST host, e.g. rest.iad-03.braze.com.',
+  },
+  BRAZE_API_KEY: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Braze REST API key (a Key Vault reference in Azure).',
+  },
+  EXPORT_CONFIG: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Path to the export config file, or the JSON itself.',
+  },
+  EXPORT_SCHEDULE: { requiredInAzure: true, inAzure: 'template', doc: 'NCRONTAB schedule of the timer.' },
   BRAZE_ALLOW_INSECURE_LOOPBACK: {
     requiredInAzure: false,
+    inAzure: 'localOnly',
     doc: 'true allows http://127.0.0.1 / localhost (tests only).',
   },
-  BRAZE_BATCH_SIZE: { requiredInAzure: false, doc: 'Objects per /users/track request, 1..75 (default 75).' },
-  BRAZE_CONCURRENCY: { requiredInAzure: false, doc: 'Requests in flight at once (default 16).' },
-  BRAZE_REQUESTS_PER_SECOND: { requiredInAzure: false, doc: 'Request budget per second (default 500).' },
-  BRAZE_MAX_ATTEMPTS: { requiredInAzure: false, doc: 'Attempts per request before a row is failed (default 8).' },
-  BRAZE_MAX_RETRY_TIME_MS: { requiredInAzure: false, doc: 'Total retry time per request (default 600000).' },
-  BRAZE_REQUEST_TIMEOUT_MS: { requiredInAzure: false, doc: 'Timeout of one request (default 30000).' },
+  BRAZE_BATCH_SIZE: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Objects per /users/track request, 1..75 (default 75).',
+  },
+  BRAZE_CONCURRENCY: { requiredInAzure: false, inAzure: 'tunable', doc: 'Requests in flight at once (default 16).' },
+  BRAZE_REQUESTS_PER_SECOND: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Request budget per second (default 500).',
+  },
+  BRAZE_MAX_ATTEMPTS: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Attempts per request before a row is failed (default 8).',
+  },
+  BRAZE_MAX_RETRY_TIME_MS: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Total retry time per request (default 600000).',
+  },
+  BRAZE_REQUEST_TIMEOUT_MS: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Timeout of one request (default 30000).',
+  },
   RUN_TIME_BUDGET_SECONDS: {
     requiredInAzure: false,
+    inAzure: 'tunable',
     doc: 'Work per worker invocation before continuing (default 480).',
   },
   // Required in Azure although the code has a default: the queue trigger binding reads %RUN_QUEUE_NAME%.
-  RUN_QUEUE_NAME: { requiredInAzure: true, doc: 'Storage queue of run messages (default export-runs).' },
+  RUN_QUEUE_NAME: {
+    requiredInAzure: true,
+    inAzure: 'template',
+    doc: 'Storage queue of run messages (default export-runs).',
+  },
   STATE_CONTAINER: {
     requiredInAzure: false,
+    inAzure: 'template',
     doc: 'Container for snapshots, run records, reports (default ci-braze-state).',
   },
   SEGMENT_SHRINK_GUARD_PERCENT: {
     requiredInAzure: false,
+    inAzure: 'tunable',
     doc: 'Hold removals when a segment shrinks more (default 50).',
   },
-} as const;
+} as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -95,6 +175,9 @@ export const DEFAULTS = {
 export function loadSettings(env: Environment): Settings {
   const problems: string[] = [];
   const text = (name: SettingName): string => (env[name] ?? '').trim();
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    if (isKeyVaultReference(text(name))) problems.push(unresolvedKeyVaultReference(name));
+  }
   const required = (name: SettingName): string => {
     const value = text(name);
     if (!value) problems.push(`${name} is not set: ${SETTINGS[name].doc}`);
@@ -148,6 +231,24 @@ export function loadSettings(env: Environment): Settings {
   };
   if (problems.length > 0) throw new ConfigError('settings', problems);
   return settings;
+}
+
+/**
+ * The platform replaces `@Microsoft.KeyVault(...)` with the secret's value; when it cannot (missing secret,
+ * missing role, network), the app sees the reference text itself. Used as a key it fails every Braze request with
+ * a 401 that says nothing about the cause, so it is refused here, naming what to check.
+ */
+function isKeyVaultReference(value: string): boolean {
+  return /^@Microsoft\.KeyVault\(/i.test(value);
+}
+
+function unresolvedKeyVaultReference(name: SettingName): string {
+  return (
+    `${name} holds a Key Vault reference that did not resolve (the app sees the reference text, not the secret). ` +
+    "Check that the secret exists in the vault, that the app's managed identity has the Key Vault Secrets User " +
+    'role on the vault and the identity is the keyVaultReferenceIdentity, that the vault is reachable from the app; ' +
+    'then restart the function app so the reference is resolved again'
+  );
 }
 
 /**

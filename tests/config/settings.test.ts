@@ -67,4 +67,32 @@ describe('loadSettings', () => {
   it('requires a storage account for state', () => {
     expect(() => loadSettings({ ...base, AzureWebJobsStorage: undefined })).toThrow(/STATE_STORAGE is not set/);
   });
+
+  it('refuses an unresolved Key Vault reference, saying it did not resolve and what to check', () => {
+    const reference = '@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/braze-api-key)';
+    let error: unknown;
+    try {
+      loadSettings({
+        ...base,
+        BRAZE_API_KEY: reference,
+        EXPORT_CONFIG: '@Microsoft.KeyVault(VaultName=kv;SecretName=x)',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(2);
+    const [brazeKey] = problems.filter((problem) => problem.startsWith('BRAZE_API_KEY '));
+    expect(brazeKey).toMatch(/Key Vault reference that did not resolve/);
+    expect(brazeKey).toMatch(/secret exists in the vault/);
+    expect(brazeKey).toMatch(/Key Vault Secrets User/);
+    expect(brazeKey).toMatch(/restart the function app/);
+    expect(problems.some((problem) => problem.startsWith('EXPORT_CONFIG holds a Key Vault reference'))).toBe(true);
+    expect((error as Error).message).not.toContain('kv-abc.vault.azure.net');
+  });
+
+  it('accepts the resolved value of a Key Vault reference', () => {
+    expect(loadSettings({ ...base, BRAZE_API_KEY: 'resolved-key-value' }).brazeApiKey).toBe('resolved-key-value');
+  });
 });
