@@ -16,6 +16,12 @@ param brazeApiKeySecretName string
 @description('Braze REST API key. Empty: the secret is not touched, so it can be set later with az keyvault secret set.')
 param brazeApiKey string = ''
 
+@description('Log Analytics workspace receiving the vault\'s audit log (every secret read and change).')
+param logAnalyticsWorkspaceId string
+
+@description('Reached through a private endpoint only (vnetEnabled): public network access is disabled.')
+param privateNetworking bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -30,7 +36,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
   }
 }
 
@@ -40,6 +46,22 @@ resource brazeApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (
   properties: {
     value: brazeApiKey
     contentType: 'Braze REST API key (users.track)'
+  }
+}
+
+// The audit category group: who read or changed which secret, when, from where. Without it, a read of the Braze
+// key leaves no trace.
+resource auditLog 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -46,8 +46,18 @@ param ciExportPath string
 @description('Email address notified when an export run fails. Empty: no notification.')
 param alertEmail string = ''
 
-@description('Optional principal (object) id of an operator allowed to set the Braze key in Key Vault later.')
-param secretsOfficerPrincipalId string = ''
+@description('Principal (object) id allowed to set the Braze key in Key Vault (Key Vault Secrets Officer). Default: whoever deploys; empty: nobody.')
+param secretsOfficerPrincipalId string = deployer().objectId
+
+@description('Principal type of secretsOfficerPrincipalId (azd passes AZURE_PRINCIPAL_TYPE).')
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param secretsOfficerPrincipalType string = 'User'
+
+@description('App settings beyond the template\'s own, e.g. tuning values ({ "BRAZE_CONCURRENCY": "32" }); kept on every redeployment.')
+param additionalAppSettings object = {}
+
+@description('Private networking: VNet integration of the app, and private endpoints for its storage account and Key Vault.')
+param vnetEnabled bool = false
 
 @description('Upper bound of Flex Consumption instances.')
 @minValue(1)
@@ -85,6 +95,7 @@ module storage 'storage.bicep' = {
     tags: tags
     containerNames: [deploymentContainerName, stateContainerName]
     queueNames: [runQueueName, runPoisonQueueName]
+    privateNetworking: vnetEnabled
   }
 }
 
@@ -96,6 +107,19 @@ module keyVault 'keyvault.bicep' = {
     tags: tags
     brazeApiKeySecretName: brazeApiKeySecretName
     brazeApiKey: brazeApiKey
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    privateNetworking: vnetEnabled
+  }
+}
+
+module network 'network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    name: 'vnet-${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
   }
 }
 
@@ -129,6 +153,7 @@ module rbac 'rbac/app.bicep' = {
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     secretsOfficerPrincipalId: secretsOfficerPrincipalId
+    secretsOfficerPrincipalType: secretsOfficerPrincipalType
   }
 }
 
@@ -170,11 +195,15 @@ module api 'app/api.bicep' = {
     exportSchedule: exportSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    additionalAppSettings: additionalAppSettings
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
   }
-  // The host starts as soon as the app exists: give it its storage, Key Vault and CI export access first.
+  // The host starts as soon as the app exists: give it its storage, Key Vault and CI export access (and, with
+  // vnetEnabled, the private endpoints it reaches them by) first.
   dependsOn: [
     rbac
     ciExportReader
+    network
   ]
 }
 

@@ -15,6 +15,14 @@ param containerNames array
 @description('Queues to create: the run queue and its poison queue.')
 param queueNames array
 
+@description('Reached through private endpoints only (vnetEnabled): public network access is disabled.')
+param privateNetworking bool = false
+
+@description('Days a deleted blob or container (run state, snapshots, the deployment package) can be restored.')
+@minValue(1)
+@maxValue(365)
+param deleteRetentionInDays int = 7
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -30,17 +38,29 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
+      bypass: privateNetworking ? 'None' : 'AzureServices'
     }
   }
 }
 
+// Soft delete: a snapshot, run record or container deleted by mistake (or by a compromised identity, which holds
+// Storage Blob Data Owner) can be restored for deleteRetentionInDays.
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: account
   name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionInDays
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionInDays
+    }
+  }
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [

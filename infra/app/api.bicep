@@ -47,6 +47,12 @@ param maximumInstanceCount int
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
+@description('App settings the template does not own (tuning values, see docs/deployment.md), merged into the ones it sets.')
+param additionalAppSettings object = {}
+
+@description('Resource id of the subnet for VNet integration (delegated to Microsoft.App/environments). Empty: none.')
+param virtualNetworkSubnetId string = ''
+
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageAccountName
 }
@@ -85,6 +91,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references (BRAZE_API_KEY) resolve with the user-assigned identity, not a system identity.
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
     }
@@ -111,35 +118,57 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Names are the contract of shared/config/settings.ts (SETTINGS); tests/infra checks every setting the app
-// requires in Azure is set here. Tuning settings are left to their documented defaults.
+// Basic (user name and password) publishing credentials are off: deployments authenticate with Entra ID (azd,
+// Core Tools and the az CLI all do), so a leaked publish profile cannot replace the code.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+// The settings this template owns. Names are the contract of shared/config/settings.ts (SETTINGS, inAzure
+// 'template'); tests/infra checks them. The appsettings resource replaces the whole collection on every
+// deployment, so a setting made with `az functionapp config appsettings set` is lost on the next one: tuning
+// values go in additionalAppSettings, merged in here, and the template's own settings win over them.
+var templateAppSettings = {
+  AzureWebJobsStorage__blobServiceUri: hostStorage.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: hostStorage.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: hostStorage.properties.primaryEndpoints.table
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  CI_EXPORT_STORAGE__blobServiceUri: ciExportBlobServiceUri
+  CI_EXPORT_STORAGE__credential: 'managedidentity'
+  CI_EXPORT_STORAGE__clientId: identityClientId
+  CI_EXPORT_CONTAINER: ciExportContainerName
+  CI_EXPORT_PATH: ciExportPath
+  STATE_STORAGE__blobServiceUri: hostStorage.properties.primaryEndpoints.blob
+  STATE_STORAGE__queueServiceUri: hostStorage.properties.primaryEndpoints.queue
+  STATE_STORAGE__credential: 'managedidentity'
+  STATE_STORAGE__clientId: identityClientId
+  STATE_CONTAINER: stateContainerName
+  RUN_QUEUE_NAME: runQueueName
+  BRAZE_REST_ENDPOINT: brazeRestEndpoint
+  BRAZE_API_KEY: '@Microsoft.KeyVault(SecretUri=${brazeApiKeySecretUri})'
+  EXPORT_CONFIG: string(exportConfig)
+  EXPORT_SCHEDULE: exportSchedule
+}
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: {
-    AzureWebJobsStorage__blobServiceUri: hostStorage.properties.primaryEndpoints.blob
-    AzureWebJobsStorage__queueServiceUri: hostStorage.properties.primaryEndpoints.queue
-    AzureWebJobsStorage__tableServiceUri: hostStorage.properties.primaryEndpoints.table
-    AzureWebJobsStorage__credential: 'managedidentity'
-    AzureWebJobsStorage__clientId: identityClientId
-    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-    CI_EXPORT_STORAGE__blobServiceUri: ciExportBlobServiceUri
-    CI_EXPORT_STORAGE__credential: 'managedidentity'
-    CI_EXPORT_STORAGE__clientId: identityClientId
-    CI_EXPORT_CONTAINER: ciExportContainerName
-    CI_EXPORT_PATH: ciExportPath
-    STATE_STORAGE__blobServiceUri: hostStorage.properties.primaryEndpoints.blob
-    STATE_STORAGE__queueServiceUri: hostStorage.properties.primaryEndpoints.queue
-    STATE_STORAGE__credential: 'managedidentity'
-    STATE_STORAGE__clientId: identityClientId
-    STATE_CONTAINER: stateContainerName
-    RUN_QUEUE_NAME: runQueueName
-    BRAZE_REST_ENDPOINT: brazeRestEndpoint
-    BRAZE_API_KEY: '@Microsoft.KeyVault(SecretUri=${brazeApiKeySecretUri})'
-    EXPORT_CONFIG: string(exportConfig)
-    EXPORT_SCHEDULE: exportSchedule
-  }
+  properties: union(additionalAppSettings, templateAppSettings)
 }
 
 output name string = functionApp.name

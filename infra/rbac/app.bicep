@@ -8,12 +8,12 @@ param hostStorageAccountName string
 param keyVaultName string
 param applicationInsightsName string
 
-@description('Optional principal (object) id of an operator allowed to set the Braze key later with az keyvault secret set.')
+@description('Principal (object) id allowed to set the Braze key with az keyvault secret set; empty: nobody.')
 param secretsOfficerPrincipalId string = ''
 
-@description('Principal type of secretsOfficerPrincipalId.')
+@description('Principal type of secretsOfficerPrincipalId: a user, a group or a service principal (a CI pipeline).')
 @allowed(['User', 'Group', 'ServicePrincipal'])
-param secretsOfficerPrincipalType string = 'User'
+param secretsOfficerPrincipalType string
 
 // Storage Blob Data Owner. The Functions host needs it on AzureWebJobsStorage (blob leases for the timer
 // singleton and the host lock, host keys, the deployment package), and the app keeps its run state, snapshots

@@ -197,11 +197,18 @@ export function checkSecureParameters(files: BicepFile[]): string[] {
 
 export interface AppSettings {
   file: BicepFile;
+  /** The settings the template writes itself. */
   names: string[];
   value(name: string): Node | null;
+  /** `union(a, b, ...)` arguments as written when the collection is a merge (later ones win), else []. */
+  mergedFrom: string[];
 }
 
-/** The `Microsoft.Web/sites/config` resource named `appsettings` (exactly one expected). */
+/**
+ * The `Microsoft.Web/sites/config` resource named `appsettings` (exactly one expected). Its `properties` is an
+ * object literal, or `union(additionalAppSettings, templateAppSettings)`: then the template's own settings are
+ * the last argument, an object literal or a variable of the file holding one.
+ */
 export function findAppSettings(files: BicepFile[]): AppSettings[] {
   return files.flatMap((file) =>
     resources(file)
@@ -209,8 +216,17 @@ export function findAppSettings(files: BicepFile[]): AppSettings[] {
         (r) => r.type === 'Microsoft.Web/sites/config' && stringLiteral(property(r.body, 'name')) === 'appsettings',
       )
       .map((r) => {
-        const settings = property(r.body, 'properties');
-        return { file, names: propertyKeys(settings), value: (name: string) => property(settings, name) };
+        const written = property(r.body, 'properties');
+        const merge = call(written);
+        const mergedFrom = merge?.name === 'union' ? merge.args.map((arg) => arg.text) : [];
+        const own = merge?.name === 'union' ? merge.args[merge.args.length - 1] : written;
+        const settings = own?.type === 'identifier' ? (variables(file).get(own.text)?.value ?? null) : own;
+        return {
+          file,
+          names: propertyKeys(settings),
+          value: (name: string) => property(settings, name),
+          mergedFrom,
+        };
       }),
   );
 }

@@ -323,8 +323,141 @@ describe('infra: azd and parameters', () => {
   it('azure.yaml deploys service api as a function app from infra/', () => {
     const azureYaml = readFileSync(join(repoRoot, 'azure.yaml'), 'utf8');
     expect(azureYaml).toMatch(/^services:\n {2}api:\n(?: {4}.*\n)*? {4}host: function$/m);
-    expect(azureYaml).toMatch(/^ {4}language: (js|ts)$/m);
     expect(azureYaml).toMatch(/^ {2}path: infra$/m);
+  });
+
+  it('azure.yaml deploys exactly the folder npm run package builds, with no remote build, and names its azd version', () => {
+    const azureYaml = readFileSync(join(repoRoot, 'azure.yaml'), 'utf8');
+    const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+    expect(azureYaml).toMatch(/^ {4}language: ts$/m);
+    expect(azureYaml).toMatch(/^ {4}dist: \.package\/app$/m);
+    expect(azureYaml).toMatch(/^ {4}remoteBuild: false$/m);
+    // remoteBuild is read from azd 1.23.5 on (Azure/azure-dev #6748).
+    expect(azureYaml).toMatch(/^requiredVersions:\n {2}azd: '>= 1\.23\.5'$/m);
+    const hook = azureYaml.slice(azureYaml.indexOf('    hooks:\n      prepackage:'));
+    expect(hook.match(/^ {10}run: npm run package$/gm)).toHaveLength(2); // posix and windows
+    expect(packageJson.scripts.package).toMatch(/^npm run build && node dist\/tools\/package\/main\.js$/);
+    // azd refuses remoteBuild: false when .funcignore drops node_modules.
+    const funcignore = readFileSync(join(repoRoot, '.funcignore'), 'utf8').split('\n');
+    expect(funcignore.filter((line) => /^\/?node_modules\/?$/.test(line.trim()))).toEqual([]);
+  });
+});
+
+describe('infra: redeployments keep the settings and the key', () => {
+  it('merges additionalAppSettings into the settings the template owns, which win', () => {
+    const [settings] = findAppSettings(files);
+    expect(settings.mergedFrom).toEqual(['additionalAppSettings', 'templateAppSettings']);
+    const apiParameter = parameters(file('infra/app/api.bicep')).find((p) => p.name === 'additionalAppSettings');
+    expect(apiParameter?.hasDefault).toBe(true);
+    expect(moduleParams('infra/main.bicep', 'app/api.bicep').param('additionalAppSettings')?.text).toBe(
+      'additionalAppSettings',
+    );
+    const mainParameter = parameters(file('infra/main.bicep')).find((p) => p.name === 'additionalAppSettings');
+    expect(mainParameter?.node.text).toMatch(/^param additionalAppSettings object = \{\}$/);
+    const parametersFile = JSON.parse(readFileSync(join(repoRoot, 'infra', 'main.parameters.json'), 'utf8'));
+    expect(parametersFile.parameters.additionalAppSettings.value).toBe('${ADDITIONAL_APP_SETTINGS={}}');
+  });
+
+  it('every setting of SETTINGS is set by the template, or documented as tunable through additionalAppSettings', () => {
+    const [settings] = findAppSettings(files);
+    const deployment = readFileSync(join(repoRoot, 'docs', 'deployment.md'), 'utf8');
+    const start = deployment.search(/^## .*`additionalAppSettings`/m);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const section = deployment.slice(start, deployment.indexOf('\n## ', start + 1));
+    const documented = [...section.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]);
+    const misplaced = Object.entries(SETTINGS).flatMap(([name, setting]) => {
+      const inTemplate = settings.names.includes(name);
+      const inDocs = documented.includes(name);
+      if (setting.inAzure === 'template' && !inTemplate) return [`${name}: inAzure 'template' but not set`];
+      if (setting.inAzure === 'tunable' && (inTemplate || !inDocs))
+        return [`${name}: tunable must be left to additionalAppSettings and listed in docs/deployment.md`];
+      if (setting.inAzure === 'localOnly' && (inTemplate || inDocs)) return [`${name}: localOnly but set for Azure`];
+      return [];
+    });
+    expect(misplaced).toEqual([]);
+    expect(documented.filter((name) => !(name in SETTINGS))).toEqual([]);
+    expect(documented.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('makes whoever deploys the Key Vault Secrets Officer by default, with the principal type azd reports', () => {
+    const main = file('infra/main.bicep');
+    const officer = parameters(main).find((p) => p.name === 'secretsOfficerPrincipalId');
+    expect(officer?.node.text).toMatch(/= deployer\(\)\.objectId$/);
+    const parametersFile = JSON.parse(readFileSync(join(repoRoot, 'infra', 'main.parameters.json'), 'utf8'));
+    expect(parametersFile.parameters.secretsOfficerPrincipalId.value).toBe('${AZURE_PRINCIPAL_ID}');
+    expect(parametersFile.parameters.secretsOfficerPrincipalType.value).toBe('${AZURE_PRINCIPAL_TYPE}');
+    const rbac = moduleParams('infra/main.bicep', 'rbac/app.bicep');
+    expect(rbac.param('secretsOfficerPrincipalType')?.text).toBe('secretsOfficerPrincipalType');
+    const assignment = resources(file('infra/rbac/app.bicep')).find((r) => r.symbol === 'keyVaultSecretsOfficer');
+    expect(text(assignment as ResourceDeclaration, 'properties.principalType')).toBe('secretsOfficerPrincipalType');
+    const typeParameter = parameters(file('infra/rbac/app.bicep')).find(
+      (p) => p.name === 'secretsOfficerPrincipalType',
+    );
+    expect(typeParameter?.hasDefault).toBe(false); // no silent 'User' for a group or a pipeline
+  });
+});
+
+describe('infra: hardening', () => {
+  it('turns off basic-auth publishing (SCM and FTP)', () => {
+    const policies = declared('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+    expect(policies.map((p) => literal(p, 'name')).sort()).toEqual(['ftp', 'scm']);
+    for (const policy of policies) expect(text(policy, 'properties.allow')).toBe('false');
+  });
+
+  it('keeps deleted blobs and containers of the state account restorable (soft delete)', () => {
+    const blobService = only('Microsoft.Storage/storageAccounts/blobServices');
+    expect(text(blobService, 'properties.deleteRetentionPolicy.enabled')).toBe('true');
+    expect(text(blobService, 'properties.containerDeleteRetentionPolicy.enabled')).toBe('true');
+    const days = parameters(blobService.file).find((p) => p.name === 'deleteRetentionInDays');
+    expect(days?.node.text).toMatch(/= 7$/);
+  });
+
+  it("sends the Key Vault's audit log (secret reads) to Log Analytics", () => {
+    const diagnostics = only('Microsoft.Insights/diagnosticSettings');
+    expect(diagnostics.file.path.replace(/\\/g, '/')).toBe('infra/keyvault.bicep');
+    expect(text(diagnostics, 'scope')).toBe(only('Microsoft.KeyVault/vaults').symbol);
+    const log = property(diagnostics.body, 'properties.logs')?.namedChildren[0] ?? null;
+    expect(stringLiteral(property(log, 'categoryGroup'))).toBe('audit');
+    expect(property(log, 'enabled')?.text).toBe('true');
+    const vault = moduleParams('infra/main.bicep', 'keyvault.bicep');
+    const monitoring = modules(file('infra/main.bicep')).find((m) => m.source === 'monitoring.bicep');
+    expect(vault.param('logAnalyticsWorkspaceId')?.text).toBe(`${monitoring?.symbol}.outputs.logAnalyticsId`);
+  });
+
+  it('vnetEnabled (off by default): VNet integration, private endpoints for storage and Key Vault, no public access', () => {
+    const main = file('infra/main.bicep');
+    expect(parameters(main).find((p) => p.name === 'vnetEnabled')?.node.text).toBe('param vnetEnabled bool = false');
+    const network = modules(main).find((m) => m.source === 'network.bicep');
+    expect(network?.node.text).toMatch(/^module \w+ 'network.bicep' = if \(vnetEnabled\)/);
+    for (const source of ['storage.bicep', 'keyvault.bicep']) {
+      expect(moduleParams('infra/main.bicep', source).param('privateNetworking')?.text).toBe('vnetEnabled');
+    }
+    expect(text(only('Microsoft.Storage/storageAccounts'), 'properties.publicNetworkAccess')).toBe(
+      "privateNetworking ? 'Disabled' : 'Enabled'",
+    );
+    expect(text(only('Microsoft.KeyVault/vaults'), 'properties.publicNetworkAccess')).toBe(
+      "privateNetworking ? 'Disabled' : 'Enabled'",
+    );
+
+    const vnet = only('Microsoft.Network/virtualNetworks');
+    const delegations = vnet.body.descendantsOfType('object_property').filter((p) => p?.text.startsWith('serviceName'));
+    expect(delegations.map((p) => p?.text)).toEqual(["serviceName: 'Microsoft.App/environments'"]);
+    const endpoints = declared('Microsoft.Network/privateEndpoints');
+    const groupIds = endpoints
+      .flatMap((e) => e.body.descendantsOfType('object_property'))
+      .filter((p) => p?.text.startsWith('groupIds'))
+      .map((p) => p?.text);
+    expect(groupIds.sort()).toEqual(["groupIds: ['vault']", 'groupIds: [service]']);
+    expect(variables(file('infra/network.bicep')).get('storageServices')?.value.text).toBe(
+      "['blob', 'queue', 'table']",
+    );
+    expect(declared('Microsoft.Network/privateEndpoints/privateDnsZoneGroups')).toHaveLength(2);
+
+    const api = moduleParams('infra/main.bicep', 'app/api.bicep');
+    expect(api.param('virtualNetworkSubnetId')?.text).toBe("vnetEnabled ? network.outputs.appSubnetId : ''");
+    expect(text(only('Microsoft.Web/sites'), 'properties.virtualNetworkSubnetId')).toBe(
+      'empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId',
+    );
   });
 });
 

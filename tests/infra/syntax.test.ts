@@ -10,7 +10,7 @@ beforeAll(async () => {
 afterAll(() => parser.delete());
 
 describe('Bicep syntax', () => {
-  it('finds the templates: main, app, rbac, keyvault, monitoring, storage', () => {
+  it('finds the templates: main, app, rbac, keyvault, monitoring, storage, network', () => {
     const files = listBicepFiles().map((file) => file.replace(/\\/g, '/').replace(/^.*\/infra\//, ''));
     expect(files).toEqual(
       expect.arrayContaining([
@@ -21,6 +21,7 @@ describe('Bicep syntax', () => {
         'keyvault.bicep',
         'monitoring.bicep',
         'storage.bicep',
+        'network.bicep',
       ]),
     );
   });
