@@ -83,9 +83,9 @@ function overviewSection(s: RunSummary): string {
   )}</span></h1>
 <p class="meta">${text(formatTime(s.startedAt))} → ${text(formatTime(s.finishedAt))} (${text(
     formatDuration(s.durationMs),
-  )}; last step: ${text(phasesText(s))})${flags.map((flag) => ` · <strong>${text(flag)}</strong>`).join('')}<br>Export <code>${text(
-    s.exportMetadataBlob,
-  )}</code></p>
+  )}; last step: ${text(phasesText(s))})${flags.map((flag) => ` · <strong>${text(flag)}</strong>`).join('')}${
+    s.caller ? ` · started by <code>${text(s.caller)}</code>` : ''
+  }<br>Export <code>${text(s.exportMetadataBlob)}</code></p>
 <div class="cards">${cards
     .map(
       ([label, value, note]) =>

@@ -35,6 +35,7 @@ import {
   type RejectedRow,
 } from './artifacts';
 import { writeRunReport } from '../report/runReport';
+import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
 import type {
@@ -215,6 +216,7 @@ class RunStep {
       dryRun: request.dryRun,
       fullResync: request.fullResync,
       resumeFrom: this.resumeFrom,
+      caller: callerForLogs(request.caller),
     });
 
     if (
@@ -717,6 +719,7 @@ class RunStep {
     return {
       runId,
       status: held ? 'held' : 'succeeded',
+      caller: request.caller,
       dryRun: request.dryRun,
       fullResync: request.fullResync,
       exportFingerprint: descriptor.fingerprint,

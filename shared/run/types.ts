@@ -14,6 +14,12 @@ export interface RunRequest {
   /** Lets removals through although a segment shrank more than the guard allows. */
   allowMassRemoval: boolean;
   trigger: RunTrigger;
+  /**
+   * Who or what started the run, as far as the entry point authenticated it (shared/run/caller.ts): the HTTP
+   * key level (`http:function-key`, `http:master-key`), `timer:scheduledExport`, `cli:<os user>`. Absent on
+   * records written before callers were recorded.
+   */
+  caller?: string;
 }
 
 /** Counters of a run. They add up: every input row is sent, unchanged, skipped or rejected. */
@@ -43,6 +49,8 @@ export interface RunCounters {
 export interface RunSummary extends RunCounters {
   runId: string;
   status: RunStatus;
+  /** RunRequest.caller: who or what started the run. */
+  caller?: string;
   dryRun: boolean;
   fullResync: boolean;
   /** The export's fingerprint (ExportDescriptor.fingerprint) and metadata blob. */

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -92,6 +93,10 @@ describe('ci-braze-export CLI (compiled, as a child process)', () => {
     expect(records.map((r: { request: { dryRun: boolean } }) => r.request.dryRun)).toEqual([true, false]);
     const { stdout: status } = await cli(['status', records[1].runId]);
     expect(status).toContain(`run ${records[1].runId}: succeeded`);
+    // Every CLI run records its caller, the OS user; status shows it from the run's summary.
+    const caller = `cli:${userInfo().username}`;
+    expect(records.map((r: { request: { caller?: string } }) => r.request.caller)).toEqual([caller, caller]);
+    expect(status).toContain(`started by          ${caller}`);
   });
 
   it('check reports a misconfigured column and a non-Braze host at once, and exits non-zero', async () => {

@@ -83,7 +83,7 @@ describe('function handlers', () => {
       const response = await startExport(post(), testContext('startExport').context, app);
       expect(response.status).toBe(202);
       const record = await getRun(app.stateContainer, body(response).runId as string);
-      expect(record?.request).toEqual({ ...httpRequest, segments: undefined });
+      expect(record?.request).toEqual({ ...httpRequest, caller: 'http:function-key', segments: undefined });
       expect(record?.request.segments).toBeUndefined();
     });
 

@@ -1,5 +1,7 @@
 /** `ci-braze-export`: run an export, and look at runs, from a terminal, with the settings of the environment. */
+import { userInfo } from 'node:os';
 import { ConfigError } from '../../shared/config/errors';
+import { cliCaller } from '../../shared/run/caller';
 import { createApp } from '../../shared/run/app';
 import { readRunPlan } from '../../shared/run/artifacts';
 import { getRun, listRuns } from '../../shared/run/records';
@@ -36,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
           fullResync: command.fullResync,
           allowMassRemoval: command.allowMassRemoval,
           trigger: 'cli',
+          caller: cliCaller(osUserName()),
         },
         logger,
         createProgressReporter(process.stderr),
@@ -68,9 +71,20 @@ async function main(argv: readonly string[]): Promise<number> {
       if (command.json) console.log(JSON.stringify({ runs: records }));
       else
         for (const record of records)
-          console.log(`${record.runId}  ${record.status.padEnd(9)}  ${record.request.trigger}`);
+          console.log(
+            `${record.runId}  ${record.status.padEnd(9)}  ${record.request.trigger.padEnd(5)}  ${record.request.caller ?? ''}`,
+          );
       return 0;
     }
+  }
+}
+
+/** The OS account running the CLI; its Entra ID identity is what storage authorizes, this is what the record keeps. */
+function osUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.USERNAME ?? '';
   }
 }
 

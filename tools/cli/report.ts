@@ -15,6 +15,7 @@ export function formatSummary(summary: RunSummary): string {
   const lines = [
     `run ${summary.runId}: ${summary.status}${summary.dryRun ? ' (dry run: nothing sent)' : ''}` +
       (summary.alreadySynced ? ' (export already synced: nothing to do)' : ''),
+    ...(summary.caller ? [`  started by          ${summary.caller}`] : []),
     `  profiles read       ${number(summary.profilesRead)} in ${seconds.toFixed(1)} s (${number(rate)}/s)`,
     `  users sent          ${number(summary.usersSent)} (${number(summary.objectsSent)} objects, ${number(summary.requests)} requests)`,
     `  attributes sent     ${number(summary.attributesSent)} of ${number(summary.attributesFullResend)} a full resend would send (${saved})`,
@@ -43,7 +44,8 @@ function reasons(byReason: Record<string, number>): string {
 }
 
 export function formatRecord(record: RunRecord): string {
-  const head = `run ${record.runId}: ${record.status} (${record.request.trigger}, created ${record.createdAt})`;
+  const startedBy = record.request.caller ? ` by ${record.request.caller}` : '';
+  const head = `run ${record.runId}: ${record.status} (${record.request.trigger}${startedBy}, created ${record.createdAt})`;
   if (record.summary) return formatSummary(record.summary);
   const progress = record.progress
     ? `\n  ${record.progress.phase}: ${number(record.progress.rowsRead)} rows read, ${number(record.progress.objectsSent)} objects sent`
