@@ -1,4 +1,4 @@
-import { DefaultAzureCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import type { StorageLocation } from '../config/settings';
@@ -34,8 +34,14 @@ export function queueServiceUri(location: Extract<StorageLocation, { kind: 'iden
   return url.toString();
 }
 
-function credentialFor(location: Extract<StorageLocation, { kind: 'identity' }>): DefaultAzureCredential {
-  return new DefaultAzureCredential(location.clientId ? { managedIdentityClientId: location.clientId } : {});
+/**
+ * A client id names the app's user-assigned identity (Azure): ask that identity directly instead of probing the
+ * DefaultAzureCredential chain first. Without one (a developer's machine), the chain finds `az login` and the like.
+ */
+function credentialFor(location: Extract<StorageLocation, { kind: 'identity' }>): TokenCredential {
+  return location.clientId
+    ? new ManagedIdentityCredential({ clientId: location.clientId })
+    : new DefaultAzureCredential();
 }
 
 /** HTTP status of a storage SDK error (`RestError`), or undefined for anything else. */
