@@ -263,16 +263,6 @@ async function checkBraze(settings: Settings, config: ExportConfig | null, fetch
     );
     return findings;
   }
-  if (key.startsWith('@Microsoft.KeyVault(')) {
-    findings.push(
-      finding(
-        'warning',
-        area,
-        'BRAZE_API_KEY is a Key Vault reference, which only the Functions host resolves: key not checked here',
-      ),
-    );
-    return findings;
-  }
   const listed = await listSegments(base, key, settings.brazeRequestTimeoutInMs, fetchImpl);
   if (listed.kind === 'unreachable') {
     findings.push(finding('error', area, `cannot reach ${host}: ${scrubSecrets(listed.reason, [key])}`));
