@@ -550,6 +550,26 @@ describe('infra: the checks catch violations', () => {
     ]);
   });
 
+  it('reads the template-owned settings of a union(additionalAppSettings, own) merge, following a variable', () => {
+    const [settings] = findAppSettings(
+      snippet(
+        [
+          'param additionalAppSettings object = {}',
+          'var own = {',
+          "  BRAZE_REST_ENDPOINT: 'rest.iad-03.braze.com'",
+          '}',
+          "resource settings 'Microsoft.Web/sites/config@2024-04-01' = {",
+          "  name: 'appsettings'",
+          '  properties: union(additionalAppSettings, own)',
+          '}',
+        ].join('\n'),
+      ),
+    );
+    expect(settings.mergedFrom).toEqual(['additionalAppSettings', 'own']);
+    expect(settings.names).toEqual(['BRAZE_REST_ENDPOINT']);
+    expect(stringLiteral(settings.value('BRAZE_REST_ENDPOINT'))).toBe('rest.iad-03.braze.com');
+  });
+
   it('rejects a plain Braze key, a connection string, a misspelt and a missing setting', () => {
     const problems = checkAppSettings(
       snippet(
