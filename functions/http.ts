@@ -1,5 +1,6 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
 import { AppDependencies, appDependencies, contextLogger } from './dependencies';
+import { ConfigError } from '../shared/config/errors';
 import { describeError } from '../shared/telemetry/describeError';
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
@@ -11,8 +12,9 @@ export function badRequest(message: string): HttpResponseInit {
 }
 
 /**
- * Resolves the dependencies (the host's, or a test's) and turns anything unexpected into a 500 that reveals
- * nothing but the invocation id; the details go to the log.
+ * Resolves the dependencies (the host's, or a test's). Invalid settings (say, a Key Vault reference that did not
+ * resolve) are a 503 naming the settings and what to check: ConfigError messages never hold values. Anything
+ * else unexpected is a 500 that reveals nothing but the invocation id; the details go to the log.
  */
 export async function withDependencies(
   context: InvocationContext,
@@ -23,6 +25,7 @@ export async function withDependencies(
     return await handle(given ?? (await appDependencies()));
   } catch (error) {
     contextLogger(context).log('error', 'request failed', describeError(error));
+    if (error instanceof ConfigError) return json(503, { error: `the app cannot run: ${error.message}` });
     return json(500, { error: `internal error; see the function logs for invocation ${context.invocationId}` });
   }
 }
