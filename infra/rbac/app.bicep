@@ -27,7 +27,8 @@ var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 // Key Vault Secrets User: read secret values, to resolve the BRAZE_API_KEY Key Vault reference.
 var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
-// Key Vault Secrets Officer: manage secrets (not keys, certificates or access); only for the optional operator.
+// Key Vault Secrets Officer: manage secrets (not keys, certificates or access); for secretsOfficerPrincipalId only
+// (by default whoever deploys, so the Braze key can be set right after the first deployment).
 var keyVaultSecretsOfficerRoleId = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 // Monitoring Metrics Publisher: send telemetry to Application Insights, which accepts Entra ID auth only.
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
