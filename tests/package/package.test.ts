@@ -93,7 +93,7 @@ describe('npm run package', () => {
       // Outside the host, @azure/functions names each registration it skips: proof the registration code ran.
       expect(stderr).toContain(`register function "${name}"`);
     }
-  });
+  }, 600_000); // one fresh Node process per function, on a busy machine
 
   it('the load check fails when a production dependency is missing', () => {
     rmSync(join(extracted, 'node_modules', '@azure', 'storage-blob'), { recursive: true });
