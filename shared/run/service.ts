@@ -191,7 +191,11 @@ async function executeStep(
         (current) => ({ ...current, lastError: safeMessage(thrown), resumeNotBefore }),
         clock,
       );
-      logger.log('warn', 'run step stopped: Braze asked to wait', { runId, resumeNotBefore });
+      logger.log('warn', 'run step stopped: Braze asked to wait', {
+        runId,
+        resumeNotBefore,
+        error: safeMessage(thrown),
+      });
       return { kind: 'paused', record: waiting };
     }
     if (retryable) {
