@@ -61,11 +61,13 @@ export function quotingInput(text: string, object: unknown): string {
   const o = object as Record<string, unknown>;
   const alias = o.user_alias as { alias_name?: unknown } | undefined;
   const name = [o.first_name, o.last_name].filter((part) => typeof part === 'string').join(' ');
+  // `phone`, or a custom attribute such as `ci_mobile_phone`.
+  const phone = Object.entries(o).find(([key, value]) => /phone$/.test(key) && typeof value === 'string')?.[1];
   const parts = [
     typeof o.external_id === 'string' ? `external_id '${o.external_id}'` : '',
     typeof alias?.alias_name === 'string' ? `alias "${alias.alias_name}"` : '',
     name === '' ? '' : `user ${name}`,
-    typeof o.phone === 'string' ? `phone ${o.phone}` : '',
+    typeof phone === 'string' ? `phone ${phone}` : '',
     typeof o.email === 'string' ? `email <${o.email}>` : '',
   ].filter((part) => part !== '');
   return parts.length === 0 ? text : `${text} (${parts.join(', ')})`;

@@ -146,7 +146,7 @@ export interface FaultAction {
   rejectIndexes?: number[];
   /**
    * Error texts (`errors[].type`, and the message of a 400 whose objects are all invalid) quote the object's
-   * external id, alias, name, phone and email, as free-text errors from Braze or a proxy in front of it may.
+   * external id, alias, name, phone (`phone` or a key ending in it) and email, as free-text errors from Braze or a proxy in front of it may.
    */
   quoteInput?: true;
 }
