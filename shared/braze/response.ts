@@ -53,8 +53,8 @@ export class BrazeTextRedactor {
       .replace(/(["'`])((?:(?!\1).)*)\1/g, (quoted, mark: string, inner: string) =>
         /^[a-z_][a-z0-9_.]*$/.test(inner) || inner === '[value]' ? quoted : `${mark}[value]${mark}`,
       )
-      .replace(/\+?\d[\d ().-]{4,}\d/g, '[number]')
-      .replace(/\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{6,}\b/g, '[id]');
+      .replace(/\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{6,}\b/g, '[id]')
+      .replace(/\+?\d[\d ().-]{4,}\d/g, '[number]');
     return result.length > MAX_REASON_CHARS ? `${result.slice(0, MAX_REASON_CHARS)}…` : result;
   }
 }

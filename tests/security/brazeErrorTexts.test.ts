@@ -3,6 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { BrazeDelivery } from '../../shared/braze/delivery';
+import { BrazeTextRedactor } from '../../shared/braze/response';
 import type { HttpTransport } from '../../shared/braze/http';
 import type { RowResult } from '../../shared/braze/types';
 import { startBrazeSandbox, type BrazeSandbox, type FaultRule } from '../../tools/braze-sandbox/server';
@@ -195,5 +196,20 @@ describe('security: Braze error texts are reduced before they are stored or prin
       { ref: 1, status: 'rejected', reason: expect.stringContaining('HTTP 400: Invalid data') },
     ]);
     expectNoLeaks('reason', (results[0] as { reason: string }).reason);
+  });
+
+  it("keeps Braze's documented codes and sentences that quote field names only", () => {
+    const redactor = new BrazeTextRedactor(sandbox.apiKey);
+    for (const text of [
+      'EMAIL_BAD_FORMAT',
+      "'external_id' or 'braze_id' or 'user_alias' is required",
+      "'external_id' is longer than 987 bytes",
+      "'email_subscribe' must be 'opted_in', 'subscribed' or 'unsubscribed'",
+    ]) {
+      expect(redactor.redact(text, ['someone'])).toBe(text);
+    }
+    expect(redactor.redact("user 'Ana Lima' (+44 20 7946 0958) is blocked: BZ-77-1234", [])).toBe(
+      "user '[value]' ([number]) is blocked: [id]",
+    );
   });
 });
