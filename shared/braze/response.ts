@@ -22,13 +22,13 @@ export function parseBrazeBody(text: string): BrazeResponseBody | null {
 }
 
 /**
- * Braze's answer to `/users/track`: a JSON object whose `message`, if present, is a string and whose `errors`, if
- * present, is an array (`201 {}` included). Anything else on a 2xx (an HTML page from a proxy, an empty body) does
- * not prove that Braze applied the request.
+ * Braze's answer to `/users/track`: a JSON object with a string `message` (`"success"`, with `errors` an array when
+ * present), or `{}` (seen in public fixtures). Anything else on a 2xx (an HTML page or JSON of its own from a proxy,
+ * an empty body) does not prove that Braze applied the request.
  */
 export function isBrazeAnswer(body: BrazeResponseBody | null): boolean {
   if (body === null) return false;
-  if (body.message !== undefined && typeof body.message !== 'string') return false;
+  if (typeof body.message !== 'string') return Object.keys(body).length === 0;
   return body.errors === undefined || Array.isArray(body.errors);
 }
 
