@@ -1,4 +1,4 @@
-import { scrubSecrets } from '../telemetry/scrub';
+import { redactValues, scrubSecrets } from '../telemetry/scrub';
 
 /**
  * Reading `/users/track` answers: whether a 2xx is Braze's JSON at all, the per-row errors, and Braze's texts
@@ -34,50 +34,29 @@ export function isBrazeAnswer(body: BrazeResponseBody | null): boolean {
 
 /**
  * Reduces Braze's text about one request to what may be stored and printed: a documented code (`EMAIL_BAD_FORMAT`)
- * stays; otherwise the values the request carried, emails, quoted values, long numbers and id-like tokens are
- * replaced, and the text is cut to one short line. Braze's own sentences quote field names only ('external_id'),
- * which survive.
+ * stays; otherwise the values the request carried and anything else that looks like personal data are replaced
+ * (`redactValues`), and the text is cut to one short line. Braze's own sentences quote field names only
+ * ('external_id'), which survive.
  */
 export class BrazeTextRedactor {
   constructor(private readonly apiKey: string) {}
 
   /** `sentValues`: the string and number values of the objects the text may quote (from `valuesOf`). */
   redact(text: string, sentValues: readonly string[]): string {
-    let result = scrubSecrets(text, [this.apiKey]).replace(/\s+/g, ' ').trim();
-    if (/^[A-Z][A-Z0-9_]{2,}$/.test(result)) return result;
-    for (const value of [...sentValues].sort((a, b) => b.length - a.length)) {
-      if (value.length >= 3) result = replaceIgnoringCase(result, value, '[value]');
-    }
-    result = result
-      .replace(/[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g, '[email]')
-      .replace(/(["'`])((?:(?!\1).)*)\1/g, (quoted, mark: string, inner: string) =>
-        /^[a-z_][a-z0-9_.]*$/.test(inner) || inner === '[value]' ? quoted : `${mark}[value]${mark}`,
-      )
-      .replace(/\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{6,}\b/g, '[id]')
-      .replace(/\+?\d[\d ().-]{4,}\d/g, '[number]');
+    const line = scrubSecrets(text, [this.apiKey]).replace(/\s+/g, ' ').trim();
+    if (/^[A-Z][A-Z0-9_]{2,}$/.test(line)) return line;
+    const result = redactValues(line, sentValues);
     return result.length > MAX_REASON_CHARS ? `${result.slice(0, MAX_REASON_CHARS)}…` : result;
   }
 }
 
-function replaceIgnoringCase(text: string, value: string, replacement: string): string {
-  const lowerText = text.toLowerCase();
-  const lowerValue = value.toLowerCase();
-  if (!lowerText.includes(lowerValue)) return text;
-  let result = '';
-  let from = 0;
-  for (let at = lowerText.indexOf(lowerValue); at !== -1; at = lowerText.indexOf(lowerValue, from)) {
-    result += text.slice(from, at) + replacement;
-    from = at + value.length;
-  }
-  return result + text.slice(from);
-}
-
-/** Every string and number in serialised objects (identifiers, emails, names, phones, attribute values). */
+/** Every string and large number in serialised objects (identifiers, emails, names, phones, attribute values). */
 export function valuesOf(pieces: readonly string[]): string[] {
   const values = new Set<string>();
   const visit = (value: unknown): void => {
     if (typeof value === 'string') values.add(value);
-    else if (typeof value === 'number') values.add(String(value));
+    // Small numbers (points, ages) would blank out Braze's own limits ("at most 255 characters").
+    else if (typeof value === 'number' && Math.abs(value) >= 10_000) values.add(String(value));
     else if (Array.isArray(value)) value.forEach(visit);
     else if (typeof value === 'object' && value !== null) Object.values(value).forEach(visit);
   };
