@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createApp, type App } from '../../shared/run/app';
 import { getRun } from '../../shared/run/records';
-import { startRun } from '../../shared/run/service';
+import { encodeRunMessage, ForeignRunMessageError, MAX_FOREIGN_HOPS, parseRunMessage } from '../../shared/run/queue';
+import { markPoisoned, processRunMessage, startRun } from '../../shared/run/service';
 import type { RunRecord, RunRequest } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
@@ -115,4 +116,32 @@ describe('integrity: two deployments sharing a run queue name', () => {
     expect((await a.app.queue.getProperties()).approximateMessagesCount).toBe(0);
     expect((await startRun(a.app.serviceDeps(a.logger), request)).kind).toBe('started');
   }, 240_000);
+
+  it("a message whose owner never takes it goes to the poison queue, where it does not touch this app's runs", async () => {
+    const [a] = deployments;
+    const deps = a.app.serviceDeps(a.logger);
+    await a.app.queue.clearMessages(); // the run the first test left queued
+    const orphan = { runId: '20261204T150000Z-0badc0de', deployment: 'feedfacefeedface' };
+    const neverRun = async () => {
+      throw new Error('another deployment’s run must not be executed here');
+    };
+    const budget = { timeBudgetInMs: 60_000 };
+    // Passed on with one more hop each time, until the cap.
+    await processRunMessage(deps, encodeRunMessage({ ...orphan, hops: MAX_FOREIGN_HOPS - 1 }), neverRun, budget);
+    const { receivedMessageItems } = await a.app.queue.receiveMessages({ visibilityTimeout: 1 });
+    expect(receivedMessageItems).toHaveLength(0); // the copy is delayed
+    let [copy] = (await a.app.queue.receiveMessages()).receivedMessageItems;
+    while (!copy) {
+      await sleep(250);
+      [copy] = (await a.app.queue.receiveMessages()).receivedMessageItems;
+    }
+    expect(parseRunMessage(copy.messageText)).toEqual({ ...orphan, hops: MAX_FOREIGN_HOPS });
+    await a.app.queue.deleteMessage(copy.messageId, copy.popReceipt);
+    await expect(processRunMessage(deps, copy.messageText, neverRun, budget)).rejects.toBeInstanceOf(
+      ForeignRunMessageError,
+    );
+    // The poison handler leaves it alone: no record of this app is marked failed.
+    expect(await markPoisoned(deps, copy.messageText, 'the run message failed 5 times')).toBeNull();
+    expect(a.logger.text()).toContain('poison message of another deployment ignored');
+  }, 60_000);
 });
