@@ -128,8 +128,6 @@ describe('integrity: two deployments sharing a run queue name', () => {
     const budget = { timeBudgetInMs: 60_000 };
     // Passed on with one more hop each time, until the cap.
     await processRunMessage(deps, encodeRunMessage({ ...orphan, hops: MAX_FOREIGN_HOPS - 1 }), neverRun, budget);
-    const { receivedMessageItems } = await a.app.queue.receiveMessages({ visibilityTimeout: 1 });
-    expect(receivedMessageItems).toHaveLength(0); // the copy is delayed
     let [copy] = (await a.app.queue.receiveMessages()).receivedMessageItems;
     while (!copy) {
       await sleep(250);
