@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
-import { scrubSecrets } from '../telemetry/scrub';
 import { silentLogger, type Logger } from '../telemetry/logger';
 import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
 import { exhaustedWindowDelayInMs, systemClock, throttleDelayInMs, TokenBucket, type Clock } from './rateLimit';
+import { BrazeTextRedactor, describeResponse, isBrazeAnswer, parseBrazeBody, rowErrors } from './response';
 import {
   BrazeFatalError,
   type BrazeDeliveryOptions,
@@ -17,7 +17,6 @@ const BODY_SUFFIX = ']}';
 const BODY_OVERHEAD_BYTES = BODY_PREFIX.length + BODY_SUFFIX.length;
 /** Braze's per-request object cap (spec §4). */
 export const MAX_BATCH_SIZE = 75;
-const MAX_REASON_CHARS = 200;
 
 interface Batch {
   refs: number[];
@@ -32,7 +31,7 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-/** A failure worth another attempt: 429, 5xx, timeout, connection error. */
+/** A failure worth another attempt: 429, 5xx, timeout, connection error, a 2xx that is not Braze's answer. */
 class RetryableFailure extends Error {
   constructor(
     message: string,
@@ -43,19 +42,11 @@ class RetryableFailure extends Error {
   }
 }
 
-interface BrazeResponseBody {
-  message?: unknown;
-  errors?: unknown;
-}
+/** A 2xx whose body is not Braze's JSON: nothing proves Braze applied the batch, so it is not a delivery. */
+class UnconfirmedAnswer extends RetryableFailure {}
 
-function parseBody(text: string): BrazeResponseBody | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : null;
-  } catch {
-    return null;
-  }
-}
+/** Retries of a 2xx that never became Braze's answer: the batch's rows are rejected with this reason. */
+class UnconfirmedBatchError extends Error {}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return signal.aborted ? Promise.reject(signal.reason) : Promise.resolve();
@@ -133,6 +124,7 @@ export class BrazeDelivery {
   private readonly clock: Clock;
   private readonly bucket: TokenBucket;
   private readonly send: HttpTransport;
+  private readonly redactor: BrazeTextRedactor;
   private readonly closeTransport: () => void;
   /** Aborted with the fatal error: stops the retries and requests of every other batch. */
   private readonly stopping = new AbortController();
@@ -160,6 +152,7 @@ export class BrazeDelivery {
     validateOptions(options);
     this.url = new URL('/users/track', options.endpoint);
     this.apiKey = options.apiKey;
+    this.redactor = new BrazeTextRedactor(options.apiKey);
     this.batchSize = options.batchSize ?? MAX_BATCH_SIZE;
     this.maxBodyBytes = options.maxBodyBytes ?? 4_000_000;
     this.concurrency = options.concurrency ?? 16;
@@ -301,15 +294,22 @@ export class BrazeDelivery {
   }
 
   private async sendBatch(refs: number[], pieces: string[]): Promise<void> {
-    const response = await this.post(pieces);
-    const body = parseBody(response.text);
+    let response: HttpResponse;
+    try {
+      response = await this.post(pieces);
+    } catch (error) {
+      if (!(error instanceof UnconfirmedBatchError)) throw error;
+      this.report(refs.map((ref) => ({ ref, status: 'rejected', reason: error.message })));
+      return;
+    }
+    const body = parseBrazeBody(response.text);
     const { status } = response;
-    const rowErrors = this.rowErrors(body, refs.length);
+    const reasons = rowErrors(body, pieces, this.redactor);
 
     if (status >= 200 && status < 300) {
       this.report(
         refs.map((ref, index): RowResult => {
-          const reason = rowErrors.get(index);
+          const reason = reasons.get(index);
           return reason === undefined ? { ref, status: 'accepted' } : { ref, status: 'rejected', reason };
         }),
       );
@@ -327,26 +327,11 @@ export class BrazeDelivery {
     }
 
     // Any other 4xx: Braze applied nothing from this request.
+    const detail = describeResponse(status, response.text, pieces, this.redactor);
     const reason = tooLarge
-      ? `Braze refused the object as too large (${this.describe(response, body)})`
-      : `Braze refused the request (${this.describe(response, body)})`;
-    this.report(refs.map((ref, index) => ({ ref, status: 'rejected', reason: rowErrors.get(index) ?? reason })));
-  }
-
-  /** Per-row errors of a response (`errors[].index` is 0-based within the `attributes` array). */
-  private rowErrors(body: BrazeResponseBody | null, count: number): Map<number, string> {
-    const reasons = new Map<number, string>();
-    if (!Array.isArray(body?.errors)) return reasons;
-    for (const entry of body.errors as unknown[]) {
-      if (typeof entry !== 'object' || entry === null) continue;
-      const { index, input_array: inputArray, type } = entry as Record<string, unknown>;
-      if (inputArray !== undefined && inputArray !== 'attributes') continue;
-      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= count) continue;
-      const text = this.safeText(typeof type === 'string' && type !== '' ? type : 'rejected by Braze');
-      const previous = reasons.get(index);
-      reasons.set(index, previous === undefined || previous === text ? text : `${previous}; ${text}`);
-    }
-    return reasons;
+      ? `Braze refused the object as too large (${detail})`
+      : `Braze refused the request (${detail})`;
+    this.report(refs.map((ref, index) => ({ ref, status: 'rejected', reason: reasons.get(index) ?? reason })));
   }
 
   /** POSTs one body, retrying 429, 5xx, timeouts and connection errors; returns any other response. */
@@ -363,7 +348,7 @@ export class BrazeDelivery {
           await this.acquireSlot(signal);
           attempts++;
           if (attempts > 1) this.counters.retries++;
-          return this.attempt(body, signal);
+          return this.attempt(body, pieces, signal);
         },
         {
           retries: this.maxAttempts - 1,
@@ -394,7 +379,12 @@ export class BrazeDelivery {
               delayBeforeAttemptInMs = this.backoffInMs(attempts);
               waitInMs = delayBeforeAttemptInMs;
             }
-            if (now + waitInMs - startedAt > this.maxRetryTimeInMs) throw error;
+            if (now + waitInMs - startedAt > this.maxRetryTimeInMs) {
+              if (error.status === 429 && error.throttleDelayInMs !== undefined) {
+                throw this.waitRequestedError(error.throttleDelayInMs);
+              }
+              throw error;
+            }
             if (error.status === 429 || retriesLeft > 0) {
               this.logger.log('debug', 'Braze request will be retried', {
                 status: error.status ?? error.message,
@@ -406,6 +396,12 @@ export class BrazeDelivery {
         },
       );
     } catch (error) {
+      if (error instanceof UnconfirmedAnswer) {
+        throw new UnconfirmedBatchError(
+          `Braze's answer could not be confirmed: ${error.message} after ${attempts} attempts ` +
+            '(an intermediary answered instead of Braze); sent again next run',
+        );
+      }
       if (error instanceof RetryableFailure) {
         throw new BrazeFatalError(
           `Braze /users/track at ${this.url.host} kept failing (${error.message}) after ${attempts} attempts ` +
@@ -416,6 +412,21 @@ export class BrazeDelivery {
       }
       throw error;
     }
+  }
+
+  /**
+   * Braze asked (Retry-After or its reset headers) for a wait longer than the retry budget left: waiting here would
+   * hold the worker past its budget, retrying earlier only earns more 429s. The step stops; the run resumes after it.
+   */
+  private waitRequestedError(waitInMs: number): BrazeFatalError {
+    const seconds = Math.ceil(waitInMs / 1000);
+    return new BrazeFatalError(
+      `Braze asked to wait ${seconds} s (429 from ${this.url.host}), longer than the retry budget of ` +
+        `${Math.round(this.maxRetryTimeInMs / 1000)} s (BRAZE_MAX_RETRY_TIME_MS); the run resumes after that wait`,
+      429,
+      true,
+      waitInMs,
+    );
   }
 
   /** Waits for the token bucket; a 429 pause that starts while waiting sends the request back in line. */
@@ -432,7 +443,7 @@ export class BrazeDelivery {
   }
 
   /** One HTTP request. Throws RetryableFailure, or AbortError(BrazeFatalError) for 401/403/404. */
-  private async attempt(body: string, signal: AbortSignal): Promise<HttpResponse> {
+  private async attempt(body: string, pieces: readonly string[], signal: AbortSignal): Promise<HttpResponse> {
     this.counters.requests++;
     this.requestsInFlight++;
     this.counters.peakInFlight = Math.max(this.counters.peakInFlight, this.requestsInFlight);
@@ -467,14 +478,18 @@ export class BrazeDelivery {
       throw new RetryableFailure(`HTTP ${status}`, status);
     }
     if (status === 401 || status === 403 || status === 404) {
-      throw new AbortError(this.fatalError(response));
+      throw new AbortError(this.fatalError(response, pieces));
+    }
+    if (status >= 200 && status < 300 && !isBrazeAnswer(parseBrazeBody(response.text))) {
+      const shape = response.text.trim() === '' ? 'an empty body' : "a body that is not Braze's JSON";
+      throw new UnconfirmedAnswer(`HTTP ${status} with ${shape}`, status);
     }
     return response;
   }
 
-  private fatalError(response: HttpResponse): BrazeFatalError {
+  private fatalError(response: HttpResponse, pieces: readonly string[]): BrazeFatalError {
     const host = this.url.host;
-    const detail = this.describe(response, parseBody(response.text));
+    const detail = describeResponse(response.status, response.text, pieces, this.redactor);
     switch (response.status) {
       case 401:
         return new BrazeFatalError(
@@ -496,22 +511,5 @@ export class BrazeDelivery {
           false,
         );
     }
-  }
-
-  /** "HTTP 503: <Braze message>" or "HTTP 502, non-JSON body": never the key, never an email. */
-  private describe(response: HttpResponse, body: BrazeResponseBody | null): string {
-    if (body === null) return `HTTP ${response.status}, ${response.text.trim() === '' ? 'empty' : 'non-JSON'} body`;
-    return typeof body.message === 'string' && body.message !== ''
-      ? `HTTP ${response.status}: ${this.safeText(body.message)}`
-      : `HTTP ${response.status}`;
-  }
-
-  /** Text from Braze, made safe for logs and reports: no key, no email address, one short line. */
-  private safeText(text: string): string {
-    const scrubbed = scrubSecrets(text, [this.apiKey])
-      .replace(/[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g, '[email]')
-      .replace(/\s+/g, ' ')
-      .trim();
-    return scrubbed.length > MAX_REASON_CHARS ? `${scrubbed.slice(0, MAX_REASON_CHARS)}…` : scrubbed;
   }
 }

@@ -68,13 +68,18 @@ export interface BrazeDeliveryOptions {
   transport?: import('./http').HttpTransport;
 }
 
-/** Why the run must stop: a configuration problem Braze reported (401/403/404) or retries exhausted. */
+/**
+ * Why the run must stop: a configuration problem Braze reported (401/403/404), retries exhausted, or a 429 wait
+ * longer than the retry budget.
+ */
 export class BrazeFatalError extends Error {
   override readonly name = 'BrazeFatalError';
   constructor(
     message: string,
     readonly status: number | null,
     readonly retryable: boolean,
+    /** Braze asked for this wait (429 headers) before the next request: the run resumes after it, not before. */
+    readonly resumeAfterInMs?: number,
   ) {
     super(message);
   }

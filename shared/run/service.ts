@@ -3,7 +3,7 @@ import type { QueueClient } from '@azure/storage-queue';
 import type { Logger } from '../telemetry/logger';
 import { logRunMetrics } from '../telemetry/metrics';
 import { claimActiveRun, clearActiveRun, DEFAULT_LEASE_DURATION_IN_SECONDS, withRunLease } from './lock';
-import { enqueueRun, parseRunMessage } from './queue';
+import { deploymentIdOf, enqueueRun, isForeignMessage, parseRunMessage, passOnForeignMessage } from './queue';
 import { createRun, getRun, newRunId, TERMINAL_STATUSES, updateRun } from './records';
 import type { RunExecutor, RunProgress, RunRecord, RunRequest, RunStatus } from './types';
 
@@ -31,7 +31,7 @@ export async function startRun(deps: RunServiceDeps, request: RunRequest): Promi
   let record: RunRecord | null = null;
   try {
     record = await createRun(deps.stateContainer, { request, clock, runId });
-    await enqueueRun(deps.queue, runId);
+    await enqueueRun(deps.queue, ownMessage(deps, runId));
   } catch (error) {
     // Without its message the run would block admission until someone noticed; give the slot back.
     if (record) await markFailed(deps, runId, `could not queue the run: ${safeMessage(error)}`).catch(() => null);
@@ -52,8 +52,13 @@ export interface ProcessRunOptions {
 
 export type ProcessRunResult =
   | { kind: 'completed' | 'paused' | 'failed'; record: RunRecord }
-  /** Another worker holds the run lease; a copy of the message was queued to arrive after `retryInSeconds`. */
-  | { kind: 'busy'; runId: string; retryInSeconds: number }
+  /**
+   * Another worker holds the run lease, or Braze asked the run to wait: a copy of the message was queued to arrive
+   * after `retryInSeconds`.
+   */
+  | { kind: 'busy' | 'waiting'; runId: string; retryInSeconds: number }
+  /** The message belongs to another deployment sharing the queue: a copy was queued for it. */
+  | { kind: 'foreign' }
   /** Nothing to do: the message names no run, an unknown run or a finished one. */
   | { kind: 'skipped'; reason: string };
 
@@ -69,6 +74,11 @@ export type ProcessRunResult =
  *   towards `maxDequeueCount` and could poison a healthy long run's duplicate message, a copy is queued with a
  *   visibility delay longer than the lease, and this message completes. When the copy arrives the holder has
  *   finished (the copy is skipped), paused (the copy continues the run) or crashed (its lease has expired).
+ * - Braze asked for a wait beyond the retry budget (an error with `resumeAfterInMs`): `paused`, with the record's
+ *   `resumeNotBefore` set and the continuation delayed until then; a message that arrives earlier is put back
+ *   (`waiting`), so no step starts before it, whichever message comes.
+ * - a message of another deployment sharing the queue name (`foreign`): a copy is queued for its owner, never
+ *   deleted as an unknown run (see `passOnForeignMessage`).
  */
 export async function processRunMessage(
   deps: RunServiceDeps,
@@ -82,6 +92,13 @@ export async function processRunMessage(
     logger.log('warn', 'run message ignored: it names no valid run id');
     return { kind: 'skipped', reason: 'the message names no valid run id' };
   }
+  if (isForeignMessage(parsed, stateContainer)) {
+    await passOnForeignMessage(deps.queue, parsed);
+    logger.log('warn', 'run message of another deployment passed on: the queue name is shared', {
+      deployment: parsed.deployment,
+    });
+    return { kind: 'foreign' };
+  }
   const { runId } = parsed;
   const existing = await getRun(stateContainer, runId);
   if (!existing) {
@@ -92,6 +109,12 @@ export async function processRunMessage(
     logger.log('info', 'run message ignored: the run has finished', { runId, status: existing.status });
     return { kind: 'skipped', reason: `run ${runId} is ${existing.status}` };
   }
+  const waitInSeconds = secondsUntil(existing.resumeNotBefore, deps.clock ?? Date.now);
+  if (waitInSeconds > 0) {
+    await enqueueRun(deps.queue, ownMessage(deps, runId), { delayInSeconds: waitInSeconds });
+    logger.log('info', 'run waits as Braze asked; message requeued', { runId, retryInSeconds: waitInSeconds });
+    return { kind: 'waiting', runId, retryInSeconds: waitInSeconds };
+  }
 
   const leaseDurationInSeconds = options.leaseDurationInSeconds ?? DEFAULT_LEASE_DURATION_IN_SECONDS;
   const leased = await withRunLease(stateContainer, { leaseDurationInSeconds, logger }, (signal) =>
@@ -99,12 +122,25 @@ export async function processRunMessage(
   );
   if (!leased.acquired) {
     const retryInSeconds = leaseDurationInSeconds + 5;
-    await enqueueRun(deps.queue, runId, { delayInSeconds: retryInSeconds });
+    await enqueueRun(deps.queue, ownMessage(deps, runId), { delayInSeconds: retryInSeconds });
     logger.log('info', 'run lease held by another worker; message requeued', { runId, retryInSeconds });
     return { kind: 'busy', runId, retryInSeconds };
   }
-  if (leased.value.kind === 'paused') await enqueueRun(deps.queue, runId);
+  if (leased.value.kind === 'paused') {
+    const delayInSeconds = secondsUntil(leased.value.record.resumeNotBefore, deps.clock ?? Date.now);
+    await enqueueRun(deps.queue, ownMessage(deps, runId), { delayInSeconds: delayInSeconds || undefined });
+  }
   return leased.value;
+}
+
+function ownMessage(deps: RunServiceDeps, runId: string) {
+  return { runId, deployment: deploymentIdOf(deps.stateContainer) };
+}
+
+/** Whole seconds from now until an ISO time (0 when absent or past). */
+function secondsUntil(isoTime: string | undefined, clock: () => number): number {
+  if (isoTime === undefined) return 0;
+  return Math.max(0, Math.ceil((Date.parse(isoTime) - clock()) / 1000));
 }
 
 async function executeStep(
@@ -149,6 +185,24 @@ async function executeStep(
     await progress.flushed();
     const retryable = signal.aborted || (error as { retryable?: unknown } | null)?.retryable === true;
     const thrown = signal.aborted ? signal.reason : error;
+    const resumeAfterInMs = (thrown as { resumeAfterInMs?: unknown } | null)?.resumeAfterInMs;
+    if (retryable && typeof resumeAfterInMs === 'number') {
+      // Braze asked for a wait longer than the retry budget: a paused step that resumes after it, not a failure
+      // the queue would retry at once.
+      const resumeNotBefore = new Date(clock() + resumeAfterInMs).toISOString();
+      const waiting = await updateRun(
+        stateContainer,
+        runId,
+        (current) => ({ ...current, lastError: safeMessage(thrown), resumeNotBefore }),
+        clock,
+      );
+      logger.log('warn', 'run step stopped: Braze asked to wait', {
+        runId,
+        resumeNotBefore,
+        error: safeMessage(thrown),
+      });
+      return { kind: 'paused', record: waiting };
+    }
     if (retryable) {
       await updateRun(stateContainer, runId, (current) => ({ ...current, lastError: safeMessage(thrown) }), clock);
       logger.log('warn', 'run step failed; the message will be retried', { runId, error: safeMessage(thrown) });
@@ -164,7 +218,7 @@ async function executeStep(
     const paused = await updateRun(
       stateContainer,
       runId,
-      (current) => ({ ...current, progress: outcome.progress, lastError: undefined }),
+      (current) => ({ ...current, progress: outcome.progress, lastError: undefined, resumeNotBefore: undefined }),
       clock,
     );
     logger.log('info', 'run paused; continuing in a new message', { runId, rowsRead: outcome.progress.rowsRead });
@@ -182,6 +236,7 @@ async function executeStep(
       summary: outcome.summary,
       finishedAt: new Date(clock()).toISOString(),
       lastError: undefined,
+      resumeNotBefore: undefined,
     }),
     clock,
   );
@@ -219,6 +274,10 @@ export async function markPoisoned(deps: RunServiceDeps, message: unknown, reaso
   const parsed = parseRunMessage(message);
   if (!parsed) {
     deps.logger.log('warn', 'poison message ignored: it names no valid run id');
+    return null;
+  }
+  if (isForeignMessage(parsed, deps.stateContainer)) {
+    deps.logger.log('warn', 'poison message of another deployment ignored', { deployment: parsed.deployment });
     return null;
   }
   const record = await getRun(deps.stateContainer, parsed.runId);

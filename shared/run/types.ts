@@ -124,6 +124,8 @@ export interface RunRecord {
   error?: string;
   /** The last retryable error of a run that is still being retried (same rules as `error`). */
   lastError?: string;
+  /** Braze asked to wait until then (ISO time): no step of the run starts before it. */
+  resumeNotBefore?: string;
 }
 
 /** Outcome of one worker invocation of a run. */

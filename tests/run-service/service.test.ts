@@ -1,5 +1,5 @@
 import { claimActiveRun, getActiveRunId, RUN_LOCK_BLOB, RunLeaseLostError, withRunLease } from '../../shared/run/lock';
-import { encodeRunMessage } from '../../shared/run/queue';
+import { deploymentIdOf, encodeRunMessage } from '../../shared/run/queue';
 import { createRun, getRun, listRuns, updateRun } from '../../shared/run/records';
 import { markPoisoned, processRunMessage, startRun } from '../../shared/run/service';
 import type { RunExecutor, RunProgress } from '../../shared/run/types';
@@ -44,6 +44,7 @@ describe('run service', () => {
     const { receivedMessageItems } = await deps.queue.receiveMessages();
     expect(JSON.parse(Buffer.from(receivedMessageItems[0].messageText, 'base64').toString('utf8'))).toEqual({
       runId: result.record.runId,
+      deployment: deploymentIdOf(deps.stateContainer),
     });
     expect(await getActiveRunId(deps.stateContainer)).toBe(result.record.runId);
   });

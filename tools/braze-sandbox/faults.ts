@@ -51,5 +51,24 @@ export function describeFault(action: FaultAction): string {
   if (action.status !== undefined) parts.push(`status:${action.status}`);
   if (action.latencyMs !== undefined) parts.push(`latency:${action.latencyMs}`);
   if (action.rejectIndexes) parts.push(`reject:${action.rejectIndexes.join(',')}`);
+  if (action.quoteInput) parts.push('quote-input');
   return parts.join(' ');
+}
+
+/** `text` followed by the object's identifiers and personal values (the `quoteInput` fault). */
+export function quotingInput(text: string, object: unknown): string {
+  if (typeof object !== 'object' || object === null) return text;
+  const o = object as Record<string, unknown>;
+  const alias = o.user_alias as { alias_name?: unknown } | undefined;
+  const name = [o.first_name, o.last_name].filter((part) => typeof part === 'string').join(' ');
+  // `phone`, or a custom attribute such as `ci_mobile_phone`.
+  const phone = Object.entries(o).find(([key, value]) => /phone$/.test(key) && typeof value === 'string')?.[1];
+  const parts = [
+    typeof o.external_id === 'string' ? `external_id '${o.external_id}'` : '',
+    typeof alias?.alias_name === 'string' ? `alias "${alias.alias_name}"` : '',
+    name === '' ? '' : `user ${name}`,
+    typeof phone === 'string' ? `phone ${phone}` : '',
+    typeof o.email === 'string' ? `email <${o.email}>` : '',
+  ].filter((part) => part !== '');
+  return parts.length === 0 ? text : `${text} (${parts.join(', ')})`;
 }

@@ -5,7 +5,7 @@
  */
 import { createServer, IncomingMessage, Server, ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRandom, describeFault, FaultInjector } from './faults';
+import { createRandom, describeFault, FaultInjector, quotingInput } from './faults';
 import { RateLimiter } from './rateLimiter';
 import { RequestLog } from './requestLog';
 import { ApplyContext, ProfileStore } from './store';
@@ -88,6 +88,8 @@ interface Exchange {
   extraLatencyMs: number;
   /** `attributes` indexes a fault rule rejects. */
   rejectIndexes?: number[];
+  /** Error texts quote the objects' values (`quoteInput` fault). */
+  quoteInput?: boolean;
   rateHeaders: Record<string, string>;
 }
 
@@ -290,6 +292,7 @@ class Sandbox implements BrazeSandbox {
       return true;
     }
     exchange.rejectIndexes = action.rejectIndexes;
+    exchange.quoteInput = action.quoteInput === true;
     if (action.status === undefined) return false;
     let headers: Record<string, string> = action.headers ?? {};
     if (action.status === 429 && action.headers === undefined) headers = this.limiter?.throttleHeaders() ?? {};
@@ -380,10 +383,11 @@ class Sandbox implements BrazeSandbox {
       for (let index = 0; index < items.length; index++) {
         const item = items[index];
         const problem: ErrorId | null = check(item, this.blocklist);
+        const quoted = (text: string) => (exchange.quoteInput ? quotingInput(text, item) : text);
         if (problem) {
-          errors.push({ type: errorType(problem, style), input_array: name, index });
+          errors.push({ type: quoted(errorType(problem, style)), input_array: name, index });
         } else if (name === 'attributes' && faultRejected.has(index)) {
-          errors.push({ type: FAULT_REJECTION_TYPE, input_array: name, index });
+          errors.push({ type: quoted(FAULT_REJECTION_TYPE), input_array: name, index });
         } else {
           const object = item as Record<string, unknown>;
           if (name === 'attributes' && !dropNestedUpdates) dropNestedUpdates = hasInvalidNestedValue(object);
@@ -392,7 +396,8 @@ class Sandbox implements BrazeSandbox {
       }
     }
     if (valid.attributes.length + valid.events.length + valid.purchases.length === 0) {
-      this.respond(exchange, res, 400, { message: VALID_DATA_MESSAGE, errors });
+      const message = exchange.quoteInput ? quotingInput(VALID_DATA_MESSAGE, arrays[0][1]?.[0]) : VALID_DATA_MESSAGE;
+      this.respond(exchange, res, 400, { message, errors });
       return;
     }
     const ctx: ApplyContext = {

@@ -144,6 +144,11 @@ export interface FaultAction {
   hang?: true;
   /** Process normally but reject these `attributes` indexes (201 with errors). */
   rejectIndexes?: number[];
+  /**
+   * Error texts (`errors[].type`, and the message of a 400 whose objects are all invalid) quote the object's
+   * external id, alias, name, phone (`phone` or a key ending in it) and email, as free-text errors from Braze or a proxy in front of it may.
+   */
+  quoteInput?: true;
 }
 
 export interface FaultRule {

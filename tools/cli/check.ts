@@ -8,7 +8,8 @@ import { ConfigError } from '../../shared/config/errors';
 import { loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
 import { loadSettings, type Environment, type Settings } from '../../shared/config/settings';
 import { missingColumns } from '../../shared/mapping/profileMapper';
-import { createContainerClient, storageStatus } from '../../shared/run/storage';
+import { isForeignMessage, parseRunMessage } from '../../shared/run/queue';
+import { createContainerClient, createQueueClient, storageStatus } from '../../shared/run/storage';
 import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
@@ -46,15 +47,16 @@ export async function checkConfiguration(env: Environment, options: CheckOptions
   const findings: Finding[] = [];
   const { settings, unusable } = loadSettingsCollecting(env, findings);
   const config = loadConfigCollecting(settings, unusable, options.exportConfigSource, findings);
-  const [exportFindings, brazeFindings] = await Promise.all([
+  const [exportFindings, brazeFindings, queueFindings] = await Promise.all([
     unusable.has('CI_EXPORT_STORAGE') || unusable.has('CI_EXPORT_CONTAINER')
       ? [finding('warning', 'export', 'not checked: CI_EXPORT_STORAGE or CI_EXPORT_CONTAINER is missing (above)')]
       : checkExport(settings, config),
     unusable.has('BRAZE_REST_ENDPOINT') || unusable.has('BRAZE_API_KEY')
       ? [finding('warning', 'braze', 'not checked: BRAZE_REST_ENDPOINT or BRAZE_API_KEY is missing (above)')]
       : checkBraze(settings, config, options.fetchImpl ?? fetch),
+    unusable.has('STATE_STORAGE') ? [] : checkRunQueue(settings),
   ]);
-  findings.push(...exportFindings, ...brazeFindings);
+  findings.push(...exportFindings, ...brazeFindings, ...queueFindings);
   return { ok: !findings.some((f) => f.level === 'error'), findings };
 }
 
@@ -123,6 +125,42 @@ function loadConfigCollecting(
     for (const problem of error.problems) findings.push(finding('error', 'export config', problem));
     return null;
   }
+}
+
+/** How long the shared-queue look may take: a queue that cannot be reached is the run's problem to report. */
+const QUEUE_PEEK_TIMEOUT_IN_MS = 3000;
+
+/**
+ * Warns when the run queue (or its poison queue) holds messages of another deployment: two apps given the same
+ * RUN_QUEUE_NAME on one storage account take each other's messages (passed on, but each run waits for its turn).
+ */
+async function checkRunQueue(settings: Settings): Promise<Finding[]> {
+  const stateContainer = createContainerClient(settings.stateStorage, settings.stateContainer);
+  let foreign = 0;
+  for (const name of [settings.runQueueName, `${settings.runQueueName}-poison`]) {
+    try {
+      const { peekedMessageItems } = await createQueueClient(settings.stateStorage, name).peekMessages({
+        numberOfMessages: 32,
+        abortSignal: AbortSignal.timeout(QUEUE_PEEK_TIMEOUT_IN_MS),
+      });
+      for (const item of peekedMessageItems) {
+        const message = parseRunMessage(item.messageText);
+        if (message && isForeignMessage(message, stateContainer)) foreign++;
+      }
+    } catch {
+      // Absent (no run yet) or unreachable: nothing to compare; a run reports storage problems itself.
+    }
+  }
+  if (foreign === 0) return [];
+  return [
+    finding(
+      'warning',
+      'run queue',
+      `RUN_QUEUE_NAME "${settings.runQueueName}" is shared: it holds ${foreign} run message(s) of another ` +
+        `deployment (another state container than "${settings.stateContainer}"); give each deployment its own ` +
+        'RUN_QUEUE_NAME',
+    ),
+  ];
 }
 
 async function checkExport(settings: Settings, config: ExportConfig | null): Promise<Finding[]> {
