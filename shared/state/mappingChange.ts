@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type ExportConfig } from '../config/exportConfig';
+import { mappedAttributeNames } from '../mapping/profileMapper';
 import { NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
 /**
@@ -65,7 +66,10 @@ export interface MappingChange {
 }
 
 export function rawFingerprintBasis(config: ExportConfig): string {
-  return createHash('sha256').update(canonicalJson(config.attributes)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(canonicalJson({ email: config.identity.email, attributes: config.attributes }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -91,8 +95,12 @@ export function planMappingChange(
     segmentTables.push(stored?.mapping?.segmentTables[index] ?? '');
   });
 
-  const attributeNames = config.attributes.map((a) => a.brazeAttribute);
-  const attributeColumns = config.attributes.map((a) => a.column);
+  // The mapper's values: the email first (when mapped), then the configured attributes.
+  const attributeNames = mappedAttributeNames(config);
+  const attributeColumns = [
+    ...(config.identity.email ? [config.identity.email] : []),
+    ...config.attributes.map((a) => a.column),
+  ];
   const dropped = previousAttributes.filter((name) => !attributeNames.includes(name));
   const clearedAttributes: number[] = [];
   if (options.removeUnmapped) {
@@ -117,7 +125,9 @@ export function planMappingChange(
   const added = attributeNames.filter((name) => !previousAttributes.includes(name));
   const change: StateChange = {
     fresh,
-    segmentsAdded: fresh ? [] : config.segments.map((s) => s.brazeSegmentApiId).filter((id) => !previousSegments.includes(id)),
+    segmentsAdded: fresh
+      ? []
+      : config.segments.map((s) => s.brazeSegmentApiId).filter((id) => !previousSegments.includes(id)),
     segmentsDropped: droppedSegments.map((index) => segmentIds[index]),
     attributesAdded: fresh ? [] : added,
     attributesDropped: dropped,
@@ -141,8 +151,7 @@ export function planMappingChange(
     droppedSegments,
     clearedAttributes,
     rawFingerprintsValid: stored?.mapping?.rawFingerprintBasis === mapping.rawFingerprintBasis,
-    sameLayout:
-      sameList(segmentIds, previousSegments) && sameList(attributeNames, previousAttributes),
+    sameLayout: sameList(segmentIds, previousSegments) && sameList(attributeNames, previousAttributes),
     mapping,
   };
 }
