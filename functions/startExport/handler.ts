@@ -6,7 +6,7 @@ import { AppDependencies, contextLogger, serviceDeps } from '../dependencies';
 import { badRequest, json, withDependencies } from '../http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval'] as const;
+const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval', 'removeUnmapped'] as const;
 
 /** `POST /api/exports/runs`: validates the body, admits the run and hands it to the worker queue. */
 export async function startExport(
@@ -73,7 +73,7 @@ export function parseStartRequest(text: string, config: ExportConfig): { request
   if (unknown !== undefined) {
     return { error: `unknown field "${unknown.slice(0, 100)}": expected only ${FIELDS.join(', ')}` };
   }
-  for (const flag of ['dryRun', 'fullResync', 'allowMassRemoval'] as const) {
+  for (const flag of ['dryRun', 'fullResync', 'allowMassRemoval', 'removeUnmapped'] as const) {
     if (fields[flag] !== undefined && typeof fields[flag] !== 'boolean')
       return { error: `${flag} must be true or false` };
   }
@@ -81,6 +81,7 @@ export function parseStartRequest(text: string, config: ExportConfig): { request
     dryRun: fields.dryRun === true,
     fullResync: fields.fullResync === true,
     allowMassRemoval: fields.allowMassRemoval === true,
+    removeUnmapped: fields.removeUnmapped === true,
     trigger: 'http',
   };
   if (fields.segments === undefined) return { request };

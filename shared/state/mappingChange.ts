@@ -156,9 +156,34 @@ export function planMappingChange(
   };
 }
 
-/** True when the change makes the run send something the rows alone would not (see `DeltaPlanner` options). */
-export function changesMemberships(change: StateChange): boolean {
-  return change.membershipValueChanged || change.onLeaveChanged || change.segmentsDropped.length > 0;
+/** What a run starts from, in words, for the CLI and the report: nothing when the mapping is unchanged. */
+export function describeStateChange(change: StateChange | undefined): string[] {
+  if (!change) return [];
+  if (change.fresh) {
+    return [
+      'starts fresh: no snapshot for this export, Braze workspace and identity config (every value is sent, ' +
+        'nothing is removed)',
+    ];
+  }
+  const lines: string[] = [];
+  const list = (label: string, names: readonly string[]) => {
+    if (names.length > 0) lines.push(`${label}: ${names.join(', ')}`);
+  };
+  list('segments added', change.segmentsAdded);
+  list('segments dropped (their memberships are removed, behind the shrink guard)', change.segmentsDropped);
+  list('attributes added', change.attributesAdded);
+  list(
+    'attributes renamed',
+    change.attributesRenamed.map((r) => `${r.from} -> ${r.to}`),
+  );
+  list('attributes dropped and cleared in Braze', change.attributesRemoved);
+  list(
+    'attributes dropped and left in Braze (clear them with --remove-unmapped)',
+    change.attributesDropped.filter((name) => !change.attributesRemoved.includes(name)),
+  );
+  if (change.membershipValueChanged) lines.push('membership value changed: every membership is sent again');
+  if (change.onLeaveChanged) lines.push('membership onLeave changed: every known non-member gets the new leave value');
+  return lines;
 }
 
 /**
