@@ -81,8 +81,9 @@ export function parseStartRequest(text: string, config: ExportConfig): { request
     dryRun: fields.dryRun === true,
     fullResync: fields.fullResync === true,
     allowMassRemoval: fields.allowMassRemoval === true,
-    removeUnmapped: fields.removeUnmapped === true,
     trigger: 'http',
+    // Only when asked: the runs recorded before this field existed keep their shape.
+    ...(fields.removeUnmapped === true ? { removeUnmapped: true } : {}),
   };
   if (fields.segments === undefined) return { request };
 

@@ -242,7 +242,8 @@ class RunStep {
       meta &&
       !request.fullResync &&
       !request.allowMassRemoval &&
-      layout.sameLayout &&
+      layout.droppedSegments.length === 0 &&
+      layout.clearedAttributes.length === 0 &&
       isAlreadySynced(
         meta,
         descriptor.fingerprint,
