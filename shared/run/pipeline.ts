@@ -349,7 +349,8 @@ class RunStep {
         segmentIds,
         attributeNames,
         users: next.size,
-        segmentMembers: membersAfter,
+        // What Braze holds: held and rejected removals keep their members (a dropped segment is gone once at 0).
+        segmentMembers: next.segmentMemberCounts(),
         pendingRejected: this.counters.rejected + this.counters.membershipsRemovalHeld,
         mapping: layout.mapping,
         exportConfigHash: configHash,

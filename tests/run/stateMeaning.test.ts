@@ -4,6 +4,7 @@ import { validateExportConfig } from '../../shared/config/exportConfig';
 import { loadSettings } from '../../shared/config/settings';
 import { loadCheckpoint } from '../../shared/run/artifacts';
 import { createRunExecutor } from '../../shared/run/pipeline';
+import { newRunId } from '../../shared/run/records';
 import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import type { SandboxProfile } from '../../tools/braze-sandbox/types';
@@ -130,7 +131,7 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
     });
     logger = new MemoryLogger();
     return executor({
-      runId: options.runId ?? `run-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+      runId: options.runId ?? newRunId(Date.now()),
       request: { dryRun: false, fullResync: false, allowMassRemoval: false, trigger: 'cli', ...request },
       deadline: Date.now() + 600_000,
       logger,
@@ -212,7 +213,10 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
     const profiles = await brazeProfiles(prefix);
     const memberValue = config.membership?.value ?? true;
     const found: string[] = [];
+    // Users in a table the config names: the others are not the config's to deliver.
+    const covered = new Set(config.segments.flatMap((segment) => [...(exported.members.get(segment.table) ?? [])]));
     for (const [id, row] of exported.values) {
+      if (!covered.has(id)) continue;
       const attributes = profiles.get(id);
       if (!attributes) {
         found.push(`${id}: not in Braze`);
@@ -428,7 +432,7 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
       const path = 'CustomerInsights_takeover/BrazeFeed';
       const a = configA(prefix);
       await writeExport(path, exportVersion(prefix, 200, 0));
-      const runId = 'run-takeover-after-switch';
+      const runId = newRunId(Date.now());
       const chargedBefore = stack.sandbox.ledger().total;
       await expect(
         step(path, a, {}, { runId, stateContainer: dyingAt((name) => name === `runs/${runId}/summary.json`) }),
@@ -454,7 +458,7 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
       const path = 'CustomerInsights_takeover2/BrazeFeed';
       const a = configA(prefix);
       await writeExport(path, exportVersion(prefix, 200, 0));
-      const runId = 'run-takeover-after-summary';
+      const runId = newRunId(Date.now());
       let summaryWritten = false;
       const container = dyingAt((name) => {
         if (name === `runs/${runId}/summary.json`) summaryWritten = true;
