@@ -11,7 +11,7 @@ import type { ExportDescriptor, SourceRecord } from '../source/types';
 import { DeltaPlanner, roomForNewUsers, type PlannedChange, type PlannedObject, type RowPlan } from '../state/diff';
 import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
-import { stateKey, stateScope } from '../state/stateKey';
+import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
 import {
   deleteSnapshotData,
   loadSnapshot,
@@ -177,11 +177,14 @@ class RunStep {
     const key = stateKey(stateScope(settings, exportConfig));
     const configHash = exportConfigHash(exportConfig);
     // Three independent reads, at once: each is a round trip to storage.
-    const [descriptor, saved, meta] = await Promise.all([
+    const [descriptor, saved, own] = await Promise.all([
       discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, key),
     ]);
+    // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
+    const legacyKey = own ? null : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
+    const meta = own ?? (legacyKey === null ? null : await loadSnapshotMeta(stateContainer, legacyKey));
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -261,7 +264,7 @@ class RunStep {
 
     // Loaded with room for new users: the planner changes it into the next snapshot in place.
     const extraUsers = meta ? roomForNewUsers(meta.users) : 0;
-    const loaded = meta && (await loadSnapshot(stateContainer, key, { extraUsers }));
+    const loaded = meta ? await loadSnapshot(stateContainer, own ? key : legacyKey!, { extraUsers }) : null;
     let previous = loaded?.snapshot ?? null;
     if (loaded && !layout.sameLayout) previous = remapSnapshot(loaded.snapshot, layout, extraUsers);
     else if (loaded && !layout.rawFingerprintsValid) clearRawFingerprints(loaded.snapshot);

@@ -47,6 +47,14 @@ export function stateKey(scope: StateScope): string {
   return createHash('sha256').update(canonicalJson(scope)).digest('hex').slice(0, 24);
 }
 
+/**
+ * The key snapshots had before the state key: a hash of the whole config's JSON (key order included) and the Braze
+ * endpoint. A state with no snapshot of its own takes over the one under this key once, instead of starting fresh.
+ */
+export function legacyStateKey(config: ExportConfig, brazeEndpoint: string): string {
+  return createHash('sha256').update(JSON.stringify({ config, brazeEndpoint })).digest('hex').slice(0, 16);
+}
+
 /** `a//b/` and `/a/b` name the folder `a/b`. */
 function normalizeFolder(path: string): string {
   return path

@@ -6,6 +6,7 @@ import { loadCheckpoint } from '../../shared/run/artifacts';
 import { createRunExecutor } from '../../shared/run/pipeline';
 import { newRunId } from '../../shared/run/records';
 import type { RunRequest, RunStepOutcome, RunSummary } from '../../shared/run/types';
+import { legacyStateKey, stateKey, stateScope } from '../../shared/state/stateKey';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import type { SandboxProfile } from '../../tools/braze-sandbox/types';
 import { checkConfiguration } from '../../tools/cli/check';
@@ -384,6 +385,36 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
     expect(after.findings.filter((f) => f.area === 'state').map((f) => f.message)).toEqual([
       expect.stringMatching(new RegExp(`^snapshot [0-9a-f]+ of run ${fresh.runId} \\(\\d+ users`)),
     ]);
+  });
+
+  it('a snapshot saved under the key used before state keys is taken over once, not started afresh', async () => {
+    const prefix = 'LG';
+    const path = 'CustomerInsights_legacy/BrazeFeed';
+    const a = configA(prefix);
+    const v0 = exportVersion(prefix, 200, 0);
+    await writeExport(path, v0);
+    await sync(path, a);
+    // As an older version left it: the pointer under the legacy key (its data blobs stay where they are).
+    const settings = loadSettings(environment(path, a));
+    const config = validateExportConfig(a);
+    const own = stack.stateContainer.getBlockBlobClient(
+      `snapshots/${stateKey(stateScope(settings, config))}/current.json`,
+    );
+    const pointer = await own.downloadToBuffer();
+    const legacy = `snapshots/${legacyStateKey(config, settings.brazeRestEndpoint)}/current.json`;
+    await stack.stateContainer.getBlockBlobClient(legacy).upload(pointer, pointer.length);
+    await own.delete();
+
+    await writeExport(path, v0);
+    const requests = stack.sandbox.stats().requests;
+    const adopted = await sync(path, a);
+    expect(adopted).toMatchObject({ alreadySynced: false, objectsSent: 0, stateChange: { fresh: false } });
+    expect(stack.sandbox.stats().requests).toBe(requests);
+    expect(await own.exists()).toBe(true);
+    const v1 = exportVersion(prefix, 200, 1);
+    await writeExport(path, v1);
+    expect(await sync(path, a)).toMatchObject({ membershipsRemoved: leavers(a, v0, v1) });
+    expect(await differences(prefix, path, a)).toEqual([]);
   });
 
   it('23.2: a --segments run covers only its segments; the full run after it sends the others', async () => {
