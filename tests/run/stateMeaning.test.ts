@@ -387,6 +387,38 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
     ]);
   });
 
+  it('a changed onLeave gives every user known before it the new leave value where not a member, and back', async () => {
+    const prefix = 'OL';
+    const path = 'CustomerInsights_onleave/BrazeFeed';
+    const a = configA(prefix);
+    const leaveFalse: TestConfig = { ...a, membership: { value: true, onLeave: 'false' } };
+    const v0 = exportVersion(prefix, 200, 0);
+    // The users the snapshot knows before the change: those in a table of the config.
+    const known = new Set(
+      [...v0].filter(([, user]) => user.tables.has('Gold') || user.tables.has('Churn')).map(([id]) => id),
+    );
+    await writeExport(path, v0);
+    await sync(path, a);
+    await writeExport(path, exportVersion(prefix, 200, 1));
+    expect(await sync(path, leaveFalse)).toMatchObject({ status: 'succeeded', stateChange: { onLeaveChanged: true } });
+    const exported = await readExportBack(path);
+    const profiles = await brazeProfiles(prefix);
+    const wrong: string[] = [];
+    for (const [id, attributes] of profiles) {
+      for (const segment of a.segments) {
+        const member = exported.members.get(segment.table)!.has(id);
+        // A user new in this run who is in no other segment never was a member: nothing to leave.
+        const expected = member ? true : known.has(id) ? false : undefined;
+        if (attributes[segment.brazeSegmentApiId] !== expected) wrong.push(`${id} ${segment.table}`);
+      }
+    }
+    expect(profiles.size).toBeGreaterThan(100);
+    expect(wrong).toEqual([]);
+
+    expect(await sync(path, a)).toMatchObject({ status: 'succeeded', stateChange: { onLeaveChanged: true } });
+    expect(await differences(prefix, path, a)).toEqual([]);
+  });
+
   it('a snapshot saved under the key used before state keys is taken over once, not started afresh', async () => {
     const prefix = 'LG';
     const path = 'CustomerInsights_legacy/BrazeFeed';
