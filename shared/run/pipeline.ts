@@ -324,7 +324,7 @@ class RunStep {
     const previousMembers = this.planner.previousMemberCounts();
     const membersAfter = segmentIds.map((_, s) => (covered.has(s) ? segmentMembers[s] : previousMembers[s]));
     const segments = segmentIds.map((brazeSegmentApiId, index) => ({
-      table: layout.segmentTables[index],
+      table: layout.segmentTables[index] || brazeSegmentApiId,
       brazeSegmentApiId,
       members: membersAfter[index],
       added: this.segmentAdded[index],
@@ -342,7 +342,8 @@ class RunStep {
         staged = await uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() });
       }
       // The summary is final before the pointer switch: a takeover after it completes this one (completeCommittedRun).
-      await saveCheckpoint(stateContainer, { ...this.checkpoint, final: { summary, rejected: this.rejected } });
+      // Every object is answered: should the switch fail, a retry resends nothing.
+      await this.saveCheckpoint(this.progressState(), { summary, rejected: this.rejected });
       const selectedIds = [...selected].map((s) => segmentIds[s]);
       await switchSnapshot(stateContainer, key, staged, {
         configHash: key,
@@ -741,7 +742,7 @@ class RunStep {
     await this.durable?.idle();
   }
 
-  private async saveCheckpoint(state: ProgressState): Promise<void> {
+  private async saveCheckpoint(state: ProgressState, final?: Checkpoint['final']): Promise<void> {
     const stats = this.delivery?.stats;
     await saveCheckpoint(this.deps.stateContainer, {
       ...this.checkpoint,
@@ -755,6 +756,7 @@ class RunStep {
         throttled: this.checkpoint.delivery.throttled + (stats?.throttled ?? 0),
       },
       savedAt: new Date(this.clock()).toISOString(),
+      final,
     });
   }
 

@@ -246,10 +246,10 @@ export class DeltaPlanner {
     const cleared = this.reconcile.clearedAttributes;
     for (let slot = 0; slot < this.previousUsers; slot++) {
       this.see(slot);
-      for (const attribute of cleared) {
-        if (this.next.attribute(slot, attribute) === NO_VALUE) continue;
+      for (let c = 0; c < cleared.length; c++) {
+        if (this.next.attribute(slot, cleared[c]) === NO_VALUE) continue;
         this.saveBeforeChange(slot);
-        this.next.setAttribute(slot, attribute, NO_VALUE);
+        this.next.setAttribute(slot, cleared[c], NO_VALUE);
       }
       if (held.size === 0 || !this.leavesACoveredSegment(slot)) continue;
       for (const segment of this.selected) {
@@ -264,7 +264,7 @@ export class DeltaPlanner {
   private *removalObjects(): Generator<PlannedObject> {
     const resendLeaves = this.reconcile.resendLeaves;
     for (let slot = 0; slot < this.previousUsers; slot++) {
-      const clearedHere = this.clearedAttributesOf(slot);
+      const clearedHere = this.reconcile.clearedAttributes.length === 0 ? 0 : this.clearedAttributesOf(slot);
       if (!resendLeaves && clearedHere === 0 && !this.leavesACoveredSegment(slot)) continue;
       const object = identifierFields(this.next.keyOf(slot), true);
       const removedSegments: number[] = [];
