@@ -387,6 +387,23 @@ describe('what the snapshot means: keyed by export, workspace and identity; mapp
     ]);
   });
 
+  it('a full resync resends every membership and removes every one the export no longer implies', async () => {
+    const prefix = 'FR';
+    const path = 'CustomerInsights_resync/BrazeFeed';
+    const a = configA(prefix);
+    const [v0, v1] = [exportVersion(prefix, 200, 0), exportVersion(prefix, 200, 1)];
+    await writeExport(path, v0);
+    await sync(path, a);
+    await writeExport(path, v1);
+    const resync = await sync(path, a, { fullResync: true });
+    const memberships = [...v1.values()].reduce(
+      (count, user) => count + a.segments.filter((segment) => user.tables.has(segment.table)).length,
+      0,
+    );
+    expect(resync).toMatchObject({ membershipsAdded: memberships, membershipsRemoved: leavers(a, v0, v1) });
+    expect(await differences(prefix, path, a)).toEqual([]);
+  });
+
   it('a changed onLeave gives every user known before it the new leave value where not a member, and back', async () => {
     const prefix = 'OL';
     const path = 'CustomerInsights_onleave/BrazeFeed';
