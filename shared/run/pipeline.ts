@@ -183,8 +183,8 @@ class RunStep {
       loadSnapshotMeta(stateContainer, key),
     ]);
     // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
-    const legacyKey = own ? null : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
-    const meta = own ?? (legacyKey === null ? null : await loadSnapshotMeta(stateContainer, legacyKey));
+    const snapshotKey = own ? key : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
+    const meta = own ?? (await loadSnapshotMeta(stateContainer, snapshotKey));
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -264,7 +264,7 @@ class RunStep {
 
     // Loaded with room for new users: the planner changes it into the next snapshot in place.
     const extraUsers = meta ? roomForNewUsers(meta.users) : 0;
-    const loaded = meta ? await loadSnapshot(stateContainer, own ? key : legacyKey!, { extraUsers }) : null;
+    const loaded = meta ? await loadSnapshot(stateContainer, snapshotKey, { extraUsers }) : null;
     let previous = loaded?.snapshot ?? null;
     if (loaded && !layout.sameLayout) previous = remapSnapshot(loaded.snapshot, layout, extraUsers);
     else if (loaded && !layout.rawFingerprintsValid) clearRawFingerprints(loaded.snapshot);
@@ -332,15 +332,15 @@ class RunStep {
       removalsHeld: this.segmentHeld[index],
       heldReason: held.get(index),
     }));
+    const next = this.planner.next;
+    let staged = staging && (await staging.upload);
+    if (staging && staged && staging.rejectionsBefore !== this.counters.rejected) {
+      // Braze rejected objects since the upload began: their users went back to their previous state.
+      await deleteSnapshotData(stateContainer, staged);
+      staged = await uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() });
+    }
     const summary = this.summarize(runId, request, descriptor, segments, false);
-    if (staging) {
-      const next = this.planner.next;
-      let staged = await staging.upload;
-      if (staging.rejectionsBefore !== this.counters.rejected) {
-        // Braze rejected objects since the upload began: their users went back to their previous state.
-        await deleteSnapshotData(stateContainer, staged);
-        staged = await uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() });
-      }
+    if (staged) {
       // The summary is final before the pointer switch: a takeover after it completes this one (completeCommittedRun).
       // Every object is answered: should the switch fail, a retry resends nothing.
       await this.saveCheckpoint(this.progressState(), { summary, rejected: this.rejected });
@@ -379,12 +379,13 @@ class RunStep {
   private async completeCommittedRun(saved: Checkpoint | null) {
     const { stateContainer } = this.deps;
     const { runId } = this.input;
-    let summary = saved?.final?.summary;
-    if (saved?.final && summary) {
-      const rejected = saved.final.rejected;
+    const final = saved?.final;
+    let summary: RunSummary | undefined;
+    if (final) {
+      summary = final.summary;
       await Promise.all([
-        writeRunResults(stateContainer, summary, rejected, null),
-        writeRunReport(stateContainer, summary, rejected),
+        writeRunResults(stateContainer, summary, final.rejected, null),
+        writeRunReport(stateContainer, summary, final.rejected),
       ]);
     } else {
       summary = (await readJson<RunSummary>(stateContainer, runBlobName(runId, 'summary.json')))?.value;
