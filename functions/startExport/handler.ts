@@ -7,7 +7,7 @@ import { AppDependencies, contextLogger, serviceDeps } from '../dependencies';
 import { badRequest, json, withDependencies } from '../http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval'] as const;
+const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval', 'removeUnmapped'] as const;
 
 /**
  * Which key the Functions host checked before the handler ran (the registration's authLevel). Removing the
@@ -114,7 +114,7 @@ export function parseStartRequest(
   if (unknown !== undefined) {
     return { error: `unknown field "${unknown.slice(0, 100)}": expected only ${FIELDS.join(', ')}` };
   }
-  for (const flag of ['dryRun', 'fullResync', 'allowMassRemoval'] as const) {
+  for (const flag of ['dryRun', 'fullResync', 'allowMassRemoval', 'removeUnmapped'] as const) {
     if (fields[flag] !== undefined && typeof fields[flag] !== 'boolean')
       return { error: `${flag} must be true or false` };
   }
@@ -126,6 +126,8 @@ export function parseStartRequest(
     fullResync: fields.fullResync === true,
     allowMassRemoval: massRemovalEndpoint || fields.allowMassRemoval === true,
     trigger: 'http',
+    // Only when asked: the runs recorded before this field existed keep their shape.
+    ...(fields.removeUnmapped === true ? { removeUnmapped: true } : {}),
   };
   if (fields.segments === undefined) return { request };
 

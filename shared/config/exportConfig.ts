@@ -150,9 +150,34 @@ export function validateExportConfig(raw: unknown, sourceName = 'export config')
   return { identity, segments, attributes, membership: { value, onLeave }, updateExistingOnly };
 }
 
-/** Stable hash of the semantic config: a snapshot belongs to exactly one config (and Braze endpoint). */
-export function exportConfigHash(config: ExportConfig, brazeEndpoint: string): string {
-  return createHash('sha256').update(JSON.stringify({ config, brazeEndpoint })).digest('hex').slice(0, 16);
+/**
+ * Hash of what the config means: equal for configs that differ only in the order of `attributes` or `segments`, in
+ * whitespace or in JSON formatting. It tells whether an export was synced with the same config ("already synced");
+ * what keys the snapshot is `stateKey` (shared/state/stateKey.ts), which a mapping change does not touch.
+ */
+export function exportConfigHash(config: ExportConfig): string {
+  const canonical = {
+    ...config,
+    segments: [...config.segments].sort((a, b) => compareText(a.brazeSegmentApiId, b.brazeSegmentApiId)),
+    attributes: [...config.attributes].sort((a, b) => compareText(a.brazeAttribute, b.brazeAttribute)),
+  };
+  return createHash('sha256').update(canonicalJson(canonical)).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys in code-point order at every level: the same value always gives the same text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as JsonObject)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => compareText(a, b));
+    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 type JsonObject = Record<string, unknown>;

@@ -40,6 +40,8 @@ export interface Checkpoint {
   delivery: { requests: number; retries: number; throttled: number };
   startedAt: string;
   savedAt: string;
+  /** Written once, just before the snapshot pointer switch: the run's results, for a takeover after the switch. */
+  final?: { summary: RunSummary; rejected: RejectedRow[] };
 }
 
 export async function loadCheckpoint(container: ContainerClient, runId: string): Promise<Checkpoint | null> {

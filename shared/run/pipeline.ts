@@ -4,18 +4,14 @@ import type { RowResult } from '../braze/types';
 import { ConfigError } from '../config/errors';
 import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
 import type { Settings } from '../config/settings';
-import {
-  createProfileMapper,
-  emptyRawRowFacts,
-  mappedAttributeNames,
-  missingColumns,
-  type ProfileMapper,
-} from '../mapping/profileMapper';
+import { createProfileMapper, emptyRawRowFacts, missingColumns, type ProfileMapper } from '../mapping/profileMapper';
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
 import { DeltaPlanner, roomForNewUsers, type PlannedChange, type PlannedObject, type RowPlan } from '../state/diff';
+import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
+import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
 import {
   deleteSnapshotData,
   loadSnapshot,
@@ -23,12 +19,14 @@ import {
   switchSnapshot,
   uploadSnapshotData,
   type SnapshotChanges,
+  type SnapshotMeta,
   type StagedSnapshot,
 } from '../state/snapshotStore';
 import { hashId, type Logger } from '../telemetry/logger';
 import {
   deleteCheckpoint,
   loadCheckpoint,
+  runBlobName,
   saveCheckpoint,
   writeRunResults,
   type Checkpoint,
@@ -38,6 +36,7 @@ import { writeRunReport } from '../report/runReport';
 import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
+import { readJson } from './records';
 import type {
   PhaseTimes,
   RunCounters,
@@ -149,9 +148,12 @@ class RunStep {
   /** The phase under way (progress reports `starting` as `reading`), timed since `phaseSinceMs`. */
   private phase: keyof PhaseTimes = 'starting';
   private phaseSinceMs: number;
-  private readonly segmentAdded: number[];
-  private readonly segmentRemoved: number[];
-  private readonly segmentHeld: number[];
+  /** Per segment of the run's layout (`MappingChange.segmentIds`). */
+  private segmentAdded: number[] = [];
+  private segmentRemoved: number[] = [];
+  private segmentHeld: number[] = [];
+  /** How the snapshot maps onto the config (set once the snapshot's meta is read). */
+  private layout!: MappingChange;
   private readonly timeline: TimelineSample[] = [];
   /** Rows of each segment that could not be read at all (first one named in the held reason). */
   private readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
@@ -165,10 +167,6 @@ class RunStep {
     this.logger = input.logger;
     this.stepStartedAtMs = this.clock();
     this.phaseSinceMs = this.stepStartedAtMs;
-    const segmentCount = deps.exportConfig.segments.length;
-    this.segmentAdded = new Array<number>(segmentCount).fill(0);
-    this.segmentRemoved = new Array<number>(segmentCount).fill(0);
-    this.segmentHeld = new Array<number>(segmentCount).fill(0);
   }
 
   async execute() {
@@ -177,24 +175,49 @@ class RunStep {
     const startedAtMs = this.clock();
 
     const selected = selectSegments(exportConfig, request);
-    const configHash = exportConfigHash(exportConfig, settings.brazeRestEndpoint);
+    const key = stateKey(stateScope(settings, exportConfig));
+    const configHash = exportConfigHash(exportConfig);
     // Three independent reads, at once: each is a round trip to storage.
-    const [descriptor, saved, meta] = await Promise.all([
+    const [descriptor, saved, own] = await Promise.all([
       discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
       loadCheckpoint(stateContainer, runId),
-      loadSnapshotMeta(stateContainer, configHash),
+      loadSnapshotMeta(stateContainer, key),
     ]);
+    // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
+    const snapshotKey = own ? key : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
+    const meta = own ?? (await loadSnapshotMeta(stateContainer, snapshotKey));
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
-    const segmentIds = exportConfig.segments.map((s) => s.brazeSegmentApiId);
-    const attributeNames = mappedAttributeNames(exportConfig);
+    if (meta?.runId === runId && !request.dryRun) {
+      // A takeover after this run's own commit: its summary is final, completed here, never replaced.
+      const committed = await this.completeCommittedRun(saved);
+      if (committed) return committed;
+    }
+    const layout = planMappingChange(meta, exportConfig, { removeUnmapped: request.removeUnmapped === true });
+    this.layout = layout;
+    const { change } = layout;
+    if (request.segments?.length && (change.membershipValueChanged || change.onLeaveChanged)) {
+      throw new ConfigError('run request', [
+        'segments: membership.value or membership.onLeave changed since the last run; run all segments once, so ' +
+          'that every segment gets the new value',
+      ]);
+    }
+    // Segments dropped from the config are covered by runs of every segment: their members leave.
+    const covered = new Set(selected);
+    if (!request.segments?.length) for (const segment of layout.droppedSegments) covered.add(segment);
+    const segmentIds = layout.segmentIds;
+    const attributeNames = layout.attributeNames;
+    this.segmentAdded = new Array<number>(segmentIds.length).fill(0);
+    this.segmentRemoved = new Array<number>(segmentIds.length).fill(0);
+    this.segmentHeld = new Array<number>(segmentIds.length).fill(0);
 
+    const runHash = `${key}:${configHash}`;
     const resumable =
-      saved?.version === 2 && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === configHash;
+      saved?.version === 2 && saved.exportFingerprint === descriptor.fingerprint && saved.configHash === runHash;
     this.checkpoint = {
       version: 2,
       runId,
       exportFingerprint: descriptor.fingerprint,
-      configHash,
+      configHash: runHash,
       settledBelow: resumable ? saved.settledBelow : 0,
       unsettled: resumable ? saved.unsettled : [],
       brazeRejected: resumable ? saved.brazeRejected : [],
@@ -209,6 +232,7 @@ class RunStep {
 
     this.logger.log('info', 'run started', {
       runId,
+      stateKey: key,
       configHash,
       exportMetadata: descriptor.metadataBlob,
       exportFingerprint: descriptor.fingerprint,
@@ -223,9 +247,14 @@ class RunStep {
       meta &&
       !request.fullResync &&
       !request.allowMassRemoval &&
-      selected.size === exportConfig.segments.length &&
-      meta.exportFingerprint === descriptor.fingerprint &&
-      meta.pendingRejected === 0
+      layout.droppedSegments.length === 0 &&
+      layout.clearedAttributes.length === 0 &&
+      isAlreadySynced(
+        meta,
+        descriptor.fingerprint,
+        configHash,
+        [...selected].map((s) => segmentIds[s]),
+      )
     ) {
       const summary = this.summarize(runId, request, descriptor, [], true);
       await writeRunResults(stateContainer, summary, [], null);
@@ -233,19 +262,21 @@ class RunStep {
       this.logger.log('info', 'run finished: export already synced, nothing to send', { runId });
       return { kind: 'completed' as const, summary };
     }
+    this.logStateChange(key, layout);
 
     // Loaded with room for new users: the planner changes it into the next snapshot in place.
-    const previous =
-      meta && (await loadSnapshot(stateContainer, configHash, { extraUsers: roomForNewUsers(meta.users) }));
-    this.loadedVersion = previous?.version ?? null;
-    this.planner = new DeltaPlanner(
-      exportConfig,
-      attributeNames,
-      segmentIds,
-      selected,
-      previous?.snapshot ?? null,
-      request.fullResync,
-    );
+    const extraUsers = meta ? roomForNewUsers(meta.users) : 0;
+    const loaded = meta ? await loadSnapshot(stateContainer, snapshotKey, { extraUsers }) : null;
+    let previous = loaded?.snapshot ?? null;
+    if (loaded && !layout.sameLayout) previous = remapSnapshot(loaded.snapshot, layout, extraUsers);
+    else if (loaded && !layout.rawFingerprintsValid) clearRawFingerprints(loaded.snapshot);
+    // A snapshot whose layout or raw fingerprints changed is saved whole: a patch would carry the old ones.
+    this.loadedVersion = layout.sameLayout && layout.rawFingerprintsValid ? (loaded?.version ?? null) : null;
+    this.planner = new DeltaPlanner(exportConfig, attributeNames, segmentIds, covered, previous, request.fullResync, {
+      resendMemberships: change.membershipValueChanged,
+      resendLeaves: change.onLeaveChanged,
+      clearedAttributes: layout.clearedAttributes,
+    });
     if (request.dryRun) this.plan = new ChangePlan(attributeNames, segmentIds);
     else {
       this.delivery = new BrazeDelivery({
@@ -276,14 +307,14 @@ class RunStep {
     if (!finishedReading) return this.pause();
 
     this.enterPhase('removals');
-    const held = this.segmentsToHold(selected, segmentMembers, request);
+    const held = this.segmentsToHold(covered, segmentMembers, request);
     const { heldMembers, removals } = this.planner.planRemovals(new Set(held.keys()));
     heldMembers.forEach((count, segment) => {
       this.counters.membershipsRemovalHeld += count;
       this.segmentHeld[segment] += count;
     });
     // The next snapshot is settled: written while the removals go out (again at the end if Braze rejects an object).
-    const staging = request.dryRun ? null : this.stageSnapshot(configHash);
+    const staging = request.dryRun ? null : this.stageSnapshot(key);
     const finishedRemovals = await this.sendRemovals(removals);
     if (!finishedRemovals) {
       await this.dropStaged(staging);
@@ -292,38 +323,46 @@ class RunStep {
 
     await this.settleDeliveries();
     this.enterPhase('committing');
-    const segments = exportConfig.segments.map((segment, index) => ({
-      table: segment.table,
-      brazeSegmentApiId: segment.brazeSegmentApiId,
-      members: selected.has(index) ? segmentMembers[index] : (meta?.segmentMembers[index] ?? 0),
+    const previousMembers = this.planner.previousMemberCounts();
+    const membersAfter = segmentIds.map((_, s) => (covered.has(s) ? segmentMembers[s] : previousMembers[s]));
+    const segments = segmentIds.map((brazeSegmentApiId, index) => ({
+      table: layout.segmentTables[index] || brazeSegmentApiId,
+      brazeSegmentApiId,
+      members: membersAfter[index],
       added: this.segmentAdded[index],
       removed: this.segmentRemoved[index],
       removalsHeld: this.segmentHeld[index],
       heldReason: held.get(index),
     }));
-    if (staging) {
-      const next = this.planner.next;
-      let staged = await staging.upload;
-      if (staging.rejectionsBefore !== this.counters.rejected) {
-        // Braze rejected objects since the upload began: their users went back to their previous state.
-        await deleteSnapshotData(stateContainer, staged);
-        staged = await uploadSnapshotData(stateContainer, configHash, next, { changes: this.snapshotChanges() });
-      }
-      await switchSnapshot(stateContainer, configHash, staged, {
-        configHash,
+    const next = this.planner.next;
+    let staged = staging && (await staging.upload);
+    if (staging && staged && staging.rejectionsBefore !== this.counters.rejected) {
+      // Braze rejected objects since the upload began: their users went back to their previous state.
+      await deleteSnapshotData(stateContainer, staged);
+      staged = await uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() });
+    }
+    const summary = this.summarize(runId, request, descriptor, segments, false);
+    if (staged) {
+      // The summary is final before the pointer switch: a takeover after it completes this one (completeCommittedRun).
+      // Every object is answered: should the switch fail, a retry resends nothing.
+      await this.saveCheckpoint(this.progressState(), { summary, rejected: this.rejected });
+      const selectedIds = [...selected].map((s) => segmentIds[s]);
+      await switchSnapshot(stateContainer, key, staged, {
+        configHash: key,
         exportFingerprint: descriptor.fingerprint,
         runId,
         committedAt: new Date(this.clock()).toISOString(),
         segmentIds,
         attributeNames,
         users: next.size,
-        segmentMembers: exportConfig.segments.map((_, s) =>
-          selected.has(s) ? segmentMembers[s] : (meta?.segmentMembers[s] ?? 0),
-        ),
+        // What Braze holds: held and rejected removals keep their members (a dropped segment is gone once at 0).
+        segmentMembers: next.segmentMemberCounts(),
         pendingRejected: this.counters.rejected + this.counters.membershipsRemovalHeld,
+        mapping: layout.mapping,
+        exportConfigHash: configHash,
+        syncedSegments: syncedSegmentsAfter(meta, descriptor.fingerprint, configHash, segmentIds, selectedIds),
       });
     }
-    const summary = this.summarize(runId, request, descriptor, segments, false);
     await Promise.all([
       writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null),
       writeRunReport(stateContainer, summary, this.rejected),
@@ -332,6 +371,53 @@ class RunStep {
     await deleteCheckpoint(stateContainer, runId);
     this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
     return { kind: 'completed' as const, summary };
+  }
+
+  /**
+   * The snapshot pointer names this run: it committed, and the step that did died before its results were written
+   * (or before its checkpoint was deleted). Writes the summary the run fixed before the switch, as it was. Null when
+   * there is none to complete (a checkpoint from before final summaries were kept).
+   */
+  private async completeCommittedRun(saved: Checkpoint | null) {
+    const { stateContainer } = this.deps;
+    const { runId } = this.input;
+    const final = saved?.final;
+    let summary: RunSummary | undefined;
+    if (final) {
+      summary = final.summary;
+      await Promise.all([
+        writeRunResults(stateContainer, summary, final.rejected, null),
+        writeRunReport(stateContainer, summary, final.rejected),
+      ]);
+    } else {
+      summary = (await readJson<RunSummary>(stateContainer, runBlobName(runId, 'summary.json')))?.value;
+      if (!summary || summary.runId !== runId || summary.status === 'failed') return null;
+    }
+    await deleteCheckpoint(stateContainer, runId);
+    this.logger.log('info', 'run step finished: the run had committed; its summary is completed as it was', { runId });
+    return { kind: 'completed' as const, summary };
+  }
+
+  /** Says what the run starts from: a fresh state, or the snapshot with what changed in the mapping. */
+  private logStateChange(key: string, layout: MappingChange): void {
+    const { change } = layout;
+    if (change.fresh) {
+      this.logger.log('info', 'no snapshot for this export, Braze workspace and identity config: starting fresh', {
+        stateKey: key,
+      });
+      return;
+    }
+    if (layout.sameLayout && !change.membershipValueChanged && !change.onLeaveChanged) return;
+    const leftInBraze = change.attributesDropped.filter((name) => !change.attributesRemoved.includes(name));
+    this.logger.log('info', 'export config mapping changed since the last run: reconciling', {
+      segmentsAdded: change.segmentsAdded.join(','),
+      segmentsDropped: change.segmentsDropped.join(','),
+      attributesAdded: change.attributesAdded.join(','),
+      attributesRemoved: change.attributesRemoved.join(','),
+      attributesLeftInBraze: leftInBraze.join(','),
+      membershipValueChanged: change.membershipValueChanged,
+      onLeaveChanged: change.onLeaveChanged,
+    });
   }
 
   /** Streams every selected segment's partitions through map -> diff -> delivery. False when the budget ran out. */
@@ -448,9 +534,17 @@ class RunStep {
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
+      const table = this.layout.segmentTables[segment] || this.layout.segmentIds[segment];
+      if (this.layout.droppedSegments.includes(segment)) {
+        const reason =
+          `segment ${table} is no longer in the export config: removing its membership attribute from its ${before} ` +
+          `member(s) is held back; start the run with allowMassRemoval (CLI --allow-mass-removal) to remove it`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+        continue;
+      }
       const unreadable = this.unreadableRows[segment];
       if (unreadable) {
-        const table = this.deps.exportConfig.segments[segment].table;
         const reason =
           `${unreadable.count} row(s) of segment ${table} could not be read (first: ${unreadable.blob} line ` +
           `${unreadable.line}): removals held back, so that no member loses the segment because their row is ` +
@@ -461,7 +555,6 @@ class RunStep {
       }
       const shrinkPercent = ((before - members[segment]) / before) * 100;
       if (shrinkPercent > guard) {
-        const table = this.deps.exportConfig.segments[segment].table;
         const reason =
           `segment ${table} shrank by ${shrinkPercent.toFixed(1)} % (${before} -> ${members[segment]} members), ` +
           `more than SEGMENT_SHRINK_GUARD_PERCENT=${guard}: removals held back; start the run with ` +
@@ -474,8 +567,8 @@ class RunStep {
   }
 
   /** Starts writing the next snapshot's data; `rejectionsBefore` tells at the commit whether it went stale. */
-  private stageSnapshot(configHash: string): Staging {
-    const upload = uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next, {
+  private stageSnapshot(key: string): Staging {
+    const upload = uploadSnapshotData(this.deps.stateContainer, key, this.planner.next, {
       changes: this.snapshotChanges(),
     });
     // Awaited at the commit; should the run stop before, its failure must not be an unhandled rejection.
@@ -652,7 +745,7 @@ class RunStep {
     await this.durable?.idle();
   }
 
-  private async saveCheckpoint(state: ProgressState): Promise<void> {
+  private async saveCheckpoint(state: ProgressState, final?: Checkpoint['final']): Promise<void> {
     const stats = this.delivery?.stats;
     await saveCheckpoint(this.deps.stateContainer, {
       ...this.checkpoint,
@@ -666,6 +759,7 @@ class RunStep {
         throttled: this.checkpoint.delivery.throttled + (stats?.throttled ?? 0),
       },
       savedAt: new Date(this.clock()).toISOString(),
+      final,
     });
   }
 
@@ -725,6 +819,7 @@ class RunStep {
       exportFingerprint: descriptor.fingerprint,
       exportMetadataBlob: descriptor.metadataBlob,
       alreadySynced,
+      stateChange: this.layout?.change,
       ...this.counters,
       segments,
       skippedReasons: this.skippedReasons,
@@ -745,6 +840,34 @@ function countValues(values: readonly unknown[]): number {
   let count = 0;
   for (const value of values) if (value !== null) count++;
   return count;
+}
+
+/**
+ * "Already synced": the snapshot was committed from this export version with the same config, its segments include
+ * every segment asked for, and nothing is pending (rejected rows, held removals).
+ */
+function isAlreadySynced(meta: SnapshotMeta, exportFingerprint: string, configHash: string, segmentIds: string[]) {
+  return (
+    meta.exportFingerprint === exportFingerprint &&
+    meta.exportConfigHash === configHash &&
+    meta.pendingRejected === 0 &&
+    segmentIds.every((id) => meta.syncedSegments?.includes(id))
+  );
+}
+
+/** The segments synced with this export version and config once this run commits: its own, plus earlier ones. */
+function syncedSegmentsAfter(
+  meta: SnapshotMeta | null,
+  exportFingerprint: string,
+  configHash: string,
+  segmentIds: readonly string[],
+  selectedIds: readonly string[],
+): string[] {
+  const synced = new Set(selectedIds);
+  if (meta?.exportFingerprint === exportFingerprint && meta.exportConfigHash === configHash) {
+    for (const id of meta.syncedSegments ?? []) if (segmentIds.includes(id)) synced.add(id);
+  }
+  return [...synced];
 }
 
 /** Segment indexes a run covers: all, or those named by table or Braze segment id. */

@@ -43,6 +43,7 @@ export class ChangePlan {
       attributesToSend: summary.attributesSent,
       attributesFullResend: summary.attributesFullResend,
       segments: summary.segments,
+      stateChange: summary.stateChange,
       attributes: Object.fromEntries(this.attributeChanges),
       samples: this.samples,
     };

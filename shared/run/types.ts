@@ -1,3 +1,4 @@
+import type { StateChange } from '../state/mappingChange';
 import type { Logger } from '../telemetry/logger';
 
 /** Run states (design §6). `held`: completed, but removals of a shrunken segment were held back by the safety guard. */
@@ -13,6 +14,8 @@ export interface RunRequest {
   fullResync: boolean;
   /** Lets removals through although a segment shrank more than the guard allows. */
   allowMassRemoval: boolean;
+  /** Clears in Braze the values of attributes dropped from the export config (else they stay, and the plan says so). */
+  removeUnmapped?: boolean;
   trigger: RunTrigger;
   /**
    * Who or what started the run, as far as the entry point authenticated it (shared/run/caller.ts): the HTTP
@@ -58,6 +61,8 @@ export interface RunSummary extends RunCounters {
   exportMetadataBlob: string;
   /** True when the export had already been synced completely and nothing was read. */
   alreadySynced: boolean;
+  /** What the run started from: a fresh state, or the snapshot and what changed in the mapping since. */
+  stateChange?: StateChange;
   segments: Array<{
     table: string;
     brazeSegmentApiId: string;

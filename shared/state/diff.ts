@@ -29,6 +29,25 @@ export type RowPlan =
   /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
   | { readonly kind: 'duplicate' };
 
+/**
+ * What a mapping change (mappingChange.ts) makes a run send besides the rows' own changes. Dropped segments need
+ * nothing here: they are covered segments without rows, so their members leave.
+ */
+export interface Reconcile {
+  /** The membership value changed: every member's membership attribute is sent again. */
+  resendMemberships: boolean;
+  /** `onLeave` changed: every known user outside a covered segment gets the new leave value for it. */
+  resendLeaves: boolean;
+  /** Attribute indexes (dropped from the config) whose values are cleared in Braze (`removeUnmapped`). */
+  clearedAttributes: readonly number[];
+}
+
+export const NO_RECONCILE: Reconcile = Object.freeze({
+  resendMemberships: false,
+  resendLeaves: false,
+  clearedAttributes: Object.freeze([]),
+});
+
 /** Room for new users a run's snapshot should have (see `LoadSnapshotOptions.extraUsers`): a sixteenth more. */
 export function roomForNewUsers(previousUsers: number): number {
   return Math.ceil(previousUsers / 16);
@@ -84,6 +103,7 @@ export class DeltaPlanner {
     selectedSegments: ReadonlySet<number>,
     previous: Snapshot | null,
     private readonly fullResync: boolean,
+    private readonly reconcile: Reconcile = NO_RECONCILE,
   ) {
     this.next = previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
     this.previousUsers = this.next.size;
@@ -122,7 +142,7 @@ export class DeltaPlanner {
       slot < this.previousUsers && (firstSight ? this.next.hasSegment(slot, segment) : this.wasMember(slot, segment));
     this.see(slot);
     this.next.setSegment(slot, segment, true);
-    if (wasMember) return UNCHANGED;
+    if (wasMember && !this.reconcile.resendMemberships) return UNCHANGED;
     const object = identifierFields(this.next.keyOf(slot), this.config.updateExistingOnly);
     object[this.segmentIds[segment]] = this.membershipValue;
     return {
@@ -182,7 +202,11 @@ export class DeltaPlanner {
     }
 
     this.next.setSegment(slot, segment, true);
-    const wasMember = previousSlot >= 0 && this.wasMember(previousSlot, segment) && !this.fullResync;
+    const wasMember =
+      previousSlot >= 0 &&
+      this.wasMember(previousSlot, segment) &&
+      !this.fullResync &&
+      !this.reconcile.resendMemberships;
     let membershipsAdded = 0;
     if (!wasMember) {
       object ??= identifierFields(slotKey, this.config.updateExistingOnly);
@@ -219,8 +243,14 @@ export class DeltaPlanner {
    */
   planRemovals(held: ReadonlySet<number>): { heldMembers: number[]; removals: Iterable<PlannedObject> } {
     const heldMembers = new Array<number>(this.segmentIds.length).fill(0);
+    const cleared = this.reconcile.clearedAttributes;
     for (let slot = 0; slot < this.previousUsers; slot++) {
       this.see(slot);
+      for (let c = 0; c < cleared.length; c++) {
+        if (this.next.attribute(slot, cleared[c]) === NO_VALUE) continue;
+        this.saveBeforeChange(slot);
+        this.next.setAttribute(slot, cleared[c], NO_VALUE);
+      }
       if (held.size === 0 || !this.leavesACoveredSegment(slot)) continue;
       for (const segment of this.selected) {
         if (!held.has(segment) || !this.leaves(slot, segment)) continue;
@@ -232,21 +262,44 @@ export class DeltaPlanner {
   }
 
   private *removalObjects(): Generator<PlannedObject> {
+    const resendLeaves = this.reconcile.resendLeaves;
     for (let slot = 0; slot < this.previousUsers; slot++) {
-      if (!this.leavesACoveredSegment(slot)) continue;
+      const clearedHere = this.reconcile.clearedAttributes.length === 0 ? 0 : this.clearedAttributesOf(slot);
+      if (!resendLeaves && clearedHere === 0 && !this.leavesACoveredSegment(slot)) continue;
       const object = identifierFields(this.next.keyOf(slot), true);
       const removedSegments: number[] = [];
       for (const segment of this.selected) {
-        if (!this.leaves(slot, segment)) continue;
+        if (this.next.hasSegment(slot, segment) || !(resendLeaves || this.wasMember(slot, segment))) continue;
         object[this.segmentIds[segment]] = this.leaveValue;
         removedSegments.push(segment);
       }
-      yield { object, slot, segment: -1, attributesChanged: 0, membershipsAdded: 0, removedSegments };
+      if (clearedHere > 0) {
+        for (const attribute of this.reconcile.clearedAttributes) {
+          if (this.previousAttribute(slot, attribute) !== NO_VALUE) object[this.attributeNames[attribute]] = null;
+        }
+      }
+      if (removedSegments.length === 0 && clearedHere === 0) continue;
+      yield { object, slot, segment: -1, attributesChanged: clearedHere, membershipsAdded: 0, removedSegments };
     }
   }
 
   private leaves(slot: number, segment: number): boolean {
     return this.wasMember(slot, segment) && !this.next.hasSegment(slot, segment);
+  }
+
+  /** How many of the attributes this run clears the user had a value for (read only: see `planRemovals`). */
+  private clearedAttributesOf(slot: number): number {
+    let count = 0;
+    for (const attribute of this.reconcile.clearedAttributes) {
+      if (this.previousAttribute(slot, attribute) !== NO_VALUE) count++;
+    }
+    return count;
+  }
+
+  /** A known user's attribute fingerprint before this run changed it. */
+  private previousAttribute(slot: number, attribute: number): number {
+    const at = this.savedAt?.[slot] ?? -1;
+    return at < 0 ? this.next.attribute(slot, attribute) : this.savedValues[at + attribute];
   }
 
   /**
@@ -269,8 +322,11 @@ export class DeltaPlanner {
 
   /** Braze rejected an object: the user goes back to what Braze had, so the next run sends it again. */
   reject(planned: PlannedChange): void {
-    if (planned.removedSegments.length > 0) {
+    if (planned.segment === -1) {
       for (const segment of planned.removedSegments) this.next.setSegment(planned.slot, segment, true);
+      for (const attribute of this.reconcile.clearedAttributes) {
+        this.next.setAttribute(planned.slot, attribute, this.previousAttribute(planned.slot, attribute));
+      }
       return;
     }
     const slot = planned.slot;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
+import type { SnapshotMapping } from './mappingChange';
 import type { Snapshot, SnapshotPatch } from './snapshot';
 import {
   applyPatchBlob,
@@ -12,16 +13,27 @@ import {
   type ExpectedBlob,
 } from './snapshotBlobs';
 
+/**
+ * What a snapshot is: the last state Braze accepted for one export, Braze workspace and identity config (its
+ * `stateKey`, the folder `snapshots/<stateKey>/`), with the layout and mapping it was built with.
+ */
 export interface SnapshotMeta {
+  /** The state key (stateKey.ts); named so since pointers of format 1. */
   configHash: string;
   exportFingerprint: string;
   runId: string;
   committedAt: string;
+  /** Segment and attribute order of the snapshot's arrays. */
   segmentIds: string[];
   attributeNames: string[];
   users: number;
   segmentMembers: number[];
   pendingRejected: number;
+  /** Tables, columns and membership values of the layout (absent in snapshots committed before it was kept). */
+  mapping?: SnapshotMapping;
+  /** `exportConfigHash` of the committing run's config, and the segments synced with it at `exportFingerprint`. */
+  exportConfigHash?: string;
+  syncedSegments?: string[];
 }
 
 export interface CommitSnapshotOptions {
@@ -84,15 +96,15 @@ const DEFAULT_BLOCK_SIZE_IN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
 const DEFAULT_MAX_PATCH_COUNT = 8;
 const DEFAULT_MAX_PATCH_BYTES_PERCENT_OF_BASE = 25;
-function snapshotFolder(configHash: string): string {
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(configHash)) {
-    throw new Error(`Snapshot config hash "${configHash}" must be 1-128 letters, digits, '.', '_' or '-'`);
+function snapshotFolder(stateKey: string): string {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(stateKey)) {
+    throw new Error(`Snapshot state key "${stateKey}" must be 1-128 letters, digits, '.', '_' or '-'`);
   }
-  return `snapshots/${configHash}/`;
+  return `snapshots/${stateKey}/`;
 }
 
-function pointerBlobName(configHash: string): string {
-  return `${snapshotFolder(configHash)}current.json`;
+function pointerBlobName(stateKey: string): string {
+  return `${snapshotFolder(stateKey)}current.json`;
 }
 
 function checkHostIsLittleEndian(): void {
@@ -174,9 +186,9 @@ function parsePointer(document: unknown): SnapshotPointer | null {
 
 async function readPointer(
   container: ContainerClient,
-  configHash: string,
+  stateKey: string,
 ): Promise<{ pointer: SnapshotPointer; etag: string } | null> {
-  const name = pointerBlobName(configHash);
+  const name = pointerBlobName(stateKey);
   let body: Buffer;
   let etag: string | undefined;
   try {
@@ -240,21 +252,21 @@ function patchToWrite(
 }
 
 /**
- * Writes the snapshot under `snapshots/<configHash>/`, streamed in blocks: a patch of what `options.changes` names
+ * Writes the snapshot under `snapshots/<stateKey>/`, streamed in blocks: a patch of what `options.changes` names
  * when the loaded chain is still current and short enough, else a whole (base) data blob. Readers do not see it
  * until `switchSnapshot`. The snapshot must not change until the returned promise settles.
  */
 export async function uploadSnapshotData(
   container: ContainerClient,
-  configHash: string,
+  stateKey: string,
   snapshot: Snapshot,
   options: CommitSnapshotOptions = {},
 ): Promise<StagedSnapshot> {
   checkHostIsLittleEndian();
-  const folder = snapshotFolder(configHash);
+  const folder = snapshotFolder(stateKey);
   const blockSizeInBytes = options.blockSizeInBytes ?? DEFAULT_BLOCK_SIZE_IN_BYTES;
   const uploadConcurrency = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
-  const previous = await readPointer(container, configHash);
+  const previous = await readPointer(container, stateKey);
   const patch = patchToWrite(snapshot, previous, options);
 
   const stamp = new Date().toISOString().replace(/[^0-9A-Za-z]/g, '');
@@ -304,7 +316,7 @@ function blobsOf(pointer: SnapshotPointer): string[] {
 }
 
 /**
- * Makes a staged data blob the current snapshot: switches the pointer blob `snapshots/<configHash>/current.json` to
+ * Makes a staged data blob the current snapshot: switches the pointer blob `snapshots/<stateKey>/current.json` to
  * it (a base alone, or the previous chain with the patch added) in one write conditioned on the pointer's ETag when
  * the upload started (or on its absence). A failure leaves the previous snapshot in use: readers never see a
  * half-written one. A concurrent commit that switched the pointer first makes this one fail. After the switch, data
@@ -312,13 +324,13 @@ function blobsOf(pointer: SnapshotPointer): string[] {
  */
 export async function switchSnapshot(
   container: ContainerClient,
-  configHash: string,
+  stateKey: string,
   staged: StagedSnapshot,
   meta: SnapshotMeta,
 ): Promise<void> {
   checkMetaMatches({ ...staged, users: staged.data.users }, meta);
-  const folder = snapshotFolder(configHash);
-  const pointerName = pointerBlobName(configHash);
+  const folder = snapshotFolder(stateKey);
+  const pointerName = pointerBlobName(stateKey);
   const previous = staged.basedOn?.pointer;
   if (staged.kind === 'patch' && !previous) throw new Error('A snapshot patch needs the pointer it was based on');
   const pointer: SnapshotPointer = {
@@ -360,7 +372,7 @@ export async function switchSnapshot(
 /** `uploadSnapshotData` then `switchSnapshot`: writes the snapshot (or a patch of it) and makes it current. */
 export async function commitSnapshot(
   container: ContainerClient,
-  configHash: string,
+  stateKey: string,
   snapshot: Snapshot,
   meta: SnapshotMeta,
   options: CommitSnapshotOptions = {},
@@ -369,13 +381,13 @@ export async function commitSnapshot(
     { users: snapshot.size, segmentCount: snapshot.segmentCount, attributeCount: snapshot.attributeCount },
     meta,
   );
-  const staged = await uploadSnapshotData(container, configHash, snapshot, options);
-  await switchSnapshot(container, configHash, staged, meta);
+  const staged = await uploadSnapshotData(container, stateKey, snapshot, options);
+  await switchSnapshot(container, stateKey, staged, meta);
 }
 
 /** The current snapshot's meta, from the pointer blob alone (cheap), or null when no snapshot was committed yet. */
-export async function loadSnapshotMeta(container: ContainerClient, configHash: string): Promise<SnapshotMeta | null> {
-  return (await readPointer(container, configHash))?.pointer.meta ?? null;
+export async function loadSnapshotMeta(container: ContainerClient, stateKey: string): Promise<SnapshotMeta | null> {
+  return (await readPointer(container, stateKey))?.pointer.meta ?? null;
 }
 
 export interface LoadSnapshotOptions {
@@ -397,14 +409,14 @@ export interface LoadedSnapshot {
  */
 export async function loadSnapshot(
   container: ContainerClient,
-  configHash: string,
+  stateKey: string,
   options: LoadSnapshotOptions = {},
 ): Promise<LoadedSnapshot | null> {
   checkHostIsLittleEndian();
-  const current = await readPointer(container, configHash);
+  const current = await readPointer(container, stateKey);
   if (!current) return null;
   const { pointer } = current;
-  const pointerName = pointerBlobName(configHash);
+  const pointerName = pointerBlobName(stateKey);
   const patchBodies = pointer.patches.map((ref) =>
     downloadBlob(container, ref, pointerName).then(async (body) => streamToBuffer(body, ref.blob)),
   );

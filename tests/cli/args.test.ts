@@ -11,6 +11,7 @@ describe('CLI arguments', () => {
         '--full-resync',
         '--segments=A, B',
         '--allow-mass-removal',
+        '--remove-unmapped',
         '--json',
       ]),
     ).toEqual({
@@ -19,6 +20,7 @@ describe('CLI arguments', () => {
       dryRun: true,
       fullResync: true,
       allowMassRemoval: true,
+      removeUnmapped: true,
       segments: ['A', 'B'],
       json: true,
     });

@@ -77,9 +77,24 @@ describe('export config', () => {
     );
   });
 
-  it('hashes config and endpoint together', () => {
+  it('hashes what the config means: not the order of attributes and segments, nor the JSON formatting', () => {
     const config = validateExportConfig(valid);
-    expect(exportConfigHash(config, 'a')).toBe(exportConfigHash(validateExportConfig(valid), 'a'));
-    expect(exportConfigHash(config, 'a')).not.toBe(exportConfigHash(config, 'b'));
+    const reordered = parseExportConfig(
+      JSON.stringify(
+        {
+          ...valid,
+          attributes: Object.fromEntries(Object.entries(valid.attributes).reverse()),
+          segments: [...valid.segments].reverse(),
+        },
+        null,
+        4,
+      ),
+      'reordered.json',
+    );
+    expect(reordered.attributes).not.toEqual(config.attributes);
+    expect(exportConfigHash(reordered)).toBe(exportConfigHash(config));
+    expect(exportConfigHash(validateExportConfig({ ...valid, updateExistingOnly: true }))).not.toBe(
+      exportConfigHash(config),
+    );
   });
 });

@@ -15,7 +15,9 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
   let logger: MemoryLogger;
 
   beforeAll(async () => {
-    stack = await startLocalStack();
+    // A key per workspace: a Braze workspace has a state of its own (see ownSnapshot).
+    const workspaces = ['slow', 'resume', 'rejected-removal'].map((name) => ({ key: workspaceKey(name) }));
+    stack = await startLocalStack({ rateLimit: null, apiKeys: [{ key: 'pipeline-test-key' }, ...workspaces] });
     ({ sandbox, exportContainer, stateContainer } = stack);
   });
   afterAll(async () => stack?.stop());
@@ -46,7 +48,10 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     return outcome.summary;
   }
 
-  /** The fixture's config with its own segment ids: a snapshot of its own, untouched by the other tests' runs. */
+  /**
+   * The fixture's config with its own segment ids, for a run in a Braze workspace of its own (`workspaceKey`): a
+   * snapshot of its own, untouched by the other tests' runs.
+   */
   const ownSnapshot = (name: string): typeof rawConfig => ({
     ...rawConfig,
     segments: rawConfig.segments.map((segment) => ({
@@ -223,7 +228,12 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     // The second request is answered 2 s late; concurrency 2 lets (2 + 1) x 2 objects go unrecorded at once.
     sandbox.setFaults([{ match: { nth: 2 }, action: { latencyMs: 2_000 } }]);
     try {
-      const outcome = await run({}, { BRAZE_CONCURRENCY: '2' }, undefined, ownSnapshot('slow'));
+      const outcome = await run(
+        {},
+        { BRAZE_CONCURRENCY: '2', BRAZE_API_KEY: workspaceKey('slow') },
+        undefined,
+        ownSnapshot('slow'),
+      );
       expect(outcome).toMatchObject({
         kind: 'completed',
         summary: { status: 'succeeded', objectsSent: 200, rejected: 0 },
@@ -247,12 +257,13 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     const runId = newRunId(Date.now());
     // A first step that pauses at once leaves a checkpoint with this export's fingerprint and config.
     const config = ownSnapshot('resume');
-    expect((await run({}, {}, { runId, deadline: 0 }, config)).kind).toBe('paused');
+    const workspace = { BRAZE_API_KEY: workspaceKey('resume') };
+    expect((await run({}, workspace, { runId, deadline: 0 }, config)).kind).toBe('paused');
     const checkpoint = (await loadCheckpoint(stateContainer, runId))!;
     // As if rows 0-7 had been sent and rows 3 and 5 were still waiting for Braze when the worker died.
     await saveCheckpoint(stateContainer, { ...checkpoint, settledBelow: 8, unsettled: [3, 5] });
     const requestsBefore = sandbox.requests().length;
-    const outcome = await run({}, {}, { runId, deadline: Date.now() + 60_000 }, config);
+    const outcome = await run({}, workspace, { runId, deadline: Date.now() + 60_000 }, config);
     expect(outcome).toMatchObject({ kind: 'completed', summary: { status: 'succeeded', objectsSent: 10 } });
     const sent = sandbox
       .requests()
@@ -265,15 +276,16 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
 
   it('commits the membership of a removal Braze rejected, although the snapshot was being written meanwhile', async () => {
     const config = ownSnapshot('rejected-removal');
+    const workspace = { BRAZE_API_KEY: workspaceKey('rejected-removal') };
     const members: Row[] = [1, 2, 3].map((i) => [`v${i}`, `BZ-V${i}`, '', `V${i}`, `${i}`, '']);
     await writeExport(exportContainer, '18/0200', { Gold: members, Churn: [] });
-    expect((await run({}, {}, undefined, config)).kind).toBe('completed');
+    expect((await run({}, workspace, undefined, config)).kind).toBe('completed');
 
     // V2 leaves Gold: the run's one object is that removal, and Braze rejects it.
     await writeExport(exportContainer, '19/0200', { Gold: [members[0], members[2]], Churn: [] });
     sandbox.setFaults([{ match: { nth: 1 }, action: { rejectIndexes: [0] } }]);
     try {
-      const rejected = await run({}, {}, undefined, config);
+      const rejected = await run({}, workspace, undefined, config);
       expect(rejected).toMatchObject({ kind: 'completed', summary: { rejected: 1, membershipsRemoved: 0 } });
     } finally {
       sandbox.setFaults([]);
@@ -281,7 +293,7 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     expect(profile('BZ-V2')?.attributes).toMatchObject({ 'seg-gold-rejected-removal': true });
 
     // The committed snapshot still holds V2 in Gold, so the next run sends the removal again.
-    const retried = await run({}, {}, undefined, config);
+    const retried = await run({}, workspace, undefined, config);
     expect(retried).toMatchObject({ kind: 'completed', summary: { rejected: 0, membershipsRemoved: 1 } });
     expect(profile('BZ-V2')?.attributes).not.toHaveProperty('seg-gold-rejected-removal');
   });
@@ -299,3 +311,7 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     expect(text).not.toMatch(/@example\.com/);
   });
 });
+
+function workspaceKey(name: string): string {
+  return `workspace-key-${name}`;
+}

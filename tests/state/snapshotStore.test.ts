@@ -453,7 +453,7 @@ describe('snapshot store', () => {
       'meta.users is 9, the snapshot has 10',
     );
     await expect(commitSnapshot(container, '../escape', snapshot, metaFor(snapshot, 'r'))).rejects.toThrow(
-      'Snapshot config hash "../escape" must be',
+      'Snapshot state key "../escape" must be',
     );
     expect(await loadSnapshotMeta(container, 'meta')).toBeNull();
   });

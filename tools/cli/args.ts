@@ -7,6 +7,7 @@ export type Command =
       dryRun: boolean;
       fullResync: boolean;
       allowMassRemoval: boolean;
+      removeUnmapped: boolean;
       segments?: string[];
       json: boolean;
     }
@@ -28,6 +29,7 @@ Commands:
              --full-resync          ignore what was delivered before and send everything
              --segments <a,b>       only these segment tables or Braze segment ids
              --allow-mass-removal   let removals through although a segment shrank past the guard
+             --remove-unmapped      clear in Braze the attributes dropped from the export config
              --json                 print the run summary as one JSON object on the last line
   plan     the same as run --dry-run: prints the change plan, sends nothing (takes run's options)
   check [--config <file>]
@@ -61,8 +63,16 @@ export function parseArgs(argv: readonly string[]): Command {
     }
   }
   const allowed: Record<string, string[]> = {
-    run: ['--config', '--dry-run', '--full-resync', '--segments', '--allow-mass-removal', '--json'],
-    plan: ['--config', '--full-resync', '--segments', '--allow-mass-removal', '--json'],
+    run: [
+      '--config',
+      '--dry-run',
+      '--full-resync',
+      '--segments',
+      '--allow-mass-removal',
+      '--remove-unmapped',
+      '--json',
+    ],
+    plan: ['--config', '--full-resync', '--segments', '--allow-mass-removal', '--remove-unmapped', '--json'],
     check: ['--config'],
     status: ['--json'],
     runs: ['--limit', '--json'],
@@ -87,6 +97,7 @@ export function parseArgs(argv: readonly string[]): Command {
         dryRun: name === 'plan' || flags.has('--dry-run'),
         fullResync: flags.has('--full-resync'),
         allowMassRemoval: flags.has('--allow-mass-removal'),
+        removeUnmapped: flags.has('--remove-unmapped'),
         segments:
           typeof segments === 'string'
             ? segments

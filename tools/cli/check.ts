@@ -12,6 +12,9 @@ import { isForeignMessage, parseRunMessage } from '../../shared/run/queue';
 import { createContainerClient, createQueueClient, storageStatus } from '../../shared/run/storage';
 import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
+import { describeStateChange, planMappingChange } from '../../shared/state/mappingChange';
+import { loadSnapshotMeta, type SnapshotMeta } from '../../shared/state/snapshotStore';
+import { stateKey, stateScope } from '../../shared/state/stateKey';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
 
 export type FindingLevel = 'ok' | 'error' | 'warning';
@@ -47,7 +50,7 @@ export async function checkConfiguration(env: Environment, options: CheckOptions
   const findings: Finding[] = [];
   const { settings, unusable } = loadSettingsCollecting(env, findings);
   const config = loadConfigCollecting(settings, unusable, options.exportConfigSource, findings);
-  const [exportFindings, brazeFindings, queueFindings] = await Promise.all([
+  const [exportFindings, brazeFindings, queueFindings, stateFindings] = await Promise.all([
     unusable.has('CI_EXPORT_STORAGE') || unusable.has('CI_EXPORT_CONTAINER')
       ? [finding('warning', 'export', 'not checked: CI_EXPORT_STORAGE or CI_EXPORT_CONTAINER is missing (above)')]
       : checkExport(settings, config),
@@ -55,8 +58,9 @@ export async function checkConfiguration(env: Environment, options: CheckOptions
       ? [finding('warning', 'braze', 'not checked: BRAZE_REST_ENDPOINT or BRAZE_API_KEY is missing (above)')]
       : checkBraze(settings, config, options.fetchImpl ?? fetch),
     unusable.has('STATE_STORAGE') ? [] : checkRunQueue(settings),
+    config === null || unusable.size > 0 ? [] : checkState(settings, config),
   ]);
-  findings.push(...exportFindings, ...brazeFindings, ...queueFindings);
+  findings.push(...exportFindings, ...brazeFindings, ...queueFindings, ...stateFindings);
   return { ok: !findings.some((f) => f.level === 'error'), findings };
 }
 
@@ -78,6 +82,26 @@ export function formatFindings(findings: readonly Finding[]): string {
       : `not ready: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}; fix the errors, then check again`,
   );
   return lines.join('\n');
+}
+
+/** Whether a run starts fresh or from a snapshot, and what the config changed since that snapshot. */
+async function checkState(settings: Settings, config: ExportConfig): Promise<Finding[]> {
+  const area = 'state';
+  const key = stateKey(stateScope(settings, config));
+  let meta: SnapshotMeta | null;
+  try {
+    meta = await loadSnapshotMeta(createContainerClient(settings.stateStorage, settings.stateContainer), key);
+  } catch (error) {
+    return [
+      finding('warning', area, `snapshot not read from STATE_STORAGE (status ${storageStatus(error) ?? 'unknown'})`),
+    ];
+  }
+  const layout = planMappingChange(meta, config, { removeUnmapped: false });
+  const lines = describeStateChange(layout.change);
+  if (meta) {
+    lines.unshift(`snapshot ${key} of run ${meta.runId} (${meta.users} users, committed ${meta.committedAt})`);
+  }
+  return lines.map((line) => finding('ok', area, line));
 }
 
 function finding(level: FindingLevel, area: string, message: string): Finding {

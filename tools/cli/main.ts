@@ -37,6 +37,7 @@ async function main(argv: readonly string[]): Promise<number> {
           dryRun: command.dryRun,
           fullResync: command.fullResync,
           allowMassRemoval: command.allowMassRemoval,
+          removeUnmapped: command.removeUnmapped,
           trigger: 'cli',
           caller: cliCaller(osUserName()),
         },

@@ -1,5 +1,6 @@
 import type { RunPlan } from '../../shared/run/artifacts';
 import { phasesText } from '../../shared/report/runReport';
+import { describeStateChange } from '../../shared/state/mappingChange';
 import type { RunRecord, RunSummary } from '../../shared/run/types';
 
 const number = (value: number) => value.toLocaleString('en-US');
@@ -26,6 +27,7 @@ export function formatSummary(summary: RunSummary): string {
     `  rejected            ${number(summary.rejected)}${reasons(summary.rejectedReasons)}`,
     `  throttled / retries ${number(summary.throttled)} / ${number(summary.retries)}`,
     `  time                ${phasesText(summary)}`,
+    ...describeStateChange(summary.stateChange).map((line) => `  state: ${line}`),
   ];
   for (const segment of summary.segments) {
     lines.push(
