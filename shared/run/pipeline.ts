@@ -36,6 +36,7 @@ import {
 } from './artifacts';
 import { writeRunReport } from '../report/runReport';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
+import { ResumeLaterError, runOutcome } from './outcome';
 import { ChangePlan } from './plan';
 import type {
   PhaseTimes,
@@ -65,7 +66,25 @@ export class RunInterruptedError extends Error {
 
 /** The run pipeline (design §3): discover, read, map, diff, deliver, commit. Resumable from its checkpoint. */
 export function createRunExecutor(dependencies: PipelineDependencies): RunExecutor {
-  return (input) => new RunStep(dependencies, input).execute();
+  return async (input) => {
+    try {
+      return await new RunStep(dependencies, input).execute();
+    } catch (error) {
+      throw failFast(error, maxRetryTimeSeconds(dependencies.settings, input.request));
+    }
+  };
+}
+
+/** The run's bound on retrying Braze: the request's, else RUN_MAX_RETRY_TIME_SECONDS; undefined when neither. */
+function maxRetryTimeSeconds(settings: Settings, request: RunRequest): number | undefined {
+  return request.maxRetryTimeSeconds ?? settings.runMaxRetryTimeSeconds;
+}
+
+/** Under a max retry time, a retryable failure is not left to the queue: the run stops, resumable later. */
+function failFast(error: unknown, maxRetrySeconds: number | undefined): unknown {
+  if (maxRetrySeconds === undefined || (error as { retryable?: unknown } | null)?.retryable !== true) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ResumeLaterError(`${message} (max retry time ${maxRetrySeconds} s spent; start the run again to resume)`);
 }
 
 type RunInput = Parameters<RunExecutor>[0];
@@ -199,6 +218,7 @@ class RunStep {
       brazeRejected: resumable ? saved.brazeRejected : [],
       delivery: resumable ? saved.delivery : { requests: 0, retries: 0, throttled: 0 },
       startedAt: resumable ? saved.startedAt : new Date(startedAtMs).toISOString(),
+      workedMs: resumable ? (saved.workedMs ?? 0) : 0,
       savedAt: new Date(startedAtMs).toISOString(),
     };
     this.replayBelow = this.checkpoint.settledBelow;
@@ -255,7 +275,10 @@ class RunStep {
         concurrency: settings.brazeConcurrency,
         requestsPerSecond: settings.brazeRequestsPerSecond,
         maxAttempts: settings.brazeMaxAttempts,
-        maxRetryTimeInMs: settings.brazeMaxRetryTimeInMs,
+        maxRetryTimeInMs: Math.min(
+          settings.brazeMaxRetryTimeInMs,
+          (maxRetryTimeSeconds(settings, request) ?? Infinity) * 1000,
+        ),
         requestTimeoutInMs: settings.brazeRequestTimeoutInMs,
         onResults: (results) => this.onResults(results),
         onFailure: (error) => this.durable?.abort(error),
@@ -618,7 +641,7 @@ class RunStep {
   }
 
   /** Starts timing `phase` (and reports it as the run's phase). */
-  private enterPhase(phase: RunProgress['phase']): void {
+  private enterPhase(phase: keyof PhaseTimes): void {
     const now = this.clock();
     this.phaseMs[this.phase] += now - this.phaseSinceMs;
     this.phase = phase;
@@ -663,8 +686,14 @@ class RunStep {
         retries: this.checkpoint.delivery.retries + (stats?.retries ?? 0),
         throttled: this.checkpoint.delivery.throttled + (stats?.throttled ?? 0),
       },
+      workedMs: this.workedMs(),
       savedAt: new Date(this.clock()).toISOString(),
     });
+  }
+
+  /** Working time of the run so far: its earlier steps' (from the checkpoint) and this one's. */
+  private workedMs(): number {
+    return (this.checkpoint.workedMs ?? 0) + this.clock() - this.stepStartedAtMs;
   }
 
   private progress(): RunProgress {
@@ -713,10 +742,11 @@ class RunStep {
   ): RunSummary {
     const finishedAtMs = this.clock();
     this.sampleTimeline();
-    const held = segments.some((s) => s.heldReason);
+    const status = segments.some((s) => s.heldReason) ? 'held' : 'succeeded';
     return {
       runId,
-      status: held ? 'held' : 'succeeded',
+      status,
+      outcome: runOutcome(status, this.counters),
       dryRun: request.dryRun,
       fullResync: request.fullResync,
       exportFingerprint: descriptor.fingerprint,
@@ -733,7 +763,7 @@ class RunStep {
       },
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
-      durationMs: finishedAtMs - Date.parse(this.checkpoint.startedAt),
+      durationMs: (this.checkpoint.workedMs ?? 0) + finishedAtMs - this.stepStartedAtMs,
     };
   }
 }
