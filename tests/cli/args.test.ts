@@ -12,6 +12,9 @@ describe('CLI arguments', () => {
         '--segments=A, B',
         '--allow-mass-removal',
         '--json',
+        '--abandon',
+        '--max-retry-time',
+        '30',
       ]),
     ).toEqual({
       name: 'run',
@@ -21,7 +24,14 @@ describe('CLI arguments', () => {
       allowMassRemoval: true,
       segments: ['A', 'B'],
       json: true,
+      abandon: true,
+      maxRetryTimeSeconds: 30,
     });
+  });
+
+  it('refuses a max retry time that is not a whole number of seconds from 1', () => {
+    expect(() => parseArgs(['run', '--max-retry-time', '0'])).toThrow(/--max-retry-time must be a whole number/);
+    expect(() => parseArgs(['run', '--max-retry-time', '1.5'])).toThrow(UsageError);
   });
 
   it('treats plan as a dry run', () => {
