@@ -37,6 +37,7 @@ import {
 import { writeRunReport } from '../report/runReport';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
 import { ResumeLaterError, runOutcome } from './outcome';
+import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
 import type {
   PhaseTimes,
@@ -328,7 +329,9 @@ class RunStep {
       if (staging.rejectionsBefore !== this.counters.rejected) {
         // Braze rejected objects since the upload began: their users went back to their previous state.
         await deleteSnapshotData(stateContainer, staged);
-        staged = await uploadSnapshotData(stateContainer, configHash, next, { changes: this.snapshotChanges() });
+        staged = await withStorageRetry(`the snapshot of ${configHash}`, () =>
+          uploadSnapshotData(stateContainer, configHash, next, { changes: this.snapshotChanges() }),
+        );
       }
       await switchSnapshot(stateContainer, configHash, staged, {
         configHash,
@@ -496,9 +499,9 @@ class RunStep {
 
   /** Starts writing the next snapshot's data; `rejectionsBefore` tells at the commit whether it went stale. */
   private stageSnapshot(configHash: string): Staging {
-    const upload = uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next, {
-      changes: this.snapshotChanges(),
-    });
+    const upload = withStorageRetry(`the snapshot of ${configHash}`, () =>
+      uploadSnapshotData(this.deps.stateContainer, configHash, this.planner.next, { changes: this.snapshotChanges() }),
+    );
     // Awaited at the commit; should the run stop before, its failure must not be an unhandled rejection.
     upload.catch(() => undefined);
     return { upload, rejectionsBefore: this.counters.rejected };
