@@ -6,7 +6,7 @@ import { AppDependencies, contextLogger, serviceDeps } from '../dependencies';
 import { badRequest, json, withDependencies } from '../http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval'] as const;
+const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval', 'maxRetryTimeSeconds'] as const;
 
 /** `POST /api/exports/runs`: validates the body, admits the run and hands it to the worker queue. */
 export async function startExport(
@@ -77,11 +77,21 @@ export function parseStartRequest(text: string, config: ExportConfig): { request
     if (fields[flag] !== undefined && typeof fields[flag] !== 'boolean')
       return { error: `${flag} must be true or false` };
   }
+  const maxRetryTimeSeconds = fields.maxRetryTimeSeconds;
+  if (
+    maxRetryTimeSeconds !== undefined &&
+    (!Number.isInteger(maxRetryTimeSeconds) ||
+      (maxRetryTimeSeconds as number) < 1 ||
+      (maxRetryTimeSeconds as number) > 86_400)
+  ) {
+    return { error: 'maxRetryTimeSeconds must be a whole number of seconds from 1 to 86400' };
+  }
   const request: RunRequest = {
     dryRun: fields.dryRun === true,
     fullResync: fields.fullResync === true,
     allowMassRemoval: fields.allowMassRemoval === true,
     trigger: 'http',
+    ...(maxRetryTimeSeconds === undefined ? {} : { maxRetryTimeSeconds: maxRetryTimeSeconds as number }),
   };
   if (fields.segments === undefined) return { request };
 
