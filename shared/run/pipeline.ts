@@ -36,6 +36,7 @@ import {
 } from './artifacts';
 import { writeRunReport } from '../report/runReport';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
+import { bindExportVersion } from './exportPin';
 import { ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
@@ -192,17 +193,24 @@ class RunStep {
 
   async execute() {
     const { settings, exportConfig, exportContainer, stateContainer } = this.deps;
-    const { runId, request } = this.input;
+    const { runId } = this.input;
     const startedAtMs = this.clock();
 
-    const selected = selectSegments(exportConfig, request);
+    const selected = selectSegments(exportConfig, this.input.request);
     const configHash = exportConfigHash(exportConfig, settings.brazeRestEndpoint);
     // Three independent reads, at once: each is a round trip to storage.
-    const [descriptor, saved, meta] = await Promise.all([
+    const [discovered, saved, meta] = await Promise.all([
       discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, configHash),
     ]);
+    // A run finishes against the export version it started with (issue 23.1).
+    const bound = await bindExportVersion(stateContainer, exportContainer, runId, discovered, this.logger);
+    const descriptor = bound.descriptor;
+    // What earlier steps sent came from rows that can no longer be read: send everything of the newest export.
+    const sentBefore = saved !== null && (saved.settledBelow > 0 || saved.unsettled.length > 0);
+    const request =
+      bound.kind === 'gone' && sentBefore ? { ...this.input.request, fullResync: true } : this.input.request;
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     const segmentIds = exportConfig.segments.map((s) => s.brazeSegmentApiId);
     const attributeNames = mappedAttributeNames(exportConfig);

@@ -18,6 +18,7 @@ import {
   sampleExportConfig,
   writeExport,
 } from '../../tools/generate-export/generator';
+import { discoverExport } from '../../shared/source';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
 import { localEnvironment } from '../../tools/local/environment';
 
@@ -316,6 +317,79 @@ describe('CLI runs cannot wedge: interrupt, kill, outages, exit codes', () => {
       expect(summary).toMatchObject({ runId: stopped.runId, status: 'succeeded' });
       expectBrazeExact();
       expectResendsBounded(summary, 'checkpoint writes failing');
+    }, 300_000);
+  });
+
+  describe('a run is bound to one export version (issue 23.1)', () => {
+    const exportContainer = () =>
+      BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(EXPORT_CONTAINER);
+    const fingerprintOf = async (exportPath: string) =>
+      (await discoverExport(exportContainer(), exportPath)).fingerprint;
+    function expectBrazeEquals(run: number): void {
+      const expected = expectedState(withSegments, run);
+      const comparison = compareWithSandbox(sandbox, expected);
+      expect(comparison.differences).toEqual([]);
+      expect(comparison.matchingUsers).toBe(expected.users.length);
+    }
+
+    /** Starts a run of export run 0 at `exportPath` and interrupts it with Ctrl-C mid-way. */
+    async function interruptedFirstRun(exportPath: string) {
+      const cliEnv = freshScenario({ CI_EXPORT_PATH: exportPath });
+      const written = await writeExport(containerSink(exportContainer()), exportPath, { ...withSegments, run: 0 });
+      const first = startCli(['run', '--json'], cliEnv);
+      await waitForRequests(first, STOP_AFTER_REQUESTS);
+      first.child.kill('SIGINT');
+      expect(await first.exited).toBe(EXIT_CODES.interrupted);
+      const stopped = lastJson(first.stdout());
+      return { cliEnv, written, runId: stopped.runId };
+    }
+
+    it('CI writes the next export while a run is unfinished: the run finishes against the version it started with, then the next run syncs the new one; Braze exact after each', async () => {
+      const exportPath = 'CustomerInsights_version/BrazeFeed';
+      const { cliEnv, runId } = await interruptedFirstRun(exportPath);
+      const startedWith = await fingerprintOf(exportPath);
+      await writeExport(containerSink(exportContainer()), exportPath, { ...withSegments, run: 1 });
+      const newest = await fingerprintOf(exportPath);
+      expect(newest).not.toBe(startedWith);
+
+      const resumed = await cli(['run', '--json'], cliEnv);
+      expect(resumed.code).toBe(EXIT_CODES.succeeded);
+      expect(resumed.stderr).toContain('finishing against the version it started with');
+      expect(lastJson(resumed.stdout)).toMatchObject({ runId, status: 'succeeded', exportFingerprint: startedWith });
+      expectBrazeEquals(0);
+
+      const next = await cli(['run', '--json'], cliEnv);
+      expect(next.code).toBe(EXIT_CODES.succeeded);
+      expect(lastJson(next.stdout)).toMatchObject({
+        status: 'succeeded',
+        exportFingerprint: newest,
+        alreadySynced: false,
+      });
+      expectBrazeEquals(1);
+    }, 300_000);
+
+    it('the version it started with is gone: the run starts over on the newest export as a full resync', async () => {
+      const exportPath = 'CustomerInsights_version_gone/BrazeFeed';
+      const { cliEnv, written, runId } = await interruptedFirstRun(exportPath);
+      await writeExport(containerSink(exportContainer()), exportPath, { ...withSegments, run: 1 });
+      for (const blob of written.blobs.filter((name) => name.endsWith('.csv'))) {
+        await exportContainer().getBlobClient(blob).delete();
+      }
+      const resumed = await cli(['run', '--json'], cliEnv);
+      expect(resumed.code).toBe(EXIT_CODES.succeeded);
+      expect(resumed.stderr).toContain('the export version the run started with is gone');
+      expect(lastJson(resumed.stdout)).toMatchObject({
+        runId,
+        status: 'succeeded',
+        fullResync: true,
+        exportFingerprint: await fingerprintOf(exportPath),
+      });
+      const expected = expectedState(withSegments, 1);
+      const comparison = compareWithSandbox(sandbox, expected);
+      console.log(
+        `version gone: ${comparison.matchingUsers} of ${expected.users.length} users exact; ${comparison.differences.slice(0, 3).join(' | ')}`,
+      );
+      expect(comparison.matchingUsers).toBe(expected.users.length);
     }, 300_000);
   });
 });
