@@ -135,8 +135,6 @@ export interface RunRecord {
   summary?: RunSummary;
   /** Set once the run has ended (or was interrupted): the same outcome as the summary's and the CLI's exit code. */
   outcome?: RunOutcome;
-  /** When the current streak of retryable failures began (cleared by a step that ends well). */
-  retryingSince?: string;
   /** Why the run failed: a message with no secrets or personal data. */
   error?: string;
   /** The last retryable error of a run that is still being retried (same rules as `error`). */
