@@ -8,7 +8,7 @@ import { createStreamLogger } from '../../shared/telemetry/logger';
 import { parseArgs, USAGE, UsageError, type Command } from './args';
 import { checkConfiguration, formatFindings } from './check';
 import { createProgressReporter } from './progress';
-import { formatPlan, formatRecord, formatSummary } from './report';
+import { formatPlan, formatRecord } from './report';
 import { RunConflictError, runNow, stopOnCtrlC } from './runNow';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -50,8 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ),
         },
       );
-      if (record.summary) console.log(formatSummary(record.summary));
-      else console.log(formatRecord(record));
+      console.log(formatRecord(record));
       if (record.summary && command.dryRun) {
         const plan = await readRunPlan(app.stateContainer, record.runId);
         if (plan) console.log(formatPlan(plan));
@@ -60,9 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
         console.log(
           JSON.stringify(record.summary ?? { runId: record.runId, status: record.status, error: record.error }),
         );
-      if (record.status === 'interrupted') {
-        console.error(`run ${record.runId} interrupted: ${record.error ?? 'stopped'}; \`run\` again resumes it`);
-      }
+      if (record.status === 'interrupted') console.error(`run ${record.runId} interrupted: \`run\` again resumes it`);
       return exitCodeOf(record);
     }
     case 'status': {
