@@ -7,7 +7,14 @@ import { AppDependencies, contextLogger, serviceDeps } from '../dependencies';
 import { badRequest, json, withDependencies } from '../http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const FIELDS = ['segments', 'dryRun', 'fullResync', 'allowMassRemoval', 'removeUnmapped'] as const;
+const FIELDS = [
+  'segments',
+  'dryRun',
+  'fullResync',
+  'allowMassRemoval',
+  'removeUnmapped',
+  'maxRetryTimeSeconds',
+] as const;
 
 /**
  * Which key the Functions host checked before the handler ran (the registration's authLevel). Removing the
@@ -121,6 +128,15 @@ export function parseStartRequest(
   if (massRemovalEndpoint && fields.allowMassRemoval === false) {
     return { error: 'allowMassRemoval is always true here; start a run without it with POST /api/exports/runs' };
   }
+  const maxRetryTimeSeconds = fields.maxRetryTimeSeconds;
+  if (
+    maxRetryTimeSeconds !== undefined &&
+    (!Number.isInteger(maxRetryTimeSeconds) ||
+      (maxRetryTimeSeconds as number) < 1 ||
+      (maxRetryTimeSeconds as number) > 86_400)
+  ) {
+    return { error: 'maxRetryTimeSeconds must be a whole number of seconds from 1 to 86400' };
+  }
   const request: RunRequest = {
     dryRun: fields.dryRun === true,
     fullResync: fields.fullResync === true,
@@ -128,6 +144,7 @@ export function parseStartRequest(
     trigger: 'http',
     // Only when asked: the runs recorded before this field existed keep their shape.
     ...(fields.removeUnmapped === true ? { removeUnmapped: true } : {}),
+    ...(maxRetryTimeSeconds === undefined ? {} : { maxRetryTimeSeconds: maxRetryTimeSeconds as number }),
   };
   if (fields.segments === undefined) return { request };
 

@@ -108,6 +108,11 @@ export const SETTINGS = {
     inAzure: 'tunable',
     doc: 'Work per worker invocation before continuing (default 480).',
   },
+  RUN_MAX_RETRY_TIME_SECONDS: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Fail fast when Braze is down: retry this long at most, then stop the run as interrupted (default: unset).',
+  },
   // Required in Azure although the code has a default: the queue trigger binding reads %RUN_QUEUE_NAME%.
   RUN_QUEUE_NAME: {
     requiredInAzure: true,
@@ -152,6 +157,8 @@ export interface Settings {
   brazeMaxRetryTimeInMs: number;
   brazeRequestTimeoutInMs: number;
   runTimeBudgetInMs: number;
+  /** When set, Braze is retried this long at most before the run stops as `interrupted` (resumable). */
+  runMaxRetryTimeSeconds?: number;
   segmentShrinkGuardPercent: number;
 }
 
@@ -227,6 +234,9 @@ export function loadSettings(env: Environment): Settings {
     brazeMaxRetryTimeInMs: integer('BRAZE_MAX_RETRY_TIME_MS', DEFAULTS.brazeMaxRetryTimeInMs, 0, 86_400_000),
     brazeRequestTimeoutInMs: integer('BRAZE_REQUEST_TIMEOUT_MS', DEFAULTS.brazeRequestTimeoutInMs, 100, 600_000),
     runTimeBudgetInMs: integer('RUN_TIME_BUDGET_SECONDS', DEFAULTS.runTimeBudgetSeconds, 1, 86_400) * 1000,
+    runMaxRetryTimeSeconds: text('RUN_MAX_RETRY_TIME_SECONDS')
+      ? integer('RUN_MAX_RETRY_TIME_SECONDS', 0, 1, 86_400)
+      : undefined,
     segmentShrinkGuardPercent: integer('SEGMENT_SHRINK_GUARD_PERCENT', DEFAULTS.segmentShrinkGuardPercent, 0, 100),
   };
   if (problems.length > 0) throw new ConfigError('settings', problems);

@@ -12,6 +12,7 @@ const STATUS_COLORS: Record<RunStatus, string> = {
   failed: '#cf222e',
   running: '#0969da',
   queued: '#57606a',
+  interrupted: '#9a6700',
 };
 
 /**
@@ -81,7 +82,7 @@ function overviewSection(s: RunSummary): string {
 <h1>Run <code>${text(s.runId)}</code> <span class="status" style="background:${STATUS_COLORS[s.status]}">${text(
     s.status,
   )}</span></h1>
-<p class="meta">${text(formatTime(s.startedAt))} → ${text(formatTime(s.finishedAt))} (${text(
+${s.error ? `<p class="error"><strong>Stopped:</strong> ${text(s.error)} (the counts below are how far it got)</p>\n` : ''}<p class="meta">${text(formatTime(s.startedAt))} → ${text(formatTime(s.finishedAt))} (${text(
     formatDuration(s.durationMs),
   )}; last step: ${text(phasesText(s))})${flags.map((flag) => ` · <strong>${text(flag)}</strong>`).join('')}${
     s.caller ? ` · started by <code>${text(s.caller)}</code>` : ''

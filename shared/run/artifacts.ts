@@ -39,6 +39,8 @@ export interface Checkpoint {
   brazeRejected: Array<[number, string]>;
   delivery: { requests: number; retries: number; throttled: number };
   startedAt: string;
+  /** Working time of the run's steps up to this checkpoint (time between steps not counted). */
+  workedMs?: number;
   savedAt: string;
   /** Written once, just before the snapshot pointer switch: the run's results, for a takeover after the switch. */
   final?: { summary: RunSummary; rejected: RejectedRow[] };

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { Logger } from '../telemetry/logger';
 import { getRun, readJson, TERMINAL_STATUSES, writeJson } from './records';
@@ -40,6 +41,10 @@ export async function withRunLease<T>(
   const renewEveryInMs = options.renewEveryInMs ?? (durationInSeconds * 1000) / 3;
   const leaseClient = container.getBlobClient(RUN_LOCK_BLOB).getBlobLeaseClient();
   if (!(await acquire(container, leaseClient, durationInSeconds))) return { acquired: false };
+  await recordHolder(container, leaseClient.leaseId).catch((error: unknown) => {
+    // Only a local takeover reads it, to skip waiting out a dead process's lease; the lease itself is what counts.
+    options.logger.log('warn', 'could not record the run lease holder', { status: storageStatus(error) ?? null });
+  });
 
   const controller = new AbortController();
   let renewal: Promise<void> = Promise.resolve();
@@ -96,6 +101,39 @@ async function createLockBlob(container: ContainerClient): Promise<void> {
     // Another worker created it first: fine, the lease decides who runs.
     if (storageStatus(error) !== 409 && storageStatus(error) !== 412) throw error;
   }
+}
+
+/** The lease holder, as the lock blob's metadata: host name and process id (nothing personal). */
+export interface RunLeaseHolder {
+  host: string;
+  pid: number;
+}
+
+async function recordHolder(container: ContainerClient, leaseId: string): Promise<void> {
+  await container
+    .getBlobClient(RUN_LOCK_BLOB)
+    .setMetadata({ holderhost: hostname(), holderpid: String(process.pid) }, { conditions: { leaseId } });
+}
+
+/** Whether the run lease is held now and, when it is, by whom (if the holder said). */
+export async function inspectRunLease(
+  container: ContainerClient,
+): Promise<{ held: false } | { held: true; holder: RunLeaseHolder | null }> {
+  try {
+    const properties = await container.getBlobClient(RUN_LOCK_BLOB).getProperties();
+    if (properties.leaseState !== 'leased') return { held: false };
+    const { holderhost, holderpid } = properties.metadata ?? {};
+    const pid = Number(holderpid);
+    return { held: true, holder: holderhost && Number.isInteger(pid) ? { host: holderhost, pid } : null };
+  } catch (error) {
+    if (storageStatus(error) === 404) return { held: false };
+    throw error;
+  }
+}
+
+/** Ends the run lease at once. Only for a holder known to be dead: a live one would lose its lease and stop. */
+export async function breakRunLease(container: ContainerClient): Promise<void> {
+  await container.getBlobClient(RUN_LOCK_BLOB).getBlobLeaseClient().breakLease(0);
 }
 
 interface ActiveRunMarker {

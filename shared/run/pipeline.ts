@@ -35,6 +35,9 @@ import {
 import { writeRunReport } from '../report/runReport';
 import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
+import { bindExportVersion } from './exportPin';
+import { ResumeLaterError, runOutcome } from './outcome';
+import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
 import { readJson } from './records';
 import type {
@@ -65,7 +68,25 @@ export class RunInterruptedError extends Error {
 
 /** The run pipeline (design §3): discover, read, map, diff, deliver, commit. Resumable from its checkpoint. */
 export function createRunExecutor(dependencies: PipelineDependencies): RunExecutor {
-  return (input) => new RunStep(dependencies, input).execute();
+  return async (input) => {
+    try {
+      return await new RunStep(dependencies, input).execute();
+    } catch (error) {
+      throw failFast(error, maxRetryTimeSeconds(dependencies.settings, input.request));
+    }
+  };
+}
+
+/** The run's bound on retrying Braze: the request's, else RUN_MAX_RETRY_TIME_SECONDS; undefined when neither. */
+function maxRetryTimeSeconds(settings: Settings, request: RunRequest): number | undefined {
+  return request.maxRetryTimeSeconds ?? settings.runMaxRetryTimeSeconds;
+}
+
+/** Under a max retry time, a retryable failure is not left to the queue: the run stops, resumable later. */
+function failFast(error: unknown, maxRetrySeconds: number | undefined): unknown {
+  if (maxRetrySeconds === undefined || (error as { retryable?: unknown } | null)?.retryable !== true) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ResumeLaterError(`${message} (max retry time ${maxRetrySeconds} s spent; start the run again to resume)`);
 }
 
 type RunInput = Parameters<RunExecutor>[0];
@@ -171,14 +192,14 @@ class RunStep {
 
   async execute() {
     const { settings, exportConfig, exportContainer, stateContainer } = this.deps;
-    const { runId, request } = this.input;
+    const { runId } = this.input;
     const startedAtMs = this.clock();
 
-    const selected = selectSegments(exportConfig, request);
+    const selected = selectSegments(exportConfig, this.input.request);
     const key = stateKey(stateScope(settings, exportConfig));
     const configHash = exportConfigHash(exportConfig);
     // Three independent reads, at once: each is a round trip to storage.
-    const [descriptor, saved, own] = await Promise.all([
+    const [discovered, saved, own] = await Promise.all([
       discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, key),
@@ -186,6 +207,13 @@ class RunStep {
     // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
     const snapshotKey = own ? key : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
     const meta = own ?? (await loadSnapshotMeta(stateContainer, snapshotKey));
+    // A run finishes against the export version it started with (issue 23.1).
+    const bound = await bindExportVersion(stateContainer, exportContainer, runId, discovered, this.logger);
+    const descriptor = bound.descriptor;
+    // What earlier steps sent came from rows that can no longer be read: send everything of the newest export.
+    const sentBefore = saved !== null && (saved.settledBelow > 0 || saved.unsettled.length > 0);
+    const request =
+      bound.kind === 'gone' && sentBefore ? { ...this.input.request, fullResync: true } : this.input.request;
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -223,6 +251,7 @@ class RunStep {
       brazeRejected: resumable ? saved.brazeRejected : [],
       delivery: resumable ? saved.delivery : { requests: 0, retries: 0, throttled: 0 },
       startedAt: resumable ? saved.startedAt : new Date(startedAtMs).toISOString(),
+      workedMs: resumable ? (saved.workedMs ?? 0) : 0,
       savedAt: new Date(startedAtMs).toISOString(),
     };
     this.replayBelow = this.checkpoint.settledBelow;
@@ -288,7 +317,10 @@ class RunStep {
         concurrency: settings.brazeConcurrency,
         requestsPerSecond: settings.brazeRequestsPerSecond,
         maxAttempts: settings.brazeMaxAttempts,
-        maxRetryTimeInMs: settings.brazeMaxRetryTimeInMs,
+        maxRetryTimeInMs: Math.min(
+          settings.brazeMaxRetryTimeInMs,
+          (maxRetryTimeSeconds(settings, request) ?? Infinity) * 1000,
+        ),
         requestTimeoutInMs: settings.brazeRequestTimeoutInMs,
         onResults: (results) => this.onResults(results),
         onFailure: (error) => this.durable?.abort(error),
@@ -339,7 +371,9 @@ class RunStep {
     if (staging && staged && staging.rejectionsBefore !== this.counters.rejected) {
       // Braze rejected objects since the upload began: their users went back to their previous state.
       await deleteSnapshotData(stateContainer, staged);
-      staged = await uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() });
+      staged = await withStorageRetry(`the snapshot of ${key}`, () =>
+        uploadSnapshotData(stateContainer, key, next, { changes: this.snapshotChanges() }),
+      );
     }
     const summary = this.summarize(runId, request, descriptor, segments, false);
     if (staged) {
@@ -568,9 +602,9 @@ class RunStep {
 
   /** Starts writing the next snapshot's data; `rejectionsBefore` tells at the commit whether it went stale. */
   private stageSnapshot(key: string): Staging {
-    const upload = uploadSnapshotData(this.deps.stateContainer, key, this.planner.next, {
-      changes: this.snapshotChanges(),
-    });
+    const upload = withStorageRetry(`the snapshot of ${key}`, () =>
+      uploadSnapshotData(this.deps.stateContainer, key, this.planner.next, { changes: this.snapshotChanges() }),
+    );
     // Awaited at the commit; should the run stop before, its failure must not be an unhandled rejection.
     upload.catch(() => undefined);
     return { upload, rejectionsBefore: this.counters.rejected };
@@ -713,7 +747,7 @@ class RunStep {
   }
 
   /** Starts timing `phase` (and reports it as the run's phase). */
-  private enterPhase(phase: RunProgress['phase']): void {
+  private enterPhase(phase: keyof PhaseTimes): void {
     const now = this.clock();
     this.phaseMs[this.phase] += now - this.phaseSinceMs;
     this.phase = phase;
@@ -758,9 +792,15 @@ class RunStep {
         retries: this.checkpoint.delivery.retries + (stats?.retries ?? 0),
         throttled: this.checkpoint.delivery.throttled + (stats?.throttled ?? 0),
       },
+      workedMs: this.workedMs(),
       savedAt: new Date(this.clock()).toISOString(),
       final,
     });
+  }
+
+  /** Working time of the run so far: its earlier steps' (from the checkpoint) and this one's. */
+  private workedMs(): number {
+    return (this.checkpoint.workedMs ?? 0) + this.clock() - this.stepStartedAtMs;
   }
 
   private progress(): RunProgress {
@@ -809,10 +849,11 @@ class RunStep {
   ): RunSummary {
     const finishedAtMs = this.clock();
     this.sampleTimeline();
-    const held = segments.some((s) => s.heldReason);
+    const status = segments.some((s) => s.heldReason) ? 'held' : 'succeeded';
     return {
       runId,
-      status: held ? 'held' : 'succeeded',
+      status,
+      outcome: runOutcome(status, this.counters),
       caller: request.caller,
       dryRun: request.dryRun,
       fullResync: request.fullResync,
@@ -831,7 +872,7 @@ class RunStep {
       },
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
-      durationMs: finishedAtMs - Date.parse(this.checkpoint.startedAt),
+      durationMs: (this.checkpoint.workedMs ?? 0) + finishedAtMs - this.stepStartedAtMs,
     };
   }
 }

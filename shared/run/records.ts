@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { storageStatus } from './storage';
+import { withStorageRetry } from './storageErrors';
 import type { RunRecord, RunRequest, RunStatus } from './types';
 
 /** `20261128T121500Z-1a2b3c4d`: creation time (UTC, sortable) plus 32 random bits. */
@@ -11,6 +12,8 @@ const INDEX_EPOCH_MS = 9_999_999_999_999;
 const MAX_UPDATE_ATTEMPTS = 10;
 
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'held']);
+/** Runs that hold admission and that a later start resumes: their work is not done. */
+export const UNFINISHED_STATUSES: ReadonlySet<RunStatus> = new Set(['queued', 'running', 'interrupted']);
 
 export class InvalidRunIdError extends Error {
   override readonly name = 'InvalidRunIdError';
@@ -86,7 +89,8 @@ export async function getRun(container: ContainerClient, runId: string): Promise
 
 /**
  * Read-modify-write under the record's ETag: a concurrent writer makes the write fail with 412, and the change
- * is applied again to the fresh record. `change` may return null to leave the record as it is.
+ * is applied again to the fresh record. `change` may return null to leave the record as it is. Transient storage
+ * failures are retried (a write that did land before its error then shows as a 412, and the change is re-applied).
  */
 export async function updateRun(
   container: ContainerClient,
@@ -96,13 +100,13 @@ export async function updateRun(
 ): Promise<RunRecord> {
   const name = runRecordBlobName(runId);
   for (let attempt = 1; ; attempt++) {
-    const read = await readJson<RunRecord>(container, name);
+    const read = await withStorageRetry(name, () => readJson<RunRecord>(container, name));
     if (!read) throw new RunNotFoundError(runId);
     const changed = change(structuredClone(read.value));
     if (!changed) return read.value;
     const next: RunRecord = { ...changed, runId, updatedAt: new Date(clock()).toISOString() };
     try {
-      await writeJson(container, name, next, { ifMatch: read.etag });
+      await withStorageRetry(name, () => writeJson(container, name, next, { ifMatch: read.etag }));
       return next;
     } catch (error) {
       if (storageStatus(error) !== 412 || attempt >= MAX_UPDATE_ATTEMPTS) throw error;
@@ -141,6 +145,10 @@ export async function readJson<T>(
   }
 }
 
+/**
+ * Writes `value` as JSON. An unconditional write is retried on transient storage failures (it is idempotent); a
+ * conditional one is not: whether a write that failed did land decides the caller's next step, so it decides.
+ */
 export async function writeJson(
   container: ContainerClient,
   name: string,
@@ -149,9 +157,12 @@ export async function writeJson(
   format: 'indented' | 'compact' = 'indented',
 ): Promise<string> {
   const text = format === 'indented' ? JSON.stringify(value, null, 2) : JSON.stringify(value);
-  const response = await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text), {
-    conditions,
-    blobHTTPHeaders: { blobContentType: 'application/json' },
-  });
-  return response.etag as string;
+  const upload = async () =>
+    (
+      await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text), {
+        conditions,
+        blobHTTPHeaders: { blobContentType: 'application/json' },
+      })
+    ).etag as string;
+  return conditions.ifMatch || conditions.ifNoneMatch ? upload() : withStorageRetry(name, upload);
 }

@@ -2,9 +2,13 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { QueueClient } from '@azure/storage-queue';
 import type { Logger } from '../telemetry/logger';
 import { logRunMetrics } from '../telemetry/metrics';
+import { writeRunReport } from '../report/runReport';
+import { loadCheckpoint, writeRunResults } from './artifacts';
 import { claimActiveRun, clearActiveRun, DEFAULT_LEASE_DURATION_IN_SECONDS, withRunLease } from './lock';
+import { partialSummary, runOutcome } from './outcome';
 import { deploymentIdOf, enqueueRun, isForeignMessage, parseRunMessage, passOnForeignMessage } from './queue';
 import { createRun, getRun, newRunId, TERMINAL_STATUSES, updateRun } from './records';
+import { isTransientStorageError } from './storageErrors';
 import type { RunExecutor, RunProgress, RunRecord, RunRequest, RunStatus } from './types';
 
 export interface RunServiceDeps {
@@ -14,14 +18,34 @@ export interface RunServiceDeps {
   logger: Logger;
 }
 
-export type StartRunResult = { kind: 'started'; record: RunRecord } | { kind: 'conflict'; activeRunId: string };
+export type StartRunResult =
+  | { kind: 'started'; record: RunRecord }
+  /** The active run had been interrupted: it was queued again to resume (this request's options do not apply). */
+  | { kind: 'resumed'; record: RunRecord }
+  | { kind: 'conflict'; activeRunId: string };
 
-/** Admits a new run if none is active, records it as `queued` and hands it to the worker queue. */
-export async function startRun(deps: RunServiceDeps, request: RunRequest): Promise<StartRunResult> {
+/**
+ * Admits a new run if none is active, records it as `queued` and hands it to the worker queue. An interrupted run
+ * still holds admission: it is resumed instead (queued again from its checkpoint), or with `abandonInterrupted`
+ * marked failed so that this run can start.
+ */
+export async function startRun(
+  deps: RunServiceDeps,
+  request: RunRequest,
+  options: { abandonInterrupted?: boolean } = {},
+): Promise<StartRunResult> {
   const clock = deps.clock ?? Date.now;
   const runId = newRunId(clock());
   const claim = await claimActiveRun(deps.stateContainer, runId, clock);
   if (!claim.claimed) {
+    const active = await getRun(deps.stateContainer, claim.activeRunId).catch(() => null);
+    if (active?.status === 'interrupted') {
+      if (options.abandonInterrupted) {
+        await abandonRun(deps, active.runId);
+        return startRun(deps, request, { abandonInterrupted: false });
+      }
+      return { kind: 'resumed', record: await resumeRun(deps, active.runId) };
+    }
     deps.logger.log('info', 'run not started: another run is active', {
       activeRunId: claim.activeRunId,
       trigger: request.trigger,
@@ -42,16 +66,45 @@ export async function startRun(deps: RunServiceDeps, request: RunRequest): Promi
   return { kind: 'started', record };
 }
 
+/**
+ * Takes over an unfinished run (its worker gone, or it was interrupted): queues a message for it, so the next worker
+ * resumes it from its checkpoint. A duplicate message is harmless (skipped once the run finished).
+ */
+export async function resumeRun(deps: RunServiceDeps, runId: string): Promise<RunRecord> {
+  const record = await getRun(deps.stateContainer, runId);
+  if (!record) throw new Error(`run ${runId} not found`);
+  await enqueueRun(deps.queue, ownMessage(deps, runId));
+  deps.logger.log('info', 'run queued to resume', { runId, status: record.status });
+  return record;
+}
+
+/** Gives up an unfinished run on the operator's word: marked failed (summary and report written), admission freed. */
+export async function abandonRun(deps: RunServiceDeps, runId: string): Promise<RunRecord> {
+  const record = await markFailed(deps, runId, 'abandoned by the operator before it finished');
+  deps.logger.log('warn', 'run abandoned', { runId });
+  return record;
+}
+
 export interface ProcessRunOptions {
   /** Work done in this invocation before the run pauses and continues in a new message. */
   timeBudgetInMs: number;
   leaseDurationInSeconds?: number;
   /** Progress is written to the record at most this often. Default 5,000. */
   progressIntervalInMs?: number;
+  /**
+   * The operator's stop (CLI Ctrl-C): the step stops sending, waits for the answers in flight, saves its checkpoint,
+   * releases the lease, and the run becomes `interrupted`; the next start resumes it.
+   */
+  stopSignal?: AbortSignal;
+  /**
+   * A retryable failure ends the step as `interrupted` instead of leaving the message for the queue to deliver
+   * again (the CLI: nobody would deliver it; the next `run` resumes it).
+   */
+  interruptOnRetryableFailure?: boolean;
 }
 
 export type ProcessRunResult =
-  | { kind: 'completed' | 'paused' | 'failed'; record: RunRecord }
+  | { kind: 'completed' | 'paused' | 'failed' | 'interrupted'; record: RunRecord }
   /**
    * Another worker holds the run lease, or Braze asked the run to wait: a copy of the message was queued to arrive
    * after `retryInSeconds`.
@@ -117,8 +170,8 @@ export async function processRunMessage(
   }
 
   const leaseDurationInSeconds = options.leaseDurationInSeconds ?? DEFAULT_LEASE_DURATION_IN_SECONDS;
-  const leased = await withRunLease(stateContainer, { leaseDurationInSeconds, logger }, (signal) =>
-    executeStep(deps, runId, executor, options, signal),
+  const leased = await withRunLease(stateContainer, { leaseDurationInSeconds, logger }, (leaseSignal) =>
+    executeStep(deps, runId, executor, options, leaseSignal),
   );
   if (!leased.acquired) {
     const retryInSeconds = leaseDurationInSeconds + 5;
@@ -148,7 +201,7 @@ async function executeStep(
   runId: string,
   executor: RunExecutor,
   options: ProcessRunOptions,
-  signal: AbortSignal,
+  leaseSignal: AbortSignal,
 ): Promise<ProcessRunResult> {
   const { stateContainer, logger } = deps;
   const clock = deps.clock ?? Date.now;
@@ -164,13 +217,16 @@ async function executeStep(
             status: 'running',
             startedAt: current.startedAt ?? new Date(clock()).toISOString(),
             invocations: current.invocations + 1,
+            outcome: undefined,
           },
     clock,
   );
   if (TERMINAL_STATUSES.has(record.status)) return { kind: 'skipped', reason: `run ${runId} is ${record.status}` };
   logger.log('info', 'run step started', { runId, invocation: record.invocations });
 
-  const progress = throttledProgressWriter(deps, runId, options.progressIntervalInMs ?? 5000);
+  const stop = options.stopSignal;
+  const signal = stop ? AbortSignal.any([leaseSignal, stop]) : leaseSignal;
+  const progress = throttledProgressWriter(deps, runId, options.progressIntervalInMs ?? 5000, record.progress);
   let outcome;
   try {
     outcome = await executor({
@@ -183,9 +239,27 @@ async function executeStep(
     });
   } catch (error) {
     await progress.flushed();
-    const retryable = signal.aborted || (error as { retryable?: unknown } | null)?.retryable === true;
-    const thrown = signal.aborted ? signal.reason : error;
-    const resumeAfterInMs = (thrown as { resumeAfterInMs?: unknown } | null)?.resumeAfterInMs;
+    // A lost lease means another worker may own the run now: this one writes nothing more.
+    if (leaseSignal.aborted) {
+      logger.log('warn', 'run step stopped: the lease was lost', { runId, error: safeMessage(leaseSignal.reason) });
+      throw leaseSignal.reason;
+    }
+    if (stop?.aborted) {
+      const interrupted = await markInterrupted(deps, runId, 'interrupted by the operator', progress.latest());
+      logger.log('warn', 'run interrupted; the next run resumes it', { runId });
+      return { kind: 'interrupted', record: interrupted };
+    }
+    const retryable = (error as { retryable?: unknown } | null)?.retryable === true || isTransientStorageError(error);
+    const resumeLater = (error as { resumeLater?: unknown } | null)?.resumeLater === true;
+    if (resumeLater || (retryable && options.interruptOnRetryableFailure)) {
+      const interrupted = await markInterrupted(deps, runId, safeMessage(error), progress.latest());
+      logger.log('warn', 'run stopped; it resumes from its checkpoint at the next start', {
+        runId,
+        error: interrupted.error,
+      });
+      return { kind: 'interrupted', record: interrupted };
+    }
+    const resumeAfterInMs = (error as { resumeAfterInMs?: unknown } | null)?.resumeAfterInMs;
     if (retryable && typeof resumeAfterInMs === 'number') {
       // Braze asked for a wait longer than the retry budget: a paused step that resumes after it, not a failure
       // the queue would retry at once.
@@ -193,22 +267,22 @@ async function executeStep(
       const waiting = await updateRun(
         stateContainer,
         runId,
-        (current) => ({ ...current, lastError: safeMessage(thrown), resumeNotBefore }),
+        (current) => ({ ...current, lastError: safeMessage(error), resumeNotBefore }),
         clock,
       );
       logger.log('warn', 'run step stopped: Braze asked to wait', {
         runId,
         resumeNotBefore,
-        error: safeMessage(thrown),
+        error: safeMessage(error),
       });
       return { kind: 'paused', record: waiting };
     }
     if (retryable) {
-      await updateRun(stateContainer, runId, (current) => ({ ...current, lastError: safeMessage(thrown) }), clock);
-      logger.log('warn', 'run step failed; the message will be retried', { runId, error: safeMessage(thrown) });
-      throw thrown;
+      await updateRun(stateContainer, runId, (current) => ({ ...current, lastError: safeMessage(error) }), clock);
+      logger.log('warn', 'run step failed; the message will be retried', { runId, error: safeMessage(error) });
+      throw error;
     }
-    const failed = await markFailed(deps, runId, safeMessage(error));
+    const failed = await markFailed(deps, runId, safeMessage(error), { progress: progress.latest() });
     logger.log('error', 'run failed', { runId, error: failed.error });
     return { kind: 'failed', record: failed };
   }
@@ -227,14 +301,18 @@ async function executeStep(
 
   const status: RunStatus =
     outcome.summary.status === 'held' || outcome.summary.status === 'failed' ? outcome.summary.status : 'succeeded';
+  const finishedAt = new Date(clock()).toISOString();
   const finished = await updateRun(
     stateContainer,
     runId,
     (current) => ({
       ...current,
       status,
+      outcome: runOutcome(status, outcome.summary),
       summary: outcome.summary,
-      finishedAt: new Date(clock()).toISOString(),
+      progress: finalProgress(outcome.summary.profilesRead, outcome.summary.objectsSent, finishedAt),
+      finishedAt,
+      error: undefined,
       lastError: undefined,
       resumeNotBefore: undefined,
     }),
@@ -245,11 +323,20 @@ async function executeStep(
   return { kind: 'completed', record: finished };
 }
 
+function finalProgress(rowsRead: number, objectsSent: number, updatedAt: string): RunProgress {
+  return { phase: 'finished', rowsRead, objectsSent, updatedAt };
+}
+
 /**
  * Writes the executor's progress to the record at most once per interval, in the background and in order;
  * the newest report wins. A failed write is logged and does not disturb the run.
  */
-function throttledProgressWriter(deps: RunServiceDeps, runId: string, intervalInMs: number) {
+function throttledProgressWriter(
+  deps: RunServiceDeps,
+  runId: string,
+  intervalInMs: number,
+  before: RunProgress | undefined,
+) {
   const clock = deps.clock ?? Date.now;
   let latest: RunProgress | null = null;
   let lastWriteAt = Number.NEGATIVE_INFINITY;
@@ -266,6 +353,8 @@ function throttledProgressWriter(deps: RunServiceDeps, runId: string, intervalIn
         });
     },
     flushed: () => writes,
+    /** The newest progress reported by this step, else the record's: how far the run got. */
+    latest: (): RunProgress | undefined => latest ?? before,
   };
 }
 
@@ -290,29 +379,71 @@ export async function markPoisoned(deps: RunServiceDeps, message: unknown, reaso
   return failed;
 }
 
-/** Marks the run failed (unless it already finished) and frees admission. */
+/**
+ * Marks the run failed (unless it already finished), writes its summary and report (the error, and how far it got)
+ * and frees admission.
+ */
 async function markFailed(
   deps: RunServiceDeps,
   runId: string,
   reason: string,
-  options: { withLastError?: boolean } = {},
+  options: { withLastError?: boolean; progress?: RunProgress } = {},
+): Promise<RunRecord> {
+  const reasonFor = (current: RunRecord) =>
+    options.withLastError && current.lastError ? `${reason}; last error: ${current.lastError}` : reason;
+  return endUnfinished(deps, runId, 'failed', reasonFor, options.progress);
+}
+
+/** Marks the run interrupted (checkpoint saved, resumable); it keeps admission, so the next start resumes it. */
+async function markInterrupted(
+  deps: RunServiceDeps,
+  runId: string,
+  reason: string,
+  progress: RunProgress | undefined,
+): Promise<RunRecord> {
+  return endUnfinished(deps, runId, 'interrupted', () => reason, progress);
+}
+
+async function endUnfinished(
+  deps: RunServiceDeps,
+  runId: string,
+  status: 'failed' | 'interrupted',
+  reasonFor: (current: RunRecord) => string,
+  progress: RunProgress | undefined,
 ): Promise<RunRecord> {
   const clock = deps.clock ?? Date.now;
+  const checkpoint = await loadCheckpoint(deps.stateContainer, runId).catch(() => null);
   const record = await updateRun(
     deps.stateContainer,
     runId,
-    (current) =>
-      TERMINAL_STATUSES.has(current.status)
-        ? null
-        : {
-            ...current,
-            status: 'failed',
-            error: options.withLastError && current.lastError ? `${reason}; last error: ${current.lastError}` : reason,
-            finishedAt: new Date(clock()).toISOString(),
-          },
+    (current) => {
+      if (TERMINAL_STATUSES.has(current.status)) return null;
+      const at = new Date(clock()).toISOString();
+      const reached = progress ?? current.progress;
+      const next: RunRecord = {
+        ...current,
+        status,
+        outcome: status,
+        error: reasonFor(current),
+        lastError: undefined,
+        progress: finalProgress(reached?.rowsRead ?? 0, reached?.objectsSent ?? 0, at),
+        finishedAt: status === 'failed' ? at : undefined,
+      };
+      return { ...next, summary: partialSummary(next, checkpoint, at) };
+    },
     clock,
   );
-  await clearActiveRun(deps.stateContainer, runId);
+  if (record.status !== status) return record;
+  if (status === 'failed') await clearActiveRun(deps.stateContainer, runId);
+  // Every run that started leaves a summary and a report, failed and interrupted ones included.
+  if (record.summary) {
+    await Promise.all([
+      writeRunResults(deps.stateContainer, record.summary, [], null),
+      writeRunReport(deps.stateContainer, record.summary, []),
+    ]).catch((error: unknown) => {
+      deps.logger.log('warn', 'could not write the summary of an unfinished run', { runId, error: safeMessage(error) });
+    });
+  }
   return record;
 }
 

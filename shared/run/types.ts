@@ -1,8 +1,18 @@
 import type { StateChange } from '../state/mappingChange';
 import type { Logger } from '../telemetry/logger';
 
-/** Run states (design §6). `held`: completed, but removals of a shrunken segment were held back by the safety guard. */
-export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'held';
+/**
+ * Run states (design §6). `held`: completed, but removals of a shrunken segment were held back by the safety guard.
+ * `interrupted`: stopped before finishing (Ctrl-C, or retries spent under a max retry time) with its checkpoint saved
+ * and its lease released; the next run resumes it.
+ */
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'held' | 'interrupted';
+
+/**
+ * How a run ended, the same in the CLI's exit code, the HTTP API (record) and the summary (see `outcome.ts`):
+ * `succeededWithRejections` is a completed run of which Braze or the reader refused rows.
+ */
+export type RunOutcome = 'succeeded' | 'succeededWithRejections' | 'held' | 'failed' | 'interrupted';
 
 export type RunTrigger = 'http' | 'timer' | 'cli' | 'demo';
 
@@ -23,6 +33,11 @@ export interface RunRequest {
    * records written before callers were recorded.
    */
   caller?: string;
+  /**
+   * Fail fast when Braze is down: a request is retried this long at most, and when that is spent the run ends as
+   * `interrupted` (resumable) instead of being retried by the queue. Default: RUN_MAX_RETRY_TIME_SECONDS, if set.
+   */
+  maxRetryTimeSeconds?: number;
 }
 
 /** Counters of a run. They add up: every input row is sent, unchanged, skipped or rejected. */
@@ -54,6 +69,10 @@ export interface RunSummary extends RunCounters {
   status: RunStatus;
   /** RunRequest.caller: who or what started the run. */
   caller?: string;
+  /** Always set by this version; absent from summaries written before it. */
+  outcome?: RunOutcome;
+  /** Why a failed or interrupted run stopped (no secrets or personal data); its counters tell how far it got. */
+  error?: string;
   dryRun: boolean;
   fullResync: boolean;
   /** The export's fingerprint (ExportDescriptor.fingerprint) and metadata blob. */
@@ -80,6 +99,7 @@ export interface RunSummary extends RunCounters {
   phaseMs: PhaseTimes;
   startedAt: string;
   finishedAt: string;
+  /** Working time of every step of the run; the time it waited between steps (queue, Ctrl-C) is not counted. */
   durationMs: number;
 }
 
@@ -106,7 +126,8 @@ export interface TimelineSample {
 }
 
 export interface RunProgress {
-  phase: 'reading' | 'removals' | 'committing';
+  /** `finished`: the run has ended; the counts are its final ones. */
+  phase: 'reading' | 'removals' | 'committing' | 'finished';
   rowsRead: number;
   objectsSent: number;
   updatedAt: string;
@@ -125,6 +146,8 @@ export interface RunRecord {
   invocations: number;
   progress?: RunProgress;
   summary?: RunSummary;
+  /** Set once the run has ended (or was interrupted): the same outcome as the summary's and the CLI's exit code. */
+  outcome?: RunOutcome;
   /** Why the run failed: a message with no secrets or personal data. */
   error?: string;
   /** The last retryable error of a run that is still being retried (same rules as `error`). */

@@ -292,7 +292,9 @@ export async function uploadSnapshotData(
   } catch (error) {
     chunks.return(undefined);
     await dataClient.deleteIfExists().catch(() => undefined);
-    throw new Error(`Snapshot upload to ${dataBlob} failed (${describeStorageError(error)}); the previous one stays`);
+    throw new Error(`Snapshot upload to ${dataBlob} failed (${describeStorageError(error)}); the previous one stays`, {
+      cause: error,
+    });
   }
   return {
     kind: patch ? 'patch' : 'base',
@@ -355,6 +357,7 @@ export async function switchSnapshot(
     }
     throw new Error(
       `Could not switch snapshot pointer ${pointerName} (${describeStorageError(error)}); the previous snapshot stays`,
+      { cause: error },
     );
   }
 

@@ -13,6 +13,9 @@ describe('CLI arguments', () => {
         '--allow-mass-removal',
         '--remove-unmapped',
         '--json',
+        '--abandon',
+        '--max-retry-time',
+        '30',
       ]),
     ).toEqual({
       name: 'run',
@@ -23,7 +26,14 @@ describe('CLI arguments', () => {
       removeUnmapped: true,
       segments: ['A', 'B'],
       json: true,
+      abandon: true,
+      maxRetryTimeSeconds: 30,
     });
+  });
+
+  it('refuses a max retry time that is not a whole number of seconds from 1', () => {
+    expect(() => parseArgs(['run', '--max-retry-time', '0'])).toThrow(/--max-retry-time must be a whole number/);
+    expect(() => parseArgs(['run', '--max-retry-time', '1.5'])).toThrow(UsageError);
   });
 
   it('treats plan as a dry run', () => {

@@ -65,7 +65,8 @@ describe('run worker crash and restart', () => {
       BRAZE_CONCURRENCY: String(CONCURRENCY),
       RUN_TIME_BUDGET_SECONDS: '600',
     };
-  });
+    // Writing 200,000 profiles to Azurite takes minutes on a busy machine.
+  }, 600_000);
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await sandbox?.close();

@@ -87,6 +87,14 @@ describe('function handlers', () => {
       expect(record?.request.segments).toBeUndefined();
     });
 
+    it('records maxRetryTimeSeconds, the HTTP way to fail fast while Braze is down', async () => {
+      const app = await freshApp();
+      const response = await startExport(post('{"maxRetryTimeSeconds":60}'), testContext('startExport').context, app);
+      expect(response.status).toBe(202);
+      const record = await getRun(app.stateContainer, body(response).runId as string);
+      expect(record?.request).toMatchObject({ maxRetryTimeSeconds: 60, trigger: 'http' });
+    });
+
     it('answers 409 with the active run id while a run is active', async () => {
       const app = await freshApp();
       const first = await startExport(post('{}'), testContext('startExport').context, app);
@@ -100,6 +108,7 @@ describe('function handlers', () => {
       ['a body that is not an object', '["HighValueSegment"]', 'request body must be a JSON object'],
       ['an unknown field', '{"dryrun":true}', 'unknown field "dryrun": expected only segments, dryRun, fullResync'],
       ['a flag of the wrong type', '{"fullResync":"yes"}', 'fullResync must be true or false'],
+      ['a max retry time below 1 s', '{"maxRetryTimeSeconds":0}', 'maxRetryTimeSeconds must be a whole number'],
       ['segments not an array', '{"segments":"HighValueSegment"}', 'segments must be a non-empty array'],
       ['an empty segment list', '{"segments":[]}', 'segments must be a non-empty array'],
       ['a segment of the wrong type', '{"segments":["ChurnRisk",7]}', 'segments[1] must be a non-empty string'],

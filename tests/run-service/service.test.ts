@@ -241,9 +241,12 @@ describe('run service', () => {
         await waitUntil(async () => (await getRun(deps.stateContainer, runId))?.progress?.rowsRead === 1);
         now += advanceInMs;
         onProgress?.(progressAt(2));
-        return { kind: 'completed', summary: testSummary(runId) };
+        // A retryable failure leaves the progress as written (a completed run's record shows its final counts).
+        throw Object.assign(new Error('stop here'), { retryable: true });
       };
-      await processRunMessage(deps, { runId: run.runId }, reports, { ...budget, progressIntervalInMs: 5000 });
+      await expect(
+        processRunMessage(deps, { runId: run.runId }, reports, { ...budget, progressIntervalInMs: 5000 }),
+      ).rejects.toThrow('stop here');
       return (await getRun(deps.stateContainer, run.runId))?.progress?.rowsRead;
     };
 

@@ -10,6 +10,9 @@ export type Command =
       removeUnmapped: boolean;
       segments?: string[];
       json: boolean;
+      /** Mark an unfinished run (interrupted, or its worker gone) failed instead of resuming it. */
+      abandon: boolean;
+      maxRetryTimeSeconds?: number;
     }
   | { name: 'status'; runId?: string; json: boolean }
   | { name: 'runs'; limit: number; json: boolean }
@@ -31,12 +34,22 @@ Commands:
              --allow-mass-removal   let removals through although a segment shrank past the guard
              --remove-unmapped      clear in Braze the attributes dropped from the export config
              --json                 print the run summary as one JSON object on the last line
+             --max-retry-time <s>   fail fast when Braze is down: retry at most this many seconds, then stop
+                                    the run as interrupted (resumable; default RUN_MAX_RETRY_TIME_SECONDS)
+             --abandon              an unfinished run (interrupted, or its process gone) is marked failed
+                                    and a new run starts; without it, run resumes that run first
+           Ctrl-C stops sending, saves the checkpoint and marks the run interrupted (a second Ctrl-C quits
+           at once); the next run resumes it.
   plan     the same as run --dry-run: prints the change plan, sends nothing (takes run's options)
   check [--config <file>]
            validates settings and export config, reads the export's metadata, checks the Braze host
            and key; reports everything wrong at once
   status [runId]      the run's status and summary (default: the newest run)
   runs [--limit N]    recent runs, newest first (default 20)
+
+Exit codes of run and plan (docs/operations.md):
+  0 succeeded   1 failed   2 invalid usage or configuration   3 held (removals held back by the guard)
+  4 succeeded with rejected rows   5 interrupted (resumable: run again)   6 another run is active
 
 Settings come from the environment (see docs/configuration.md).`;
 
@@ -45,7 +58,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (!name || name === 'help' || name === '--help' || name === '-h') return { name: 'help' };
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
-  const valued = new Set(['--config', '--segments', '--limit']);
+  const valued = new Set(['--config', '--segments', '--limit', '--max-retry-time']);
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (!arg.startsWith('--')) {
@@ -71,8 +84,18 @@ export function parseArgs(argv: readonly string[]): Command {
       '--allow-mass-removal',
       '--remove-unmapped',
       '--json',
+      '--abandon',
+      '--max-retry-time',
     ],
-    plan: ['--config', '--full-resync', '--segments', '--allow-mass-removal', '--remove-unmapped', '--json'],
+    plan: [
+      '--config',
+      '--full-resync',
+      '--segments',
+      '--allow-mass-removal',
+      '--remove-unmapped',
+      '--json',
+      '--abandon',
+    ],
     check: ['--config'],
     status: ['--json'],
     runs: ['--limit', '--json'],
@@ -106,6 +129,8 @@ export function parseArgs(argv: readonly string[]): Command {
                 .filter(Boolean)
             : undefined,
         json,
+        abandon: flags.has('--abandon'),
+        maxRetryTimeSeconds: maxRetryTime(flags.get('--max-retry-time')),
       };
     }
     case 'status':
@@ -119,4 +144,13 @@ export function parseArgs(argv: readonly string[]): Command {
       return { name: 'runs', limit, json };
     }
   }
+}
+
+function maxRetryTime(raw: string | true | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) {
+    throw new UsageError('--max-retry-time must be a whole number of seconds from 1 to 86400');
+  }
+  return seconds;
 }

@@ -4,13 +4,14 @@ import { ConfigError } from '../../shared/config/errors';
 import { cliCaller } from '../../shared/run/caller';
 import { createApp } from '../../shared/run/app';
 import { readRunPlan } from '../../shared/run/artifacts';
+import { EXIT_CODES, exitCodeOf } from '../../shared/run/outcome';
 import { getRun, listRuns } from '../../shared/run/records';
 import { createStreamLogger } from '../../shared/telemetry/logger';
 import { parseArgs, USAGE, UsageError, type Command } from './args';
 import { checkConfiguration, formatFindings } from './check';
 import { createProgressReporter } from './progress';
-import { formatPlan, formatRecord, formatSummary } from './report';
-import { RunConflictError, runNow } from './runNow';
+import { formatPlan, formatRecord } from './report';
+import { RunConflictError, runNow, stopOnCtrlC } from './runNow';
 
 async function main(argv: readonly string[]): Promise<number> {
   const command: Command = parseArgs(argv);
@@ -40,12 +41,20 @@ async function main(argv: readonly string[]): Promise<number> {
           removeUnmapped: command.removeUnmapped,
           trigger: 'cli',
           caller: cliCaller(osUserName()),
+          maxRetryTimeSeconds: command.maxRetryTimeSeconds,
         },
         logger,
-        createProgressReporter(process.stderr),
+        {
+          progress: createProgressReporter(process.stderr),
+          abandon: command.abandon,
+          notify: (line) => console.error(line),
+          stopSignal: stopOnCtrlC(
+            (line) => console.error(line),
+            () => process.exit(EXIT_CODES.interrupted),
+          ),
+        },
       );
-      if (record.summary) console.log(formatSummary(record.summary));
-      else console.log(formatRecord(record));
+      console.log(formatRecord(record));
       if (record.summary && command.dryRun) {
         const plan = await readRunPlan(app.stateContainer, record.runId);
         if (plan) console.log(formatPlan(plan));
@@ -54,7 +63,8 @@ async function main(argv: readonly string[]): Promise<number> {
         console.log(
           JSON.stringify(record.summary ?? { runId: record.runId, status: record.status, error: record.error }),
         );
-      return record.status === 'failed' ? 1 : 0;
+      if (record.status === 'interrupted') console.error(`run ${record.runId} interrupted: \`run\` again resumes it`);
+      return exitCodeOf(record);
     }
     case 'status': {
       const record = command.runId
@@ -95,6 +105,9 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
     else if (error instanceof ConfigError || error instanceof RunConflictError) console.error(error.message);
     else console.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(error instanceof UsageError ? 2 : 1);
+    const invalidUsage = error instanceof UsageError || error instanceof ConfigError;
+    process.exit(
+      invalidUsage ? EXIT_CODES.invalidUsage : error instanceof RunConflictError ? EXIT_CODES.busy : EXIT_CODES.failed,
+    );
   },
 );

@@ -48,11 +48,13 @@ function reasons(byReason: Record<string, number>): string {
 export function formatRecord(record: RunRecord): string {
   const startedBy = record.request.caller ? ` by ${record.request.caller}` : '';
   const head = `run ${record.runId}: ${record.status} (${record.request.trigger}${startedBy}, created ${record.createdAt})`;
-  if (record.summary) return formatSummary(record.summary);
+  const error = record.error ? `\n  error: ${record.error}` : '';
+  // Failed and interrupted runs have a summary too (how far they got): the error still belongs under it.
+  if (record.summary) return formatSummary(record.summary) + error;
   const progress = record.progress
     ? `\n  ${record.progress.phase}: ${number(record.progress.rowsRead)} rows read, ${number(record.progress.objectsSent)} objects sent`
     : '';
-  return head + progress + (record.error ? `\n  error: ${record.error}` : '');
+  return head + progress + error;
 }
 
 /** The change plan of a dry run as a table: what each attribute would get, and sample changes (hashed ids). */

@@ -17,6 +17,13 @@ export interface QueueWorkerOptions {
   pollIntervalInMs?: number;
   /** Stops the loop between messages. */
   signal?: AbortSignal;
+  /** Stops the run step under way (checkpoint saved, run `interrupted`) and then the loop: the CLI's Ctrl-C. */
+  stopRunSignal?: AbortSignal;
+  /**
+   * A retryable failure makes the run `interrupted` (resumed by the next start) instead of leaving the message for
+   * redelivery, and the loop stops: for the CLI, where no host delivers the message again later.
+   */
+  interruptOnRetryableFailure?: boolean;
 }
 
 export interface QueueWorkerStats {
@@ -36,7 +43,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   const maxDequeueCount = options.maxDequeueCount ?? 5;
   const stats: QueueWorkerStats = { messages: 0, failures: 0, poisoned: 0 };
 
-  while (!signal?.aborted) {
+  while (!signal?.aborted && !options.stopRunSignal?.aborted) {
     const { receivedMessageItems } = await deps.queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout });
     const item = receivedMessageItems[0];
     if (!item) {
@@ -57,9 +64,13 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       const result = await processRunMessage(deps, item.messageText, options.executor, {
         timeBudgetInMs: options.timeBudgetInMs,
         leaseDurationInSeconds: options.leaseDurationInSeconds,
+        stopSignal: options.stopRunSignal,
+        interruptOnRetryableFailure: options.interruptOnRetryableFailure,
       });
       deps.logger.log('info', 'run message processed', { outcome: result.kind });
       await deps.queue.deleteMessage(item.messageId, await hidden.stop());
+      // The run waits for the next start; a duplicate message must not resume it at once.
+      if (result.kind === 'interrupted') break;
     } catch (error) {
       await hidden.stop();
       stats.failures++;
