@@ -3,11 +3,16 @@ import { Transform, TransformCallback } from 'node:stream';
 import { SourceError } from './errors';
 import { RawRowBlock, RawRowSplitter } from './rawRows';
 
-/** A parsed record: its cells, stamped with the 1-based physical line where it starts. */
-export type ParsedRow = string[] & { line?: number };
+/**
+ * A parsed record: its cells, stamped with the 1-based physical line where it starts. `oversizedCell`: the first
+ * cell larger than the cell size limit (read through, not kept: it comes out empty), for the reader to reject the row.
+ */
+export type ParsedRow = string[] & { line?: number; oversizedCell?: number };
 
 /** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
 export const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
+/** A value larger than this rejects its row; the file is read on (`maxCellSizeInBytes`). */
+export const DEFAULT_MAX_CELL_SIZE_IN_BYTES = 1024 * 1024;
 
 /** The CSV structure problems both parsers report, named by csv-parse's error codes. */
 export type CsvProblem =
@@ -93,6 +98,7 @@ export class CsvRecordScanner {
   private readonly delimiter: string;
   private readonly delimiterCode: number;
   private readonly maxRecordSizeInBytes: number;
+  readonly maxCellSizeInBytes: number;
   private atFileStart = true;
   /** Text not consumed yet: it starts at the current cell (or, inside quotes, where the quoted value goes on). */
   private text = '';
@@ -104,12 +110,15 @@ export class CsvRecordScanner {
   private inQuotes = false;
   /** The quoted value read so far, `""` already turned into `"`. */
   private quoted = '';
-  /** UTF-8 size of `quoted`, counted only once the record is near the size limit (-1 before). */
-  private quotedBytes = -1;
-  /** Text before an unquoted continuation (a closing quote followed by NUL); undefined otherwise. */
+  /**
+   * The unquoted cell read so far, when it began in an earlier text (or after a closing quote followed by NUL);
+   * undefined at a cell start. Kept apart from `text`, so that a long cell is never searched again.
+   */
   private unquotedPrefix: string | undefined;
-  /** How much of the current unquoted cell (which `text` starts with) was already scanned, line breaks counted. */
-  private cellScannedLength = 0;
+  /** UTF-8 size of the current cell so far, counted only once it is near a size limit (-1 before). */
+  private cellBytes = -1;
+  /** The current cell is over the cell size limit: read through to its end, not kept. */
+  private discardingCell = false;
   /** Positions of the next delimiter, quote, LF and CR in `text` at or after the scan point (its length: none). */
   private nextDelimiter = -1;
   private nextQuote = -1;
@@ -125,6 +134,7 @@ export class CsvRecordScanner {
     delimiter: string,
     private readonly blobName: string,
     maxRecordSizeInBytes = MAX_ROW_SIZE_IN_BYTES,
+    maxCellSizeInBytes = DEFAULT_MAX_CELL_SIZE_IN_BYTES,
   ) {
     if (!fastScannerHandles({ delimiter, quoteStyle: 'csv', csvStyle: 'quoteAlways' })) {
       throw new Error(`the fast CSV scanner cannot use the delimiter ${JSON.stringify(delimiter)}`);
@@ -132,6 +142,7 @@ export class CsvRecordScanner {
     this.delimiter = delimiter;
     this.delimiterCode = delimiter.charCodeAt(0);
     this.maxRecordSizeInBytes = maxRecordSizeInBytes;
+    this.maxCellSizeInBytes = maxCellSizeInBytes;
   }
 
   /** The file's row end, set by its first line break outside quotes ('' before). */
@@ -141,13 +152,12 @@ export class CsvRecordScanner {
 
   /** True between records: no text kept, no record or quoted value begun (what `RawRowSplitter` waits for). */
   get atRowStart(): boolean {
-    return (
-      this.text.length === 0 &&
-      this.record.length === 0 &&
-      !this.inQuotes &&
-      this.unquotedPrefix === undefined &&
-      this.cellScannedLength === 0
-    );
+    return this.text.length === 0 && this.record.length === 0 && !this.inQuotes && this.unquotedPrefix === undefined;
+  }
+
+  /** Inside a quoted value: the row can only end after a quote. */
+  get inQuotedValue(): boolean {
+    return this.inQuotes;
   }
 
   /**
@@ -250,7 +260,7 @@ export class CsvRecordScanner {
   private scanCell(pos: number, atEnd: boolean, out: ParsedRow[]): number {
     const text = this.text;
     const length = text.length;
-    if (this.cellScannedLength === 0 && this.unquotedPrefix === undefined) {
+    if (this.unquotedPrefix === undefined) {
       if (pos === length) {
         // At the end of the file, a record ended by a delimiter still has its last (empty) cell.
         if (atEnd && this.record.length > 0) {
@@ -262,11 +272,10 @@ export class CsvRecordScanner {
       if (text.charCodeAt(pos) === QUOTE) {
         this.inQuotes = true;
         this.quoted = '';
-        this.quotedBytes = -1;
         return pos + 1;
       }
     }
-    for (let from = pos + this.cellScannedLength; ;) {
+    for (let from = pos; ;) {
       // Each position is looked up again only once the scan has passed it: the text is searched through once per
       // character class, not once per cell.
       if (this.nextDelimiter < from) this.nextDelimiter = indexOrLength(text, this.delimiter, from);
@@ -280,9 +289,8 @@ export class CsvRecordScanner {
           this.endRecord(out, 0);
           return this.keepFrom(length);
         }
-        this.cellScannedLength = length - pos;
-        this.checkRecordSize(this.unquotedCell(text.slice(pos))); // a huge cell fails before it is all read
-        return this.keepFrom(pos);
+        this.growUnquoted(text.slice(pos)); // a huge cell is measured before it is all read
+        return this.keepFrom(length);
       }
       const code = text.charCodeAt(stop);
       if (code === this.delimiterCode) {
@@ -290,13 +298,14 @@ export class CsvRecordScanner {
         return stop + 1;
       }
       if (code === QUOTE) {
-        this.checkRecordSize(this.unquotedCell(text.slice(pos, stop)));
+        const segment = text.slice(pos, stop);
+        this.countCell(this.unquotedCell(segment), segment); // csv-parse reports the size first
         throw this.problem('INVALID_OPENING_QUOTE', this.countedLine - this.overcountedLines);
       }
       const rowEndLength = this.rowEndLength(stop, atEnd);
       if (rowEndLength === NEED_MORE_TEXT) {
-        this.cellScannedLength = stop - pos;
-        return this.keepFrom(pos);
+        this.growUnquoted(text.slice(pos, stop));
+        return this.keepFrom(stop);
       }
       if (rowEndLength === 0) {
         this.countedLine++; // a CR or LF that is cell content
@@ -352,48 +361,67 @@ export class CsvRecordScanner {
 
   private growQuoted(segment: string): void {
     if (segment.length === 0) return;
-    this.quoted += segment;
     if (segment.indexOf('\n') !== -1 || segment.indexOf('\r') !== -1) this.countedLine += countLineBreaks(segment);
-    if (this.quotedBytes >= 0) this.quotedBytes += Buffer.byteLength(segment);
-    else if (this.recordLength + 3 * this.quoted.length >= this.maxRecordSizeInBytes + 2) {
-      this.quotedBytes = Buffer.byteLength(this.quoted); // near the limit: from now on, count exactly
-    }
-    if (this.quotedBytes >= 0 && this.recordLength + this.quotedBytes >= this.maxRecordSizeInBytes + 2) {
-      throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
-    }
+    if (!this.discardingCell) this.quoted += segment;
+    this.countCell(this.quoted, segment);
+    if (this.discardingCell) this.quoted = '';
+  }
+
+  private growUnquoted(segment: string): void {
+    this.unquotedPrefix = this.unquotedCell(segment);
+    this.countCell(this.unquotedPrefix, segment);
+    if (this.discardingCell) this.unquotedPrefix = '';
   }
 
   private endQuotedCell(): void {
-    this.record.push(this.quoted);
-    this.recordLength += this.quoted.length;
+    this.pushCell(this.quoted);
     this.inQuotes = false;
     this.quoted = '';
   }
 
+  /** The current unquoted cell ending with `text` (after what was kept of it, `''` when discarded). */
   private unquotedCell(text: string): string {
     return this.unquotedPrefix === undefined ? text : this.unquotedPrefix + text;
   }
 
   private endUnquotedCell(text: string): void {
     const cell = this.unquotedCell(text);
-    this.checkRecordSize(cell);
-    this.record.push(cell);
-    this.recordLength += cell.length;
+    this.countCell(cell, text);
+    this.pushCell(cell);
     this.unquotedPrefix = undefined;
-    this.cellScannedLength = 0;
   }
 
   /**
-   * csv-parse fails once a byte would be added while the record holds more than the limit, i.e. when the earlier
-   * cells' length plus this cell's bytes reach limit + 2. A UTF-16 unit is at most 3 bytes, so most cells need no
-   * byte count.
+   * Counts `segment`, just read into the current cell (`cell`: what is kept of it), against both limits. csv-parse
+   * fails once a byte would be added while the record holds more than the record limit, i.e. when the earlier cells'
+   * length (UTF-16 units) plus this cell's bytes reach limit + 2. A UTF-16 unit is at most 3 bytes, so bytes are
+   * counted only near a limit, and then one segment at a time: a long cell is measured once, not once per chunk.
+   * A cell over the cell limit is read on to its end but no longer kept.
    */
-  private checkRecordSize(cell: string): void {
-    const limit = this.maxRecordSizeInBytes + 2;
-    if (this.recordLength + 3 * cell.length < limit) return;
-    if (this.recordLength + Buffer.byteLength(cell) >= limit) {
+  private countCell(cell: string, segment: string): void {
+    const recordLimit = this.maxRecordSizeInBytes + 2;
+    if (this.cellBytes >= 0) this.cellBytes += Buffer.byteLength(segment);
+    else if (3 * cell.length >= Math.min(recordLimit - this.recordLength, this.maxCellSizeInBytes + 1)) {
+      this.cellBytes = Buffer.byteLength(cell);
+    } else return;
+    if (this.recordLength + this.cellBytes >= recordLimit) {
       throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
     }
+    if (this.cellBytes > this.maxCellSizeInBytes) this.discardingCell = true;
+  }
+
+  /** Adds the finished cell to the record: an oversized one as empty, marked for the reader to reject the row. */
+  private pushCell(cell: string): void {
+    if (this.discardingCell) {
+      this.record.oversizedCell ??= this.record.length;
+      this.record.push('');
+      this.recordLength += this.cellBytes;
+    } else {
+      this.record.push(cell);
+      this.recordLength += cell.length;
+    }
+    this.cellBytes = -1;
+    this.discardingCell = false;
   }
 
   /** Stamps the record with its start line as LineTrackingParser does, then counts the row end's line break. */

@@ -5,8 +5,14 @@ const QUOTE = 0x22;
 const NON_ASCII = /[\u0080-\u00ff]/;
 const CR = 0x0d;
 const LF = 0x0a;
+const CRLF = Buffer.from('\r\n');
 /** An incomplete row carried to the next chunk beyond this size goes to the scanner, which enforces the real limit. */
 const MAX_CARRY_BYTES = 1024 * 1024;
+/**
+ * A carried row still incomplete after the next chunk is carried again only while it is one line up to this size
+ * (small chunks); beyond, the scanner finishes it, so that no row is searched from its start once per chunk.
+ */
+const MAX_RECARRY_BYTES = 64 * 1024;
 /** A first guess of row length, for sizing a block's cell table (it grows when rows are shorter). */
 const TYPICAL_ROW_BYTES = 64;
 
@@ -150,6 +156,8 @@ function indexOrLength(text: string, searched: string, from: number): number {
  */
 export class RawRowSplitter {
   private readonly delimiterCode: number;
+  /** Rows at least this long go to the scanner, which measures them against its record and cell size limits. */
+  private readonly rawRowLimitInBytes: number;
   /** The start of a row not complete at the end of the last chunk. */
   private carry: Buffer | undefined;
   /** Once true, everything goes to the scanner. */
@@ -170,9 +178,10 @@ export class RawRowSplitter {
     private readonly scanner: CsvRecordScanner,
     private readonly delimiter: string,
     private readonly cellCount: number,
-    private readonly maxRecordSizeInBytes: number,
+    maxRecordSizeInBytes: number,
   ) {
     this.delimiterCode = delimiter.charCodeAt(0);
+    this.rawRowLimitInBytes = Math.min(maxRecordSizeInBytes, scanner.maxCellSizeInBytes);
     // A multi-byte delimiter (é) would need UTF-8 matching: such files are read by the scanner alone.
     if (delimiter.length !== 1 || this.delimiterCode >= 0x80 || !(cellCount >= 1)) this.scannerOnly = true;
   }
@@ -180,14 +189,14 @@ export class RawRowSplitter {
   write(chunk: Buffer): Array<ParsedRow | RawRowBlock> {
     const out: Array<ParsedRow | RawRowBlock> = [];
     let pos = 0;
-    // A row begun in the last chunk: completed line by line (a quoted line break may need more than one), so that
-    // only that row's bytes are copied, not the whole chunk.
-    while (this.carry && pos < chunk.length) {
-      const lf = chunk.indexOf(LF, pos);
+    // A row begun in the last chunk: completed with this chunk's first line, so that only that row's bytes are
+    // copied, not the whole chunk. Still incomplete after a line break (a quoted one), or long, the scanner reads on.
+    if (this.carry) {
+      const lf = chunk.indexOf(LF);
       const until = lf < 0 ? chunk.length : lf + 1;
-      const joined = Buffer.concat([this.carry, chunk.subarray(pos, until)]);
+      const joined = Buffer.concat([this.carry, chunk.subarray(0, until)]);
       this.carry = undefined;
-      this.read(joined, 0, out);
+      this.read(joined, 0, out, lf >= 0 || joined.length > MAX_RECARRY_BYTES);
       pos = until;
     }
     if (pos < chunk.length) this.read(chunk, pos, out);
@@ -202,8 +211,11 @@ export class RawRowSplitter {
     return out;
   }
 
-  /** Reads `bytes` from `pos` to the end: rows as bytes where it can, the rest with the scanner. */
-  private read(bytes: Buffer, pos: number, out: Array<ParsedRow | RawRowBlock>): void {
+  /**
+   * Reads `bytes` from `pos` to the end: rows as bytes where it can, the rest with the scanner. `incompleteToScanner`:
+   * a row the bytes end inside is the scanner's (it was carried once already).
+   */
+  private read(bytes: Buffer, pos: number, out: Array<ParsedRow | RawRowBlock>, incompleteToScanner = false): void {
     while (pos < bytes.length) {
       if (this.scannerOnly) {
         this.scan(bytes.subarray(pos), out);
@@ -211,19 +223,32 @@ export class RawRowSplitter {
       }
       const rowEnd = this.scanner.rowEnd;
       if (this.scanner.atRowStart && (rowEnd === '\n' || rowEnd === '\r\n')) {
-        pos = this.splitRows(bytes, pos, rowEnd === '\r\n', out);
+        pos = this.splitRows(bytes, pos, rowEnd === '\r\n', out, incompleteToScanner);
         continue;
       }
       if (rowEnd === '\r') {
         this.scannerOnly = true;
         continue;
       }
-      // Until the scanner stands between records with a known row end, it reads line by line.
-      const lf = bytes.indexOf(LF, pos);
-      const until = lf < 0 ? bytes.length : lf + 1;
+      // Until the scanner stands between records with a known row end, it reads up to each place where the row may
+      // end, and never a byte twice: a value full of line breaks costs one pass, not one per line.
+      const until = this.possibleRowEnd(bytes, pos, rowEnd);
       this.scan(bytes.subarray(pos, until), out);
       pos = until;
     }
+  }
+
+  /** One past the first row end at or after `pos` where the scanner's record may end (inside quotes: after a quote). */
+  private possibleRowEnd(bytes: Buffer, pos: number, rowEnd: string): number {
+    let from = pos;
+    if (this.scanner.inQuotedValue) {
+      const quote = bytes.indexOf(QUOTE, pos);
+      if (quote < 0) return bytes.length;
+      from = quote + 1;
+    }
+    const end = rowEnd === '\r\n' ? bytes.indexOf(CRLF, from) : bytes.indexOf(LF, from);
+    if (end < 0) return bytes.length;
+    return end + (rowEnd === '\r\n' ? 2 : 1);
   }
 
   private scan(bytes: Buffer, out: Array<ParsedRow | RawRowBlock>): void {
@@ -234,7 +259,13 @@ export class RawRowSplitter {
    * Reads rows from `pos` until the chunk ends; returns the position reached (the chunk's length, once an
    * incomplete row is carried or the rest was given to the scanner).
    */
-  private splitRows(bytes: Buffer, pos: number, crLf: boolean, out: Array<ParsedRow | RawRowBlock>): number {
+  private splitRows(
+    bytes: Buffer,
+    pos: number,
+    crLf: boolean,
+    out: Array<ParsedRow | RawRowBlock>,
+    incompleteToScanner: boolean,
+  ): number {
     const length = bytes.length;
     const stride = this.cellCount + 1;
     this.nextLf = this.nextQuote = this.nextCr = -1; // positions in the previous chunk
@@ -253,11 +284,11 @@ export class RawRowSplitter {
       if (next === INCOMPLETE || next === MALFORMED) {
         this.emitBlock(bytes, text, starts, rows, out);
         const rest = bytes.subarray(p);
-        // A malformed row is the scanner's to report; a huge one (or an unclosed quote) is its to measure.
-        if (next === MALFORMED || rest.length > MAX_CARRY_BYTES) {
-          this.scannerOnly = true;
-          this.scan(rest, out);
-        } else this.carry = rest;
+        // A malformed row is the scanner's to report. A huge one (or an unclosed quote) is its to measure, and a row
+        // carried before is its to finish: it reads on from where it stands, never from the row start again.
+        if (next === MALFORMED) this.scannerOnly = true;
+        if (next === MALFORMED || incompleteToScanner || rest.length > MAX_CARRY_BYTES) this.scan(rest, out);
+        else this.carry = rest;
         return length;
       }
       if (this.rowIsRaw) {
@@ -381,8 +412,8 @@ export class RawRowSplitter {
     starts: Int32Array,
     base: number,
   ): number {
-    // Rows near the scanner's size limit are left to it, so that it measures them.
-    this.rowIsRaw = simple && cells === this.cellCount && rowEnd - rowStart + 2 < this.maxRecordSizeInBytes;
+    // Rows near the scanner's size limits are left to it, so that it measures them.
+    this.rowIsRaw = simple && cells === this.cellCount && rowEnd - rowStart + 2 < this.rawRowLimitInBytes;
     if (this.rowIsRaw) starts[base + this.cellCount] = rowEnd + 1;
     return rowEnd + rowEndLength;
   }
