@@ -44,6 +44,14 @@ export const SETTINGS = {
     requiredInAzure: false,
     doc: 'Hold removals when a segment shrinks more (default 50).',
   },
+  SOURCE_MAX_CELL_BYTES: {
+    requiredInAzure: false,
+    doc: 'A CSV value larger than this rejects its row; the file is read on (default 1048576).',
+  },
+  SOURCE_SETTLE_SECONDS: {
+    requiredInAzure: false,
+    doc: 'Listing mode: a run folder is read once unchanged for this long (default 300).',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -73,6 +81,8 @@ export interface Settings {
   brazeRequestTimeoutInMs: number;
   runTimeBudgetInMs: number;
   segmentShrinkGuardPercent: number;
+  sourceMaxCellBytes: number;
+  sourceSettleTimeInMs: number;
 }
 
 export const DEFAULTS = {
@@ -86,6 +96,8 @@ export const DEFAULTS = {
   brazeRequestTimeoutInMs: 30_000,
   runTimeBudgetSeconds: 480,
   segmentShrinkGuardPercent: 50,
+  sourceMaxCellBytes: 1024 * 1024,
+  sourceSettleSeconds: 300,
 } as const;
 
 /**
@@ -145,6 +157,9 @@ export function loadSettings(env: Environment): Settings {
     brazeRequestTimeoutInMs: integer('BRAZE_REQUEST_TIMEOUT_MS', DEFAULTS.brazeRequestTimeoutInMs, 100, 600_000),
     runTimeBudgetInMs: integer('RUN_TIME_BUDGET_SECONDS', DEFAULTS.runTimeBudgetSeconds, 1, 86_400) * 1000,
     segmentShrinkGuardPercent: integer('SEGMENT_SHRINK_GUARD_PERCENT', DEFAULTS.segmentShrinkGuardPercent, 0, 100),
+    // Up to the reader's 16 MiB row limit, beyond which a row is a broken file rather than data.
+    sourceMaxCellBytes: integer('SOURCE_MAX_CELL_BYTES', DEFAULTS.sourceMaxCellBytes, 1024, 16 * 1024 * 1024),
+    sourceSettleTimeInMs: integer('SOURCE_SETTLE_SECONDS', DEFAULTS.sourceSettleSeconds, 0, 86_400) * 1000,
   };
   if (problems.length > 0) throw new ConfigError('settings', problems);
   return settings;

@@ -349,6 +349,7 @@ class RunStep {
           columns: mapper.columnsRead,
           // Most rows of a delta are unchanged: left as bytes, they are told apart without being decoded.
           rawRows: true,
+          maxCellSizeInBytes: this.deps.settings.sourceMaxCellBytes,
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.

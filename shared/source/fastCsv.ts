@@ -446,6 +446,8 @@ function indexOrLength(text: string, searched: string, from: number): number {
 
 export interface FastCsvParserOptions {
   maxRecordSizeInBytes?: number;
+  /** A larger value is read through, not kept, and its record marked (`ParsedRow.oversizedCell`). */
+  maxCellSizeInBytes?: number;
   /**
    * The table's column count, to leave simple rows of that many cells as bytes (`RawRowBlock`s, see
    * `RawRowSplitter`) for a consumer that decodes only the rows it needs. Default: every row is decoded.
@@ -466,7 +468,7 @@ export class FastCsvParser extends Transform {
     // backpressure close to csv-parse's 16 buffered records.
     super({ readableObjectMode: true, readableHighWaterMark: 2 });
     const maxRecordSizeInBytes = options.maxRecordSizeInBytes ?? MAX_ROW_SIZE_IN_BYTES;
-    this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes);
+    this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes, options.maxCellSizeInBytes);
     if (options.rawRowCellCount !== undefined) {
       this.splitter = new RawRowSplitter(this.scanner, delimiter, options.rawRowCellCount, maxRecordSizeInBytes);
     }

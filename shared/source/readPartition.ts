@@ -5,6 +5,7 @@ import { CsvError, Options as CsvParseOptions, Parser } from 'csv-parse';
 import { Converter, INVALID, converterFor, invalidCellReason } from './dataTypes';
 import { SourceError, SourceReadError } from './errors';
 import {
+  DEFAULT_MAX_CELL_SIZE_IN_BYTES,
   FastCsvParser,
   MAX_ROW_SIZE_IN_BYTES,
   ParsedRow,
@@ -25,6 +26,11 @@ export interface ReadPartitionOptions {
    * out as null, so a bad value in a column nobody sends never rejects a row.
    */
   columns?: readonly number[];
+  /**
+   * A value larger than this (UTF-8 bytes) rejects its row, naming blob, line and column; the file is read on.
+   * Default `DEFAULT_MAX_CELL_SIZE_IN_BYTES` (1 MiB).
+   */
+  maxCellSizeInBytes?: number;
 }
 
 export interface ReadPartitionBatchesOptions extends ReadPartitionOptions {
@@ -151,13 +157,17 @@ export async function* readPartitionBatches(
   const used = options.columns ?? columns.map((_, index) => index);
   const unused = columns.map((_, index) => index).filter((index) => !used.includes(index));
   let rowsToSkip = options.skipRows ?? 0;
+  const maxCellSizeInBytes = options.maxCellSizeInBytes ?? DEFAULT_MAX_CELL_SIZE_IN_BYTES;
 
   const body = await openBlob(container, blobName);
   const utf8 = new Utf8Watch();
   // The fast scanner yields what csv-parse yields for the common settings, in about a third of the time.
   const fast = fastScannerHandles(csv);
   const parser = fast
-    ? new FastCsvParser(csv.delimiter, blobName, { rawRowCellCount: options.rawRows ? columnCount : undefined })
+    ? new FastCsvParser(csv.delimiter, blobName, {
+        rawRowCellCount: options.rawRows ? columnCount : undefined,
+        maxCellSizeInBytes,
+      })
     : new LineTrackingParser(csvParseOptions(csv));
   pipeline(body, utf8, parser, () => {
     // Errors surface through `records` below.
@@ -165,6 +175,17 @@ export async function* readPartitionBatches(
 
   /** The record a parsed row becomes: typed, or rejected with blob, line and column. */
   const typed = (record: ParsedRow, line: number): SourceRecord => {
+    // The fast scanner marks an oversized value as it reads past it; csv-parse's records are measured here.
+    const oversized = fast ? record.oversizedCell : oversizedCell(record, maxCellSizeInBytes);
+    if (oversized !== undefined) {
+      return {
+        kind: 'rejected',
+        blobName,
+        line,
+        column: columns[oversized]?.name ?? `cell ${oversized + 1}`,
+        reason: `a value larger than ${maxCellSizeInBytes} bytes (SOURCE_MAX_CELL_BYTES)`,
+      };
+    }
     if (record.length !== columnCount) {
       return { kind: 'rejected', blobName, line, reason: `expected ${columnCount} cells, found ${record.length}` };
     }
@@ -204,7 +225,8 @@ export async function* readPartitionBatches(
     const line = record.line ?? 0;
     // A blank line (e.g. a trailing one) holds no row of a multi-column table: skipped, not rejected, since a
     // rejected row would hold back its segment's removals.
-    if (columnCount > 1 && record.length === 1 && record[0] === '') return undefined;
+    if (columnCount > 1 && record.length === 1 && record[0] === '' && record.oversizedCell === undefined)
+      return undefined;
     if (firstRecord) {
       firstRecord = false;
       if (csv.columnHeaders) {
@@ -356,6 +378,15 @@ export function toSourceError(
   // Anything else failed the download itself (the stream's error carries no blob name and may carry a URL).
   const code = (error as { code?: unknown; name?: unknown } | null)?.code ?? (error as { name?: unknown })?.name;
   return new SourceReadError(blobName, typeof code === 'string' ? code : 'stream error');
+}
+
+/** The first cell over `maxCellSizeInBytes` (a UTF-16 unit is at most 3 bytes: most cells need no count). */
+function oversizedCell(record: string[], maxCellSizeInBytes: number): number | undefined {
+  for (let i = 0; i < record.length; i++) {
+    const cell = record[i];
+    if (cell.length * 3 > maxCellSizeInBytes && Buffer.byteLength(cell) > maxCellSizeInBytes) return i;
+  }
+  return undefined;
 }
 
 function isHeaderRow(record: string[], entity: EntityDescriptor): boolean {
