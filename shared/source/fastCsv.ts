@@ -62,8 +62,6 @@ const QUOTE = 0x22;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
-/** How rows end, as the first line break outside quotes decided ('' before it). */
-export type RowEnd = '' | '\n' | '\r\n' | '\r';
 /** Returned by `rowEndLength` when the text ends before it can tell. */
 const NEED_MORE_TEXT = -1;
 /** Returned by the scan steps once they have kept the rest of the text for the next chunk. */
@@ -82,8 +80,8 @@ function countLineBreaks(text: string): number {
  *
  * It works on decoded text and jumps between significant characters with `indexOf` instead of looking at every
  * byte. csv-parse behaviours it reproduces on purpose:
- * - the row end is the first line break met outside quotes (CRLF, LF or a lone CR), and only that one ends rows
- *   afterwards; other CR/LF characters are cell content;
+ * - with `record_delimiter` CRLF, LF and CR (the CDM's rule, `csvParseOptions`): every line break outside quotes
+ *   ends the row, whichever kind, so a file that mixes them never leaves a CR in a value;
  * - its line counter counts every CR and every LF except the LF of a CRLF row end (so a quoted CRLF counts twice,
  *   corrected per record as LineTrackingParser does);
  * - a closing quote must be followed by the delimiter, the row end, the end of the file or a NUL character (its
@@ -102,7 +100,8 @@ export class CsvRecordScanner {
   private atFileStart = true;
   /** Text not consumed yet: it starts at the current cell (or, inside quotes, where the quoted value goes on). */
   private text = '';
-  private rowEndStyle: RowEnd = '';
+  /** The file's first record was read (its BOM handled): what `RawRowSplitter` waits for. */
+  private firstRecordRead = false;
 
   private record: ParsedRow = [];
   /** Sum of the lengths of the record's finished cells, as csv-parse counts it for the size limit. */
@@ -145,9 +144,8 @@ export class CsvRecordScanner {
     this.maxCellSizeInBytes = maxCellSizeInBytes;
   }
 
-  /** The file's row end, set by its first line break outside quotes ('' before). */
-  get rowEnd(): RowEnd {
-    return this.rowEndStyle;
+  get pastFirstRecord(): boolean {
+    return this.firstRecordRead;
   }
 
   /** True between records: no text kept, no record or quoted value begun (what `RawRowSplitter` waits for). */
@@ -239,11 +237,9 @@ export class CsvRecordScanner {
       if (next === CR || next === LF) {
         const rowEndLength = this.rowEndLength(quoteAt + 1, atEnd);
         if (rowEndLength === NEED_MORE_TEXT) return this.keepFrom(quoteAt);
-        if (rowEndLength > 0) {
-          this.endQuotedCell();
-          this.endRecord(out, rowEndLength);
-          return quoteAt + 1 + rowEndLength;
-        }
+        this.endQuotedCell();
+        this.endRecord(out, rowEndLength);
+        return quoteAt + 1 + rowEndLength;
       }
       if (next === NUL) {
         // csv-parse takes the quote as closing and reads on as an unquoted cell that starts with the value.
@@ -307,11 +303,6 @@ export class CsvRecordScanner {
         this.growUnquoted(text.slice(pos, stop));
         return this.keepFrom(stop);
       }
-      if (rowEndLength === 0) {
-        this.countedLine++; // a CR or LF that is cell content
-        from = stop + 1;
-        continue;
-      }
       this.endUnquotedCell(text.slice(pos, stop));
       this.endRecord(out, rowEndLength);
       return stop + rowEndLength;
@@ -329,34 +320,13 @@ export class CsvRecordScanner {
   }
 
   /**
-   * The length of the row end at `at` (a CR or LF), 0 when that character is cell content, or NEED_MORE_TEXT.
-   * The first line break outside quotes decides which row end the file uses, as csv-parse does.
+   * The length of the row end at `at` (a CR or LF), or NEED_MORE_TEXT. Outside quotes every line break ends the row,
+   * as the CDM's QuoteStyle.Csv says: CRLF, LF or a lone CR, mixed in one file or not, so no CR is left in a value.
    */
   private rowEndLength(at: number, atEnd: boolean): number {
-    const isLf = this.text.charCodeAt(at) === LF;
-    switch (this.rowEndStyle) {
-      case '\n':
-        return isLf ? 1 : 0;
-      case '\r':
-        return isLf ? 0 : 1;
-      case '\r\n':
-        return isLf ? 0 : this.lfAfterCr(at, atEnd);
-      default: {
-        if (isLf) {
-          this.rowEndStyle = '\n';
-          return 1;
-        }
-        const crLf = this.lfAfterCr(at, atEnd);
-        if (crLf !== NEED_MORE_TEXT) this.rowEndStyle = crLf === 2 ? '\r\n' : '\r';
-        return crLf === 0 ? 1 : crLf;
-      }
-    }
-  }
-
-  /** 2 when the CR at `at` starts a CRLF, 0 when it does not, NEED_MORE_TEXT when the text ends after it. */
-  private lfAfterCr(at: number, atEnd: boolean): number {
-    if (at + 1 === this.text.length) return atEnd ? 0 : NEED_MORE_TEXT;
-    return this.text.charCodeAt(at + 1) === LF ? 2 : 0;
+    if (this.text.charCodeAt(at) === LF) return 1;
+    if (at + 1 === this.text.length) return atEnd ? 1 : NEED_MORE_TEXT;
+    return this.text.charCodeAt(at + 1) === LF ? 2 : 1;
   }
 
   private growQuoted(segment: string): void {
@@ -435,6 +405,7 @@ export class CsvRecordScanner {
     out.push(record);
     this.record = [];
     this.recordLength = 0;
+    this.firstRecordRead = true;
     if (rowEndLength > 0) this.countedLine++;
   }
 }

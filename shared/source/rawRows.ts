@@ -5,7 +5,6 @@ const QUOTE = 0x22;
 const NON_ASCII = /[\u0080-\u00ff]/;
 const CR = 0x0d;
 const LF = 0x0a;
-const CRLF = Buffer.from('\r\n');
 /** An incomplete row carried to the next chunk beyond this size goes to the scanner, which enforces the real limit. */
 const MAX_CARRY_BYTES = 1024 * 1024;
 /**
@@ -116,8 +115,10 @@ export class RawRowBlock {
 const NO_STARTS = new Int32Array(0);
 /** Returned by `readRow`: the chunk ends inside the row. */
 const INCOMPLETE = -1;
-/** Returned by `readRow`: the row holds a quote out of place or a lone CR row end, for the scanner to report. */
+/** Returned by `readRow`: the row holds a quote out of place, for the scanner to report. */
 const MALFORMED = -2;
+/** Returned by `readRow`: the row ends at a lone CR, which the scanner tells from a CRLF only by the next character. */
+const LONE_CR = -3;
 
 /**
  * Records the starts of the cells of `text[from..to)` split at `delimiter` (up to `cellCount` of them) from
@@ -150,9 +151,9 @@ function indexOrLength(text: string, searched: string, from: number): number {
 /**
  * Splits the bytes of a file into `RawRowBlock`s where rows are simple, and hands every other row to the
  * `CsvRecordScanner` as exactly that row's bytes, so records, start lines and errors are the scanner's own. It starts
- * once the scanner has read a first record and knows the row end (LF or CRLF), and gives the rest of a file to the
- * scanner for good at anything malformed (a stray quote, a lone CR row end), where the scanner reports the error.
- * The output keeps the file's order: blocks and scanner records interleaved.
+ * once the scanner has read a first record (the BOM), gives the rest of a chunk to the scanner from a row that ends at
+ * a lone CR or spans chunks, and the rest of a file at anything malformed (a stray quote), where the scanner reports
+ * the error. The output keeps the file's order: blocks and scanner records interleaved.
  */
 export class RawRowSplitter {
   private readonly delimiterCode: number;
@@ -221,34 +222,28 @@ export class RawRowSplitter {
         this.scan(bytes.subarray(pos), out);
         return;
       }
-      const rowEnd = this.scanner.rowEnd;
-      if (this.scanner.atRowStart && (rowEnd === '\n' || rowEnd === '\r\n')) {
-        pos = this.splitRows(bytes, pos, rowEnd === '\r\n', out, incompleteToScanner);
+      if (this.scanner.atRowStart && this.scanner.pastFirstRecord) {
+        pos = this.splitRows(bytes, pos, out, incompleteToScanner);
         continue;
       }
-      if (rowEnd === '\r') {
-        this.scannerOnly = true;
-        continue;
-      }
-      // Until the scanner stands between records with a known row end, it reads up to each place where the row may
+      // Until the scanner stands between records (after the first), it reads up to each place where the row may
       // end, and never a byte twice: a value full of line breaks costs one pass, not one per line.
-      const until = this.possibleRowEnd(bytes, pos, rowEnd);
+      const until = this.possibleRowEnd(bytes, pos);
       this.scan(bytes.subarray(pos, until), out);
       pos = until;
     }
   }
 
-  /** One past the first row end at or after `pos` where the scanner's record may end (inside quotes: after a quote). */
-  private possibleRowEnd(bytes: Buffer, pos: number, rowEnd: string): number {
+  /** One past the first LF at or after `pos` where the scanner's record may end (inside quotes: after a quote). */
+  private possibleRowEnd(bytes: Buffer, pos: number): number {
     let from = pos;
     if (this.scanner.inQuotedValue) {
       const quote = bytes.indexOf(QUOTE, pos);
       if (quote < 0) return bytes.length;
       from = quote + 1;
     }
-    const end = rowEnd === '\r\n' ? bytes.indexOf(CRLF, from) : bytes.indexOf(LF, from);
-    if (end < 0) return bytes.length;
-    return end + (rowEnd === '\r\n' ? 2 : 1);
+    const lf = bytes.indexOf(LF, from);
+    return lf < 0 ? bytes.length : lf + 1;
   }
 
   private scan(bytes: Buffer, out: Array<ParsedRow | RawRowBlock>): void {
@@ -262,7 +257,6 @@ export class RawRowSplitter {
   private splitRows(
     bytes: Buffer,
     pos: number,
-    crLf: boolean,
     out: Array<ParsedRow | RawRowBlock>,
     incompleteToScanner: boolean,
   ): number {
@@ -280,14 +274,15 @@ export class RawRowSplitter {
         grown.set(starts);
         starts = grown;
       }
-      const next = this.readRow(bytes, text, p, crLf, starts, rows * stride);
-      if (next === INCOMPLETE || next === MALFORMED) {
+      const next = this.readRow(bytes, text, p, starts, rows * stride);
+      if (next === INCOMPLETE || next === MALFORMED || next === LONE_CR) {
         this.emitBlock(bytes, text, starts, rows, out);
         const rest = bytes.subarray(p);
-        // A malformed row is the scanner's to report. A huge one (or an unclosed quote) is its to measure, and a row
-        // carried before is its to finish: it reads on from where it stands, never from the row start again.
+        // A malformed row is the scanner's to report, a lone CR its to tell from a CRLF. A huge row (or an unclosed
+        // quote) is its to measure, and a row carried before is its to finish: it reads on from where it stands,
+        // never from the row start again.
         if (next === MALFORMED) this.scannerOnly = true;
-        if (next === MALFORMED || incompleteToScanner || rest.length > MAX_CARRY_BYTES) this.scan(rest, out);
+        if (next !== INCOMPLETE || incompleteToScanner || rest.length > MAX_CARRY_BYTES) this.scan(rest, out);
         else this.carry = rest;
         return length;
       }
@@ -324,30 +319,28 @@ export class RawRowSplitter {
 
   /**
    * Reads the row at `p`, writing its cell starts at `starts[base..]`; returns where the next row starts, or
-   * INCOMPLETE / MALFORMED. `rowIsRaw` then tells whether the row can stay bytes.
+   * INCOMPLETE / MALFORMED. `rowIsRaw` then tells whether the row can stay bytes. Every line break outside quotes
+   * ends a row (LF, CRLF or a lone CR, mixed or not: the scanner's rule); from a lone CR on, the scanner reads the
+   * chunk.
    */
-  private readRow(bytes: Buffer, text: string, p: number, crLf: boolean, starts: Int32Array, base: number): number {
+  private readRow(bytes: Buffer, text: string, p: number, starts: Int32Array, base: number): number {
     const length = bytes.length;
     const rowStart = p;
     if (this.nextLf < p) this.nextLf = indexOrLength(text, '\n', p);
     if (this.nextQuote < p) this.nextQuote = indexOrLength(text, '"', p);
     if (this.nextCr < p) this.nextCr = indexOrLength(text, '\r', p);
-    const plainEnd = crLf ? this.nextLf - 1 : this.nextLf;
-    if (
-      this.nextLf < length &&
-      this.nextQuote > plainEnd &&
-      (crLf ? this.nextCr === plainEnd : this.nextCr > plainEnd) &&
-      plainEnd >= p
-    ) {
-      // No quote and no stray CR before the row end: the cells are what lies between delimiters.
+    const lf = this.nextLf;
+    const plainEnd = lf > p && bytes[lf - 1] === CR ? lf - 1 : lf;
+    if (lf < length && this.nextQuote > plainEnd && this.nextCr >= plainEnd) {
+      // No quote and no lone CR before the row end: the cells are what lies between delimiters.
       const cells = splitAtDelimiters(text, p, plainEnd, this.delimiter, starts, base, this.cellCount);
-      return this.rowRead(rowStart, plainEnd, crLf ? 2 : 1, cells, true, starts, base);
+      return this.rowRead(rowStart, plainEnd, lf + 1 - plainEnd, cells, true, starts, base);
     }
-    return this.readRowByCells(bytes, p, crLf, starts, base);
+    return this.readRowByCells(bytes, p, starts, base);
   }
 
-  /** `readRow` for rows with quotes or stray line breaks: one cell at a time, as the scanner reads them. */
-  private readRowByCells(bytes: Buffer, p: number, crLf: boolean, starts: Int32Array, base: number): number {
+  /** `readRow` for rows with quotes or lone CRs: one cell at a time, as the scanner reads them. */
+  private readRowByCells(bytes: Buffer, p: number, starts: Int32Array, base: number): number {
     const length = bytes.length;
     const rowStart = p;
     const delimiter = this.delimiterCode;
@@ -376,30 +369,34 @@ export class RawRowSplitter {
           p++;
           continue;
         }
-        if (code === LF && !crLf) return this.rowRead(rowStart, p, 1, cells, simple, starts, base);
-        if (code !== CR || !crLf) return MALFORMED;
-        if (p + 1 >= length) return INCOMPLETE;
-        if (bytes[p + 1] !== LF) return MALFORMED;
-        return this.rowRead(rowStart, p, 2, cells, simple, starts, base);
+        if (code !== LF && code !== CR) return MALFORMED;
+        return this.rowEnd(bytes, rowStart, p, cells, simple, starts, base);
       }
       for (; ; p++) {
         if (p >= length) return INCOMPLETE;
         const code = bytes[p];
         if (code === delimiter) break;
         if (code === QUOTE) return MALFORMED;
-        if (code === LF) {
-          if (!crLf) return this.rowRead(rowStart, p, 1, cells, simple, starts, base);
-          simple = false; // an LF in a CRLF file is cell content
-        } else if (code === CR) {
-          if (crLf) {
-            if (p + 1 >= length) return INCOMPLETE;
-            if (bytes[p + 1] === LF) return this.rowRead(rowStart, p, 2, cells, simple, starts, base);
-          }
-          simple = false; // a CR that does not end the row is cell content
-        }
+        if (code === LF || code === CR) return this.rowEnd(bytes, rowStart, p, cells, simple, starts, base);
       }
       p++;
     }
+  }
+
+  /** The row ends at the line break at `at`: CRLF, LF, or a lone CR (which the scanner reads). */
+  private rowEnd(
+    bytes: Buffer,
+    rowStart: number,
+    at: number,
+    cells: number,
+    simple: boolean,
+    starts: Int32Array,
+    base: number,
+  ): number {
+    if (bytes[at] === LF) return this.rowRead(rowStart, at, 1, cells, simple, starts, base);
+    if (at + 1 >= bytes.length) return INCOMPLETE;
+    if (bytes[at + 1] === LF) return this.rowRead(rowStart, at, 2, cells, simple, starts, base);
+    return LONE_CR;
   }
 
   /** Ends a row found at `rowStart..rowEnd` (its row end excluded); returns where the next row starts. */

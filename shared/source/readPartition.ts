@@ -120,6 +120,9 @@ export function csvParseOptions(csv: CsvSettings): CsvParseOptions {
     bom: true,
     skip_empty_lines: false,
     max_record_size: MAX_ROW_SIZE_IN_BYTES,
+    // Every line break outside quotes ends a row, whatever kind (CDM QuoteStyle.Csv and QuoteStyle.None): without
+    // this list csv-parse takes the first one for the whole file, and a later CRLF leaves its CR in the last value.
+    record_delimiter: ['\r\n', '\n', '\r'],
   };
 }
 
