@@ -6,8 +6,9 @@ import { RawRowBlock, RawRowSplitter } from './rawRows';
 /**
  * A parsed record: its cells, stamped with the 1-based physical line where it starts. `oversizedCell`: the first
  * cell larger than the cell size limit (read through, not kept: it comes out empty), for the reader to reject the row.
+ * `unterminated`: the file ends inside this record (no line break after it), so it may be cut short.
  */
-export type ParsedRow = string[] & { line?: number; oversizedCell?: number };
+export type ParsedRow = string[] & { line?: number; oversizedCell?: number; unterminated?: boolean };
 
 /** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
 export const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
@@ -407,6 +408,7 @@ export class CsvRecordScanner {
     this.recordLength = 0;
     this.firstRecordRead = true;
     if (rowEndLength > 0) this.countedLine++;
+    else record.unterminated = true; // only the end of the file ends a record without a line break
   }
 }
 

@@ -27,6 +27,11 @@ export interface ReadPartitionOptions {
    */
   columns?: readonly number[];
   /**
+   * Called when the partition is empty (0 bytes): no header, no row, so probably not written yet or cut. The reader
+   * yields nothing for it; the caller holds the segment's removals. (A file that ends inside a row rejects that row.)
+   */
+  onIncompletePartition?: (problem: { blobName: string; reason: string }) => void;
+  /**
    * A value larger than this (UTF-8 bytes) rejects its row, naming blob, line and column; the file is read on.
    * Default `DEFAULT_MAX_CELL_SIZE_IN_BYTES` (1 MiB).
    */
@@ -55,9 +60,24 @@ export class LineTrackingParser extends Parser {
   nextRowLine = 1;
   private previousParserLine = 0;
   private overcountedLines = 0;
+  /** The input's last byte so far: at the end, whether a line break ended the last record. */
+  private lastByte = -1;
+  private flushing = false;
+
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+    if (chunk.length > 0) this.lastByte = chunk[chunk.length - 1];
+    super._transform(chunk, encoding, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.flushing = true;
+    super._flush(callback);
+  }
 
   override push(record: ParsedRow | null): boolean {
     if (record !== null) {
+      // What csv-parse pushes at the end of the input is the last record (it may wait there to look past an LF).
+      if (this.flushing && this.lastByte !== 0x0a && this.lastByte !== 0x0d) record.unterminated = true;
       const parserLine = this.info.lines;
       if (parserLine - this.previousParserLine > 1) this.overcountedLines += countQuotedCrLf(record);
       this.previousParserLine = parserLine;
@@ -162,7 +182,13 @@ export async function* readPartitionBatches(
   let rowsToSkip = options.skipRows ?? 0;
   const maxCellSizeInBytes = options.maxCellSizeInBytes ?? DEFAULT_MAX_CELL_SIZE_IN_BYTES;
 
-  const body = await openBlob(container, blobName);
+  const { body, contentLength } = await openBlob(container, blobName);
+  if (contentLength === 0) {
+    options.onIncompletePartition?.({
+      blobName,
+      reason: 'the partition is empty (0 bytes, not even a header): it may not be written yet',
+    });
+  }
   const utf8 = new Utf8Watch();
   // The fast scanner yields what csv-parse yields for the common settings, in about a third of the time.
   const fast = fastScannerHandles(csv);
@@ -178,6 +204,14 @@ export async function* readPartitionBatches(
 
   /** The record a parsed row becomes: typed, or rejected with blob, line and column. */
   const typed = (record: ParsedRow, line: number): SourceRecord => {
+    if (record.unterminated) {
+      return {
+        kind: 'rejected',
+        blobName,
+        line,
+        reason: 'the file ends inside this row (no line break after it): it may be cut short',
+      };
+    }
     // The fast scanner marks an oversized value as it reads past it; csv-parse's records are measured here.
     const oversized = fast ? record.oversizedCell : oversizedCell(record, maxCellSizeInBytes);
     if (oversized !== undefined) {
@@ -333,13 +367,16 @@ async function* records(
   }
 }
 
-async function openBlob(container: ContainerClient, blobName: string): Promise<Readable> {
+async function openBlob(
+  container: ContainerClient,
+  blobName: string,
+): Promise<{ body: Readable; contentLength: number | undefined }> {
   try {
     const response = await container
       .getBlobClient(blobName)
       .download(0, undefined, { maxRetryRequests: DOWNLOAD_RETRIES });
     if (!response.readableStreamBody) throw new SourceError(blobName, 'download returned no body');
-    return response.readableStreamBody as Readable;
+    return { body: response.readableStreamBody as Readable, contentLength: response.contentLength };
   } catch (error) {
     if (error instanceof SourceError) throw error;
     const status = (error as { statusCode?: number }).statusCode;
