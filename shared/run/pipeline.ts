@@ -154,6 +154,8 @@ class RunStep {
   private readonly timeline: TimelineSample[] = [];
   /** Rows of each segment that could not be read at all (first one named in the held reason). */
   private readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
+  /** Per segment, the first partition the reader found incomplete (0 bytes): its removals are held. */
+  private readonly incompletePartitions: Array<{ blobName: string; reason: string }> = [];
   private readonly stepStartedAtMs: number;
 
   constructor(
@@ -179,7 +181,11 @@ class RunStep {
     const configHash = exportConfigHash(exportConfig, settings.brazeRestEndpoint);
     // Three independent reads, at once: each is a round trip to storage.
     const [descriptor, saved, meta] = await Promise.all([
-      discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
+      discoverExport(exportContainer, settings.ciExportPath, {
+        logger: this.logger,
+        settleTimeInMs: settings.sourceSettleTimeInMs,
+        now: this.clock,
+      }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, configHash),
     ]);
@@ -350,6 +356,7 @@ class RunStep {
           // Most rows of a delta are unchanged: left as bytes, they are told apart without being decoded.
           rawRows: true,
           maxCellSizeInBytes: this.deps.settings.sourceMaxCellBytes,
+          onIncompletePartition: (problem) => (this.incompletePartitions[segment] ??= problem),
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
@@ -447,6 +454,17 @@ class RunStep {
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
+      const incomplete = this.incompletePartitions[segment];
+      if (incomplete) {
+        const table = this.deps.exportConfig.segments[segment].table;
+        const reason =
+          `${incomplete.blobName} of segment ${table}: ${incomplete.reason}; removals held back, so that no member ` +
+          `leaves because of a partly written export; start the run with allowMassRemoval (CLI --allow-mass-removal) ` +
+          `if the partition is empty on purpose`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+        continue;
+      }
       const unreadable = this.unreadableRows[segment];
       if (unreadable) {
         const table = this.deps.exportConfig.segments[segment].table;
