@@ -454,17 +454,6 @@ class RunStep {
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
-      const incomplete = this.incompletePartitions[segment];
-      if (incomplete) {
-        const table = this.deps.exportConfig.segments[segment].table;
-        const reason =
-          `${incomplete.blobName} of segment ${table}: ${incomplete.reason}; removals held back, so that no member ` +
-          `leaves because of a partly written export; start the run with allowMassRemoval (CLI --allow-mass-removal) ` +
-          `if the partition is empty on purpose`;
-        held.set(segment, reason);
-        this.logger.log('warn', reason, { segment: table });
-        continue;
-      }
       const unreadable = this.unreadableRows[segment];
       if (unreadable) {
         const table = this.deps.exportConfig.segments[segment].table;
@@ -483,6 +472,17 @@ class RunStep {
           `segment ${table} shrank by ${shrinkPercent.toFixed(1)} % (${before} -> ${members[segment]} members), ` +
           `more than SEGMENT_SHRINK_GUARD_PERCENT=${guard}: removals held back; start the run with ` +
           `allowMassRemoval (CLI --allow-mass-removal) if the shrink is real`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+        continue;
+      }
+      const incomplete = this.incompletePartitions[segment];
+      if (incomplete) {
+        const table = this.deps.exportConfig.segments[segment].table;
+        const reason =
+          `${incomplete.blobName} of segment ${table}: ${incomplete.reason}; removals held back, so that no member ` +
+          `leaves because of a partly written export; start the run with allowMassRemoval (CLI --allow-mass-removal) ` +
+          `if the export is complete as it is`;
         held.set(segment, reason);
         this.logger.log('warn', reason, { segment: table });
       }

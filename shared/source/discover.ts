@@ -443,20 +443,17 @@ async function partitionEtags(
   const wanted = new Set<string>();
   for (const entity of descriptor.entities.values()) for (const p of entity.partitions) wanted.add(p.blobName);
   const etags = new Map<string, string>();
+  const writtenAfter = new Set<string>();
   // One listing per partition folder, all at once.
   await Promise.all(
     [...new Set([...wanted].map(folderOf))].map(async (folder) => {
       for await (const blob of container.listBlobsByHierarchy('/', { prefix: folder === '' ? '' : `${folder}/` })) {
         if (blob.kind !== 'blob' || !wanted.has(blob.name)) continue;
         etags.set(blob.name, blob.properties.etag ?? '');
-        // CI writes the metadata after the partitions: a partition written later is a run being written over.
+        // CI writes the metadata after the partitions: a partition written later belongs to an export being written.
         const written = blob.properties.lastModified;
         if (metadataModified && written && written.getTime() > metadataModified.getTime()) {
-          throw new SourceError(
-            blob.name,
-            `the partition was written after ${descriptor.metadataBlob}: the export is being written; it is read ` +
-              `once CI has written ${descriptor.metadataBlob} again`,
-          );
+          writtenAfter.add(blob.name);
         }
       }
     }),
@@ -467,6 +464,13 @@ async function partitionEtags(
         blobName,
         `partition listed in ${descriptor.metadataBlob} does not exist (a missing partition is never read as an empty segment)`,
       );
+    }
+  }
+  for (const entity of descriptor.entities.values()) {
+    for (const partition of entity.partitions) {
+      if (!writtenAfter.has(partition.blobName)) continue;
+      partition.incomplete = `written after ${descriptor.metadataBlob}: the export is being written`;
+      descriptor.warnings.push(`${partition.blobName}: ${partition.incomplete}; removals of ${entity.name} are held`);
     }
   }
   return etags;

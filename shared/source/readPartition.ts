@@ -27,8 +27,9 @@ export interface ReadPartitionOptions {
    */
   columns?: readonly number[];
   /**
-   * Called when the partition is empty (0 bytes): no header, no row, so probably not written yet or cut. The reader
-   * yields nothing for it; the caller holds the segment's removals. (A file that ends inside a row rejects that row.)
+   * Called when the partition is empty (0 bytes: no header, no row, so probably not written yet or cut) or was found
+   * partly written at discovery (`PartitionRef.incomplete`). The reader reads it all the same; the caller holds the
+   * segment's removals. (A file that ends inside a row rejects that row.)
    */
   onIncompletePartition?: (problem: { blobName: string; reason: string }) => void;
   /**
@@ -183,7 +184,8 @@ export async function* readPartitionBatches(
   const maxCellSizeInBytes = options.maxCellSizeInBytes ?? DEFAULT_MAX_CELL_SIZE_IN_BYTES;
 
   const { body, contentLength } = await openBlob(container, blobName);
-  if (contentLength === 0) {
+  if (partition.incomplete) options.onIncompletePartition?.({ blobName, reason: partition.incomplete });
+  else if (contentLength === 0) {
     options.onIncompletePartition?.({
       blobName,
       reason: 'the partition is empty (0 bytes, not even a header): it may not be written yet',

@@ -130,7 +130,7 @@ describe('discoverExport', () => {
     expect((await discoverExport(container, root)).fingerprint).not.toBe(first.fingerprint);
   });
 
-  it('refuses an export whose partition was written after model.json (being written), naming the partition', async () => {
+  it('marks a partition written after model.json as incomplete (the export is being written)', async () => {
     const root = 'rewriting/Export';
     await putBlob(container, `${root}/T/2025/03/10/0200/T_1.csv`, `${ID_A}\n`);
     const model = modelJson([
@@ -141,15 +141,19 @@ describe('discoverExport', () => {
       },
     ]);
     await putBlob(container, `${root}/model.json`, model);
-    expect((await discoverExport(container, root)).entities.get('T')?.partitions).toHaveLength(1);
+    expect((await discoverExport(container, root)).entities.get('T')?.partitions[0].incomplete).toBeUndefined();
     // Storage times have whole seconds: the rewrite must land in a later second than model.json.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await putBlob(container, `${root}/T/2025/03/10/0200/T_1.csv`, '');
-    await expect(discoverExport(container, root)).rejects.toThrow(
-      `${root}/T/2025/03/10/0200/T_1.csv: the partition was written after ${root}/model.json: the export is being written`,
+    const beingWritten = await discoverExport(container, root);
+    expect(beingWritten.entities.get('T')?.partitions[0].incomplete).toBe(
+      `written after ${root}/model.json: the export is being written`,
+    );
+    expect(beingWritten.warnings).toContain(
+      `${root}/T/2025/03/10/0200/T_1.csv: written after ${root}/model.json: the export is being written; removals of T are held`,
     );
     await putBlob(container, `${root}/model.json`, model);
-    expect((await discoverExport(container, root)).entities.get('T')?.partitions).toHaveLength(1);
+    expect((await discoverExport(container, root)).entities.get('T')?.partitions[0].incomplete).toBeUndefined();
   });
 
   it('warns when model.json lists an older run than the newest run folder on storage', async () => {
