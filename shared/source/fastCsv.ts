@@ -119,6 +119,9 @@ export class CsvRecordScanner {
   private cellBytes = -1;
   /** The current cell is over the cell size limit: read through to its end, not kept. */
   private discardingCell = false;
+  /** Quoted CRLFs in the record's values that were not kept (the line correction counts them), and a CR pending. */
+  private droppedCrLf = 0;
+  private droppedEndsWithCr = false;
   /** Positions of the next delimiter, quote, LF and CR in `text` at or after the scan point (its length: none). */
   private nextDelimiter = -1;
   private nextQuote = -1;
@@ -335,7 +338,14 @@ export class CsvRecordScanner {
     if (segment.indexOf('\n') !== -1 || segment.indexOf('\r') !== -1) this.countedLine += countLineBreaks(segment);
     if (!this.discardingCell) this.quoted += segment;
     this.countCell(this.quoted, segment);
-    if (this.discardingCell) this.quoted = '';
+    if (this.discardingCell) {
+      // What is dropped: the value so far when the limit is crossed, each segment after it.
+      const dropped = this.quoted.length > 0 ? this.quoted : segment;
+      if (this.droppedEndsWithCr && dropped.charCodeAt(0) === LF) this.droppedCrLf++;
+      this.droppedCrLf += countQuotedCrLf([dropped]);
+      this.droppedEndsWithCr = dropped.charCodeAt(dropped.length - 1) === CR;
+      this.quoted = '';
+    }
   }
 
   private growUnquoted(segment: string): void {
@@ -393,13 +403,15 @@ export class CsvRecordScanner {
     }
     this.cellBytes = -1;
     this.discardingCell = false;
+    this.droppedEndsWithCr = false;
   }
 
   /** Stamps the record with its start line as LineTrackingParser does, then counts the row end's line break. */
   private endRecord(out: ParsedRow[], rowEndLength: number): void {
     const record = this.record;
     const parserLine = this.countedLine;
-    if (parserLine - this.previousCountedLine > 1) this.overcountedLines += countQuotedCrLf(record);
+    if (parserLine - this.previousCountedLine > 1) this.overcountedLines += countQuotedCrLf(record) + this.droppedCrLf;
+    this.droppedCrLf = 0;
     this.previousCountedLine = parserLine;
     record.line = this.nextRowLine;
     this.nextRowLine = parserLine - this.overcountedLines + 1;
