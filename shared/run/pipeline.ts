@@ -154,7 +154,7 @@ class RunStep {
   private readonly timeline: TimelineSample[] = [];
   /** Rows of each segment that could not be read at all (first one named in the held reason). */
   private readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
-  /** Per segment, the first partition the reader found incomplete (0 bytes): its removals are held. */
+  /** Per segment, the first partition found partly written (0 bytes, or written after the metadata): removals held. */
   private readonly incompletePartitions: Array<{ blobName: string; reason: string }> = [];
   private readonly stepStartedAtMs: number;
 
