@@ -129,6 +129,16 @@ export const SETTINGS = {
     inAzure: 'tunable',
     doc: 'Hold removals when a segment shrinks more (default 50).',
   },
+  SOURCE_MAX_CELL_BYTES: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'A CSV value larger than this rejects its row; the file is read on (default 1048576).',
+  },
+  SOURCE_SETTLE_SECONDS: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Listing mode: a run folder is read once unchanged for this long (default 300).',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -160,6 +170,8 @@ export interface Settings {
   /** When set, Braze is retried this long at most before the run stops as `interrupted` (resumable). */
   runMaxRetryTimeSeconds?: number;
   segmentShrinkGuardPercent: number;
+  sourceMaxCellBytes: number;
+  sourceSettleTimeInMs: number;
 }
 
 export const DEFAULTS = {
@@ -173,6 +185,8 @@ export const DEFAULTS = {
   brazeRequestTimeoutInMs: 30_000,
   runTimeBudgetSeconds: 480,
   segmentShrinkGuardPercent: 50,
+  sourceMaxCellBytes: 1024 * 1024,
+  sourceSettleSeconds: 300,
 } as const;
 
 /**
@@ -238,6 +252,9 @@ export function loadSettings(env: Environment): Settings {
       ? integer('RUN_MAX_RETRY_TIME_SECONDS', 0, 1, 86_400)
       : undefined,
     segmentShrinkGuardPercent: integer('SEGMENT_SHRINK_GUARD_PERCENT', DEFAULTS.segmentShrinkGuardPercent, 0, 100),
+    // Up to the reader's 16 MiB row limit, beyond which a row is a broken file rather than data.
+    sourceMaxCellBytes: integer('SOURCE_MAX_CELL_BYTES', DEFAULTS.sourceMaxCellBytes, 1024, 16 * 1024 * 1024),
+    sourceSettleTimeInMs: integer('SOURCE_SETTLE_SECONDS', DEFAULTS.sourceSettleSeconds, 0, 86_400) * 1000,
   };
   if (problems.length > 0) throw new ConfigError('settings', problems);
   return settings;

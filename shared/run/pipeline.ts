@@ -178,6 +178,8 @@ class RunStep {
   private readonly timeline: TimelineSample[] = [];
   /** Rows of each segment that could not be read at all (first one named in the held reason). */
   private readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
+  /** Per segment, the first partition found partly written (0 bytes, or written after the metadata): removals held. */
+  private readonly incompletePartitions: Array<{ blobName: string; reason: string }> = [];
   private readonly stepStartedAtMs: number;
 
   constructor(
@@ -200,7 +202,11 @@ class RunStep {
     const configHash = exportConfigHash(exportConfig);
     // Three independent reads, at once: each is a round trip to storage.
     const [discovered, saved, own] = await Promise.all([
-      discoverExport(exportContainer, settings.ciExportPath, { logger: this.logger }),
+      discoverExport(exportContainer, settings.ciExportPath, {
+        logger: this.logger,
+        settleTimeInMs: settings.sourceSettleTimeInMs,
+        now: this.clock,
+      }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, key),
     ]);
@@ -471,6 +477,8 @@ class RunStep {
           columns: mapper.columnsRead,
           // Most rows of a delta are unchanged: left as bytes, they are told apart without being decoded.
           rawRows: true,
+          maxCellSizeInBytes: this.deps.settings.sourceMaxCellBytes,
+          onIncompletePartition: (problem) => (this.incompletePartitions[segment] ??= problem),
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
@@ -593,6 +601,17 @@ class RunStep {
           `segment ${table} shrank by ${shrinkPercent.toFixed(1)} % (${before} -> ${members[segment]} members), ` +
           `more than SEGMENT_SHRINK_GUARD_PERCENT=${guard}: removals held back; start the run with ` +
           `allowMassRemoval (CLI --allow-mass-removal) if the shrink is real`;
+        held.set(segment, reason);
+        this.logger.log('warn', reason, { segment: table });
+        continue;
+      }
+      const incomplete = this.incompletePartitions[segment];
+      if (incomplete) {
+        const table = this.deps.exportConfig.segments[segment].table;
+        const reason =
+          `${incomplete.blobName} of segment ${table}: ${incomplete.reason}; removals held back, so that no member ` +
+          `leaves because of a partly written export; start the run with allowMassRemoval (CLI --allow-mass-removal) ` +
+          `if the export is complete as it is`;
         held.set(segment, reason);
         this.logger.log('warn', reason, { segment: table });
       }

@@ -10,6 +10,21 @@ import { ColumnSchema, CsvSettings, EntityDescriptor, ExportDescriptor, Partitio
 
 export interface DiscoverOptions {
   logger?: Logger;
+  /**
+   * Listing mode: a run folder is read only once none of its files changed for this long (CI writes a folder's files
+   * one by one, and a listing has no metadata written last to say it is done). Default 0.
+   */
+  settleTimeInMs?: number;
+  /** The clock the settle time is measured with. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A blob as a listing shows it: what completeness checks need. */
+interface ListedBlob {
+  name: string;
+  etag: string;
+  lastModified: Date | undefined;
+  contentLength: number | undefined;
 }
 
 /** Bytes read from the first partition of a listing-only export to find its header row. */
@@ -40,7 +55,7 @@ export async function discoverExport(
     .join('/');
   const filesInFolder = await listFolderFiles(container, folder);
   const modelJson = blobPath(folder, MODEL_JSON);
-  const manifests = filesInFolder
+  const manifests = [...filesInFolder.keys()]
     .filter((name) => name.toLowerCase().endsWith(MANIFEST_SUFFIX))
     .sort(
       (a, b) =>
@@ -50,14 +65,15 @@ export async function discoverExport(
 
   let descriptor: Omit<ExportDescriptor, 'fingerprint'>;
   let etags: Map<string, string>;
-  if (filesInFolder.includes(modelJson)) {
+  if (filesInFolder.has(modelJson)) {
     descriptor = await readModelJson(container, modelJson);
-    etags = await checkPartitions(container, descriptor);
+    etags = await checkPartitions(container, descriptor, filesInFolder.get(modelJson));
   } else if (manifests.length > 0) {
     descriptor = await readManifest(container, manifests[0]);
-    etags = await checkPartitions(container, descriptor);
+    etags = await checkPartitions(container, descriptor, filesInFolder.get(manifests[0]));
   } else {
-    ({ descriptor, etags } = await discoverByListing(container, folder));
+    const settle = { settleTimeInMs: options.settleTimeInMs ?? 0, now: options.now ?? Date.now };
+    ({ descriptor, etags } = await discoverByListing(container, folder, settle));
   }
   const export_: ExportDescriptor = { ...descriptor, fingerprint: fingerprintOf(etags) };
   const partitions = [...export_.entities.values()].reduce((sum, e) => sum + e.partitions.length, 0);
@@ -76,13 +92,14 @@ function blobPath(folder: string, name: string): string {
   return folder === '' ? name : `${folder}/${name}`;
 }
 
-async function listFolderFiles(container: ContainerClient, folder: string): Promise<string[]> {
-  const names: string[] = [];
+/** The folder's files and when each was last written. */
+async function listFolderFiles(container: ContainerClient, folder: string): Promise<Map<string, Date | undefined>> {
+  const files = new Map<string, Date | undefined>();
   const prefix = folder === '' ? '' : `${folder}/`;
   for await (const item of container.listBlobsByHierarchy('/', { prefix })) {
-    if (item.kind === 'blob') names.push(item.name);
+    if (item.kind === 'blob') files.set(item.name, item.properties.lastModified);
   }
-  return names;
+  return files;
 }
 
 async function downloadJson(container: ContainerClient, blobName: string, role: string): Promise<Json> {
@@ -402,27 +419,42 @@ async function warnIfStale(
   }
 }
 
-/** The partitions' ETags (every listed partition must exist), and a warning when the metadata looks stale. */
+/**
+ * The partitions' ETags (every listed partition must exist, written before the metadata), and a warning when the
+ * metadata looks stale.
+ */
 async function checkPartitions(
   container: ContainerClient,
   descriptor: Omit<ExportDescriptor, 'fingerprint'>,
+  metadataModified: Date | undefined,
 ): Promise<Map<string, string>> {
-  const [etags] = await Promise.all([partitionEtags(container, descriptor), warnIfStale(container, descriptor)]);
+  const [etags] = await Promise.all([
+    partitionEtags(container, descriptor, metadataModified),
+    warnIfStale(container, descriptor),
+  ]);
   return etags;
 }
 
 async function partitionEtags(
   container: ContainerClient,
   descriptor: Omit<ExportDescriptor, 'fingerprint'>,
+  metadataModified: Date | undefined,
 ): Promise<Map<string, string>> {
   const wanted = new Set<string>();
   for (const entity of descriptor.entities.values()) for (const p of entity.partitions) wanted.add(p.blobName);
   const etags = new Map<string, string>();
+  const writtenAfter = new Set<string>();
   // One listing per partition folder, all at once.
   await Promise.all(
     [...new Set([...wanted].map(folderOf))].map(async (folder) => {
       for await (const blob of container.listBlobsByHierarchy('/', { prefix: folder === '' ? '' : `${folder}/` })) {
-        if (blob.kind === 'blob' && wanted.has(blob.name)) etags.set(blob.name, blob.properties.etag ?? '');
+        if (blob.kind !== 'blob' || !wanted.has(blob.name)) continue;
+        etags.set(blob.name, blob.properties.etag ?? '');
+        // CI writes the metadata after the partitions: a partition written later belongs to an export being written.
+        const written = blob.properties.lastModified;
+        if (metadataModified && written && written.getTime() > metadataModified.getTime()) {
+          writtenAfter.add(blob.name);
+        }
       }
     }),
   );
@@ -432,6 +464,13 @@ async function partitionEtags(
         blobName,
         `partition listed in ${descriptor.metadataBlob} does not exist (a missing partition is never read as an empty segment)`,
       );
+    }
+  }
+  for (const entity of descriptor.entities.values()) {
+    for (const partition of entity.partitions) {
+      if (!writtenAfter.has(partition.blobName)) continue;
+      partition.incomplete = `written after ${descriptor.metadataBlob}: the export is being written`;
+      descriptor.warnings.push(`${partition.blobName}: ${partition.incomplete}; removals of ${entity.name} are held`);
     }
   }
   return etags;
@@ -446,16 +485,21 @@ function fingerprintOf(etags: Map<string, string>): string {
 async function discoverByListing(
   container: ContainerClient,
   folder: string,
+  settle: { settleTimeInMs: number; now: () => number },
 ): Promise<{ descriptor: Omit<ExportDescriptor, 'fingerprint'>; etags: Map<string, string> }> {
   const prefix = folder === '' ? '' : `${folder}/`;
-  const tables = new Map<string, Map<string, Array<{ name: string; etag: string }>>>();
+  const tables = new Map<string, Map<string, ListedBlob[]>>();
   for await (const blob of container.listBlobsFlat({ prefix })) {
     const parts = blob.name.slice(prefix.length).split('/');
     if (parts.length !== 6 || !/\.csv$/i.test(parts[5]) || !RUN_FOLDER_PATTERN.test(parts.slice(1).join('/'))) continue;
     const runFolder = blob.name.slice(0, blob.name.lastIndexOf('/'));
-    const runs = tables.get(parts[0]) ?? new Map<string, Array<{ name: string; etag: string }>>();
+    const runs = tables.get(parts[0]) ?? new Map<string, ListedBlob[]>();
     tables.set(parts[0], runs);
-    runs.set(runFolder, [...(runs.get(runFolder) ?? []), { name: blob.name, etag: blob.properties.etag ?? '' }]);
+    const { etag, lastModified, contentLength } = blob.properties;
+    runs.set(runFolder, [
+      ...(runs.get(runFolder) ?? []),
+      { name: blob.name, etag: etag ?? '', lastModified, contentLength },
+    ]);
   }
   if (tables.size === 0) {
     throw new SourceError(
@@ -467,7 +511,7 @@ async function discoverByListing(
   const entities = new Map<string, EntityDescriptor>();
   const etags = new Map<string, string>();
   for (const [table, runs] of [...tables.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    const newest = [...runs.keys()].sort(compareRunFolders).at(-1) ?? '';
+    const newest = newestCompleteRun(table, runs, settle, warnings);
     const files = runs.get(newest) ?? [];
     for (const file of files) etags.set(file.name, file.etag);
     const ordered = sortPartitions(files.map((f) => ({ blobName: f.name, csv: DEFAULT_CSV_SETTINGS })));
@@ -478,6 +522,38 @@ async function discoverByListing(
     addEntity(entities, { name: table, columns, partitions: ordered.map((p) => ({ ...p, csv })) }, folder);
   }
   return { descriptor: { metadataBlob: folder, format: 'listing', entities, warnings }, etags };
+}
+
+/**
+ * The newest run folder that is complete: none of its files changed for the settle time, and none is empty (a
+ * listed partition has at least its header row). Newer folders are skipped with a warning; with none complete, a
+ * SourceError: the export is being written, and nothing is read (so nothing is removed).
+ */
+function newestCompleteRun(
+  table: string,
+  runs: Map<string, ListedBlob[]>,
+  settle: { settleTimeInMs: number; now: () => number },
+  warnings: string[],
+): string {
+  const now = settle.now();
+  const newestFirst = [...runs.keys()].sort(compareRunFolders).reverse();
+  for (const run of newestFirst) {
+    const files = runs.get(run) ?? [];
+    const empty = files.find((file) => file.contentLength === 0);
+    const changedAt = Math.max(...files.map((file) => file.lastModified?.getTime() ?? now));
+    const problem = empty
+      ? `${empty.name} is empty (0 bytes, not even a header row)`
+      : now - changedAt < settle.settleTimeInMs
+        ? `a file changed ${Math.max(0, Math.round((now - changedAt) / 1000))} s ago, less than the settle time ` +
+          `(SOURCE_SETTLE_SECONDS=${settle.settleTimeInMs / 1000})`
+        : undefined;
+    if (problem === undefined) return run;
+    if (run === newestFirst.at(-1)) {
+      throw new SourceError(run, `no complete run folder of ${table}: ${problem}; it is read once CI has finished it`);
+    }
+    warnings.push(`${table}: run folder ${run} is not complete (${problem}); reading an older one`);
+  }
+  return '';
 }
 
 /** Reads the first line of a partition as column names; the delimiter is the most frequent of `,` `;` tab `|`. */

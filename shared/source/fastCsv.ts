@@ -3,11 +3,17 @@ import { Transform, TransformCallback } from 'node:stream';
 import { SourceError } from './errors';
 import { RawRowBlock, RawRowSplitter } from './rawRows';
 
-/** A parsed record: its cells, stamped with the 1-based physical line where it starts. */
-export type ParsedRow = string[] & { line?: number };
+/**
+ * A parsed record: its cells, stamped with the 1-based physical line where it starts. `oversizedCell`: the first
+ * cell larger than the cell size limit (read through, not kept: it comes out empty), for the reader to reject the row.
+ * `unterminated`: the file ends inside this record (no line break after it), so it may be cut short.
+ */
+export type ParsedRow = string[] & { line?: number; oversizedCell?: number; unterminated?: boolean };
 
 /** A row larger than this is a broken file (an unclosed quote swallowing the rest), not data. */
 export const MAX_ROW_SIZE_IN_BYTES = 16 * 1024 * 1024;
+/** A value larger than this rejects its row; the file is read on (`maxCellSizeInBytes`). */
+export const DEFAULT_MAX_CELL_SIZE_IN_BYTES = 1024 * 1024;
 
 /** The CSV structure problems both parsers report, named by csv-parse's error codes. */
 export type CsvProblem =
@@ -57,8 +63,6 @@ const QUOTE = 0x22;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
-/** How rows end, as the first line break outside quotes decided ('' before it). */
-export type RowEnd = '' | '\n' | '\r\n' | '\r';
 /** Returned by `rowEndLength` when the text ends before it can tell. */
 const NEED_MORE_TEXT = -1;
 /** Returned by the scan steps once they have kept the rest of the text for the next chunk. */
@@ -77,8 +81,8 @@ function countLineBreaks(text: string): number {
  *
  * It works on decoded text and jumps between significant characters with `indexOf` instead of looking at every
  * byte. csv-parse behaviours it reproduces on purpose:
- * - the row end is the first line break met outside quotes (CRLF, LF or a lone CR), and only that one ends rows
- *   afterwards; other CR/LF characters are cell content;
+ * - with `record_delimiter` CRLF, LF and CR (the CDM's rule, `csvParseOptions`): every line break outside quotes
+ *   ends the row, whichever kind, so a file that mixes them never leaves a CR in a value;
  * - its line counter counts every CR and every LF except the LF of a CRLF row end (so a quoted CRLF counts twice,
  *   corrected per record as LineTrackingParser does);
  * - a closing quote must be followed by the delimiter, the row end, the end of the file or a NUL character (its
@@ -93,10 +97,12 @@ export class CsvRecordScanner {
   private readonly delimiter: string;
   private readonly delimiterCode: number;
   private readonly maxRecordSizeInBytes: number;
+  readonly maxCellSizeInBytes: number;
   private atFileStart = true;
   /** Text not consumed yet: it starts at the current cell (or, inside quotes, where the quoted value goes on). */
   private text = '';
-  private rowEndStyle: RowEnd = '';
+  /** The file's first record was read (its BOM handled): what `RawRowSplitter` waits for. */
+  private firstRecordRead = false;
 
   private record: ParsedRow = [];
   /** Sum of the lengths of the record's finished cells, as csv-parse counts it for the size limit. */
@@ -104,12 +110,18 @@ export class CsvRecordScanner {
   private inQuotes = false;
   /** The quoted value read so far, `""` already turned into `"`. */
   private quoted = '';
-  /** UTF-8 size of `quoted`, counted only once the record is near the size limit (-1 before). */
-  private quotedBytes = -1;
-  /** Text before an unquoted continuation (a closing quote followed by NUL); undefined otherwise. */
+  /**
+   * The unquoted cell read so far, when it began in an earlier text (or after a closing quote followed by NUL);
+   * undefined at a cell start. Kept apart from `text`, so that a long cell is never searched again.
+   */
   private unquotedPrefix: string | undefined;
-  /** How much of the current unquoted cell (which `text` starts with) was already scanned, line breaks counted. */
-  private cellScannedLength = 0;
+  /** UTF-8 size of the current cell so far, counted only once it is near a size limit (-1 before). */
+  private cellBytes = -1;
+  /** The current cell is over the cell size limit: read through to its end, not kept. */
+  private discardingCell = false;
+  /** Quoted CRLFs in the record's values that were not kept (the line correction counts them), and a CR pending. */
+  private droppedCrLf = 0;
+  private droppedEndsWithCr = false;
   /** Positions of the next delimiter, quote, LF and CR in `text` at or after the scan point (its length: none). */
   private nextDelimiter = -1;
   private nextQuote = -1;
@@ -125,6 +137,7 @@ export class CsvRecordScanner {
     delimiter: string,
     private readonly blobName: string,
     maxRecordSizeInBytes = MAX_ROW_SIZE_IN_BYTES,
+    maxCellSizeInBytes = DEFAULT_MAX_CELL_SIZE_IN_BYTES,
   ) {
     if (!fastScannerHandles({ delimiter, quoteStyle: 'csv', csvStyle: 'quoteAlways' })) {
       throw new Error(`the fast CSV scanner cannot use the delimiter ${JSON.stringify(delimiter)}`);
@@ -132,22 +145,21 @@ export class CsvRecordScanner {
     this.delimiter = delimiter;
     this.delimiterCode = delimiter.charCodeAt(0);
     this.maxRecordSizeInBytes = maxRecordSizeInBytes;
+    this.maxCellSizeInBytes = maxCellSizeInBytes;
   }
 
-  /** The file's row end, set by its first line break outside quotes ('' before). */
-  get rowEnd(): RowEnd {
-    return this.rowEndStyle;
+  get pastFirstRecord(): boolean {
+    return this.firstRecordRead;
   }
 
   /** True between records: no text kept, no record or quoted value begun (what `RawRowSplitter` waits for). */
   get atRowStart(): boolean {
-    return (
-      this.text.length === 0 &&
-      this.record.length === 0 &&
-      !this.inQuotes &&
-      this.unquotedPrefix === undefined &&
-      this.cellScannedLength === 0
-    );
+    return this.text.length === 0 && this.record.length === 0 && !this.inQuotes && this.unquotedPrefix === undefined;
+  }
+
+  /** Inside a quoted value: the row can only end after a quote. */
+  get inQuotedValue(): boolean {
+    return this.inQuotes;
   }
 
   /**
@@ -229,11 +241,9 @@ export class CsvRecordScanner {
       if (next === CR || next === LF) {
         const rowEndLength = this.rowEndLength(quoteAt + 1, atEnd);
         if (rowEndLength === NEED_MORE_TEXT) return this.keepFrom(quoteAt);
-        if (rowEndLength > 0) {
-          this.endQuotedCell();
-          this.endRecord(out, rowEndLength);
-          return quoteAt + 1 + rowEndLength;
-        }
+        this.endQuotedCell();
+        this.endRecord(out, rowEndLength);
+        return quoteAt + 1 + rowEndLength;
       }
       if (next === NUL) {
         // csv-parse takes the quote as closing and reads on as an unquoted cell that starts with the value.
@@ -250,7 +260,7 @@ export class CsvRecordScanner {
   private scanCell(pos: number, atEnd: boolean, out: ParsedRow[]): number {
     const text = this.text;
     const length = text.length;
-    if (this.cellScannedLength === 0 && this.unquotedPrefix === undefined) {
+    if (this.unquotedPrefix === undefined) {
       if (pos === length) {
         // At the end of the file, a record ended by a delimiter still has its last (empty) cell.
         if (atEnd && this.record.length > 0) {
@@ -262,11 +272,10 @@ export class CsvRecordScanner {
       if (text.charCodeAt(pos) === QUOTE) {
         this.inQuotes = true;
         this.quoted = '';
-        this.quotedBytes = -1;
         return pos + 1;
       }
     }
-    for (let from = pos + this.cellScannedLength; ;) {
+    for (let from = pos; ;) {
       // Each position is looked up again only once the scan has passed it: the text is searched through once per
       // character class, not once per cell.
       if (this.nextDelimiter < from) this.nextDelimiter = indexOrLength(text, this.delimiter, from);
@@ -280,9 +289,8 @@ export class CsvRecordScanner {
           this.endRecord(out, 0);
           return this.keepFrom(length);
         }
-        this.cellScannedLength = length - pos;
-        this.checkRecordSize(this.unquotedCell(text.slice(pos))); // a huge cell fails before it is all read
-        return this.keepFrom(pos);
+        this.growUnquoted(text.slice(pos)); // a huge cell is measured before it is all read
+        return this.keepFrom(length);
       }
       const code = text.charCodeAt(stop);
       if (code === this.delimiterCode) {
@@ -290,18 +298,14 @@ export class CsvRecordScanner {
         return stop + 1;
       }
       if (code === QUOTE) {
-        this.checkRecordSize(this.unquotedCell(text.slice(pos, stop)));
+        const segment = text.slice(pos, stop);
+        this.countCell(this.unquotedCell(segment), segment); // csv-parse reports the size first
         throw this.problem('INVALID_OPENING_QUOTE', this.countedLine - this.overcountedLines);
       }
       const rowEndLength = this.rowEndLength(stop, atEnd);
       if (rowEndLength === NEED_MORE_TEXT) {
-        this.cellScannedLength = stop - pos;
-        return this.keepFrom(pos);
-      }
-      if (rowEndLength === 0) {
-        this.countedLine++; // a CR or LF that is cell content
-        from = stop + 1;
-        continue;
+        this.growUnquoted(text.slice(pos, stop));
+        return this.keepFrom(stop);
       }
       this.endUnquotedCell(text.slice(pos, stop));
       this.endRecord(out, rowEndLength);
@@ -320,94 +324,103 @@ export class CsvRecordScanner {
   }
 
   /**
-   * The length of the row end at `at` (a CR or LF), 0 when that character is cell content, or NEED_MORE_TEXT.
-   * The first line break outside quotes decides which row end the file uses, as csv-parse does.
+   * The length of the row end at `at` (a CR or LF), or NEED_MORE_TEXT. Outside quotes every line break ends the row,
+   * as the CDM's QuoteStyle.Csv says: CRLF, LF or a lone CR, mixed in one file or not, so no CR is left in a value.
    */
   private rowEndLength(at: number, atEnd: boolean): number {
-    const isLf = this.text.charCodeAt(at) === LF;
-    switch (this.rowEndStyle) {
-      case '\n':
-        return isLf ? 1 : 0;
-      case '\r':
-        return isLf ? 0 : 1;
-      case '\r\n':
-        return isLf ? 0 : this.lfAfterCr(at, atEnd);
-      default: {
-        if (isLf) {
-          this.rowEndStyle = '\n';
-          return 1;
-        }
-        const crLf = this.lfAfterCr(at, atEnd);
-        if (crLf !== NEED_MORE_TEXT) this.rowEndStyle = crLf === 2 ? '\r\n' : '\r';
-        return crLf === 0 ? 1 : crLf;
-      }
-    }
-  }
-
-  /** 2 when the CR at `at` starts a CRLF, 0 when it does not, NEED_MORE_TEXT when the text ends after it. */
-  private lfAfterCr(at: number, atEnd: boolean): number {
-    if (at + 1 === this.text.length) return atEnd ? 0 : NEED_MORE_TEXT;
-    return this.text.charCodeAt(at + 1) === LF ? 2 : 0;
+    if (this.text.charCodeAt(at) === LF) return 1;
+    if (at + 1 === this.text.length) return atEnd ? 1 : NEED_MORE_TEXT;
+    return this.text.charCodeAt(at + 1) === LF ? 2 : 1;
   }
 
   private growQuoted(segment: string): void {
     if (segment.length === 0) return;
-    this.quoted += segment;
     if (segment.indexOf('\n') !== -1 || segment.indexOf('\r') !== -1) this.countedLine += countLineBreaks(segment);
-    if (this.quotedBytes >= 0) this.quotedBytes += Buffer.byteLength(segment);
-    else if (this.recordLength + 3 * this.quoted.length >= this.maxRecordSizeInBytes + 2) {
-      this.quotedBytes = Buffer.byteLength(this.quoted); // near the limit: from now on, count exactly
-    }
-    if (this.quotedBytes >= 0 && this.recordLength + this.quotedBytes >= this.maxRecordSizeInBytes + 2) {
-      throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
+    if (!this.discardingCell) this.quoted += segment;
+    this.countCell(this.quoted, segment);
+    if (this.discardingCell) {
+      // What is dropped: the value so far when the limit is crossed, each segment after it.
+      const dropped = this.quoted.length > 0 ? this.quoted : segment;
+      if (this.droppedEndsWithCr && dropped.charCodeAt(0) === LF) this.droppedCrLf++;
+      this.droppedCrLf += countQuotedCrLf([dropped]);
+      this.droppedEndsWithCr = dropped.charCodeAt(dropped.length - 1) === CR;
+      this.quoted = '';
     }
   }
 
+  private growUnquoted(segment: string): void {
+    this.unquotedPrefix = this.unquotedCell(segment);
+    this.countCell(this.unquotedPrefix, segment);
+    if (this.discardingCell) this.unquotedPrefix = '';
+  }
+
   private endQuotedCell(): void {
-    this.record.push(this.quoted);
-    this.recordLength += this.quoted.length;
+    this.pushCell(this.quoted);
     this.inQuotes = false;
     this.quoted = '';
   }
 
+  /** The current unquoted cell ending with `text` (after what was kept of it, `''` when discarded). */
   private unquotedCell(text: string): string {
     return this.unquotedPrefix === undefined ? text : this.unquotedPrefix + text;
   }
 
   private endUnquotedCell(text: string): void {
     const cell = this.unquotedCell(text);
-    this.checkRecordSize(cell);
-    this.record.push(cell);
-    this.recordLength += cell.length;
+    this.countCell(cell, text);
+    this.pushCell(cell);
     this.unquotedPrefix = undefined;
-    this.cellScannedLength = 0;
   }
 
   /**
-   * csv-parse fails once a byte would be added while the record holds more than the limit, i.e. when the earlier
-   * cells' length plus this cell's bytes reach limit + 2. A UTF-16 unit is at most 3 bytes, so most cells need no
-   * byte count.
+   * Counts `segment`, just read into the current cell (`cell`: what is kept of it), against both limits. csv-parse
+   * fails once a byte would be added while the record holds more than the record limit, i.e. when the earlier cells'
+   * length (UTF-16 units) plus this cell's bytes reach limit + 2. A UTF-16 unit is at most 3 bytes, so bytes are
+   * counted only near a limit, and then one segment at a time: a long cell is measured once, not once per chunk.
+   * A cell over the cell limit is read on to its end but no longer kept.
    */
-  private checkRecordSize(cell: string): void {
-    const limit = this.maxRecordSizeInBytes + 2;
-    if (this.recordLength + 3 * cell.length < limit) return;
-    if (this.recordLength + Buffer.byteLength(cell) >= limit) {
+  private countCell(cell: string, segment: string): void {
+    const recordLimit = this.maxRecordSizeInBytes + 2;
+    if (this.cellBytes >= 0) this.cellBytes += Buffer.byteLength(segment);
+    else if (3 * cell.length >= Math.min(recordLimit - this.recordLength, this.maxCellSizeInBytes + 1)) {
+      this.cellBytes = Buffer.byteLength(cell);
+    } else return;
+    if (this.recordLength + this.cellBytes >= recordLimit) {
       throw csvProblemError(this.blobName, 'CSV_MAX_RECORD_SIZE', this.nextRowLine, this.maxRecordSizeInBytes);
     }
+    if (this.cellBytes > this.maxCellSizeInBytes) this.discardingCell = true;
+  }
+
+  /** Adds the finished cell to the record: an oversized one as empty, marked for the reader to reject the row. */
+  private pushCell(cell: string): void {
+    if (this.discardingCell) {
+      this.record.oversizedCell ??= this.record.length;
+      this.record.push('');
+      this.recordLength += this.cellBytes;
+    } else {
+      this.record.push(cell);
+      this.recordLength += cell.length;
+    }
+    this.cellBytes = -1;
+    this.discardingCell = false;
+    this.droppedEndsWithCr = false;
   }
 
   /** Stamps the record with its start line as LineTrackingParser does, then counts the row end's line break. */
   private endRecord(out: ParsedRow[], rowEndLength: number): void {
     const record = this.record;
     const parserLine = this.countedLine;
-    if (parserLine - this.previousCountedLine > 1) this.overcountedLines += countQuotedCrLf(record);
+    if (parserLine - this.previousCountedLine > 1) this.overcountedLines += countQuotedCrLf(record) + this.droppedCrLf;
+    this.droppedCrLf = 0;
     this.previousCountedLine = parserLine;
     record.line = this.nextRowLine;
     this.nextRowLine = parserLine - this.overcountedLines + 1;
     out.push(record);
     this.record = [];
     this.recordLength = 0;
+    this.firstRecordRead = true;
     if (rowEndLength > 0) this.countedLine++;
+    else record.unterminated = true; // only the end of the file ends a record without a line break
   }
 }
 
@@ -418,6 +431,8 @@ function indexOrLength(text: string, searched: string, from: number): number {
 
 export interface FastCsvParserOptions {
   maxRecordSizeInBytes?: number;
+  /** A larger value is read through, not kept, and its record marked (`ParsedRow.oversizedCell`). */
+  maxCellSizeInBytes?: number;
   /**
    * The table's column count, to leave simple rows of that many cells as bytes (`RawRowBlock`s, see
    * `RawRowSplitter`) for a consumer that decodes only the rows it needs. Default: every row is decoded.
@@ -438,7 +453,7 @@ export class FastCsvParser extends Transform {
     // backpressure close to csv-parse's 16 buffered records.
     super({ readableObjectMode: true, readableHighWaterMark: 2 });
     const maxRecordSizeInBytes = options.maxRecordSizeInBytes ?? MAX_ROW_SIZE_IN_BYTES;
-    this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes);
+    this.scanner = new CsvRecordScanner(delimiter, blobName, maxRecordSizeInBytes, options.maxCellSizeInBytes);
     if (options.rawRowCellCount !== undefined) {
       this.splitter = new RawRowSplitter(this.scanner, delimiter, options.rawRowCellCount, maxRecordSizeInBytes);
     }

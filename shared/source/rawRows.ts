@@ -7,6 +7,11 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** An incomplete row carried to the next chunk beyond this size goes to the scanner, which enforces the real limit. */
 const MAX_CARRY_BYTES = 1024 * 1024;
+/**
+ * A carried row still incomplete after the next chunk is carried again only while it is one line up to this size
+ * (small chunks); beyond, the scanner finishes it, so that no row is searched from its start once per chunk.
+ */
+const MAX_RECARRY_BYTES = 64 * 1024;
 /** A first guess of row length, for sizing a block's cell table (it grows when rows are shorter). */
 const TYPICAL_ROW_BYTES = 64;
 
@@ -110,8 +115,10 @@ export class RawRowBlock {
 const NO_STARTS = new Int32Array(0);
 /** Returned by `readRow`: the chunk ends inside the row. */
 const INCOMPLETE = -1;
-/** Returned by `readRow`: the row holds a quote out of place or a lone CR row end, for the scanner to report. */
+/** Returned by `readRow`: the row holds a quote out of place, for the scanner to report. */
 const MALFORMED = -2;
+/** Returned by `readRow`: the row ends at a lone CR, which the scanner tells from a CRLF only by the next character. */
+const LONE_CR = -3;
 
 /**
  * Records the starts of the cells of `text[from..to)` split at `delimiter` (up to `cellCount` of them) from
@@ -144,12 +151,14 @@ function indexOrLength(text: string, searched: string, from: number): number {
 /**
  * Splits the bytes of a file into `RawRowBlock`s where rows are simple, and hands every other row to the
  * `CsvRecordScanner` as exactly that row's bytes, so records, start lines and errors are the scanner's own. It starts
- * once the scanner has read a first record and knows the row end (LF or CRLF), and gives the rest of a file to the
- * scanner for good at anything malformed (a stray quote, a lone CR row end), where the scanner reports the error.
- * The output keeps the file's order: blocks and scanner records interleaved.
+ * once the scanner has read a first record (the BOM), gives the rest of a chunk to the scanner from a row that ends at
+ * a lone CR or spans chunks, and the rest of a file at anything malformed (a stray quote), where the scanner reports
+ * the error. The output keeps the file's order: blocks and scanner records interleaved.
  */
 export class RawRowSplitter {
   private readonly delimiterCode: number;
+  /** Rows at least this long go to the scanner, which measures them against its record and cell size limits. */
+  private readonly rawRowLimitInBytes: number;
   /** The start of a row not complete at the end of the last chunk. */
   private carry: Buffer | undefined;
   /** Once true, everything goes to the scanner. */
@@ -170,9 +179,10 @@ export class RawRowSplitter {
     private readonly scanner: CsvRecordScanner,
     private readonly delimiter: string,
     private readonly cellCount: number,
-    private readonly maxRecordSizeInBytes: number,
+    maxRecordSizeInBytes: number,
   ) {
     this.delimiterCode = delimiter.charCodeAt(0);
+    this.rawRowLimitInBytes = Math.min(maxRecordSizeInBytes, scanner.maxCellSizeInBytes);
     // A multi-byte delimiter (é) would need UTF-8 matching: such files are read by the scanner alone.
     if (delimiter.length !== 1 || this.delimiterCode >= 0x80 || !(cellCount >= 1)) this.scannerOnly = true;
   }
@@ -180,14 +190,14 @@ export class RawRowSplitter {
   write(chunk: Buffer): Array<ParsedRow | RawRowBlock> {
     const out: Array<ParsedRow | RawRowBlock> = [];
     let pos = 0;
-    // A row begun in the last chunk: completed line by line (a quoted line break may need more than one), so that
-    // only that row's bytes are copied, not the whole chunk.
-    while (this.carry && pos < chunk.length) {
-      const lf = chunk.indexOf(LF, pos);
+    // A row begun in the last chunk: completed with this chunk's first line, so that only that row's bytes are
+    // copied, not the whole chunk. Still incomplete after a line break (a quoted one), or long, the scanner reads on.
+    if (this.carry) {
+      const lf = chunk.indexOf(LF);
       const until = lf < 0 ? chunk.length : lf + 1;
-      const joined = Buffer.concat([this.carry, chunk.subarray(pos, until)]);
+      const joined = Buffer.concat([this.carry, chunk.subarray(0, until)]);
       this.carry = undefined;
-      this.read(joined, 0, out);
+      this.read(joined, 0, out, lf >= 0 || joined.length > MAX_RECARRY_BYTES);
       pos = until;
     }
     if (pos < chunk.length) this.read(chunk, pos, out);
@@ -202,28 +212,38 @@ export class RawRowSplitter {
     return out;
   }
 
-  /** Reads `bytes` from `pos` to the end: rows as bytes where it can, the rest with the scanner. */
-  private read(bytes: Buffer, pos: number, out: Array<ParsedRow | RawRowBlock>): void {
+  /**
+   * Reads `bytes` from `pos` to the end: rows as bytes where it can, the rest with the scanner. `incompleteToScanner`:
+   * a row the bytes end inside is the scanner's (it was carried once already).
+   */
+  private read(bytes: Buffer, pos: number, out: Array<ParsedRow | RawRowBlock>, incompleteToScanner = false): void {
     while (pos < bytes.length) {
       if (this.scannerOnly) {
         this.scan(bytes.subarray(pos), out);
         return;
       }
-      const rowEnd = this.scanner.rowEnd;
-      if (this.scanner.atRowStart && (rowEnd === '\n' || rowEnd === '\r\n')) {
-        pos = this.splitRows(bytes, pos, rowEnd === '\r\n', out);
+      if (this.scanner.atRowStart && this.scanner.pastFirstRecord) {
+        pos = this.splitRows(bytes, pos, out, incompleteToScanner);
         continue;
       }
-      if (rowEnd === '\r') {
-        this.scannerOnly = true;
-        continue;
-      }
-      // Until the scanner stands between records with a known row end, it reads line by line.
-      const lf = bytes.indexOf(LF, pos);
-      const until = lf < 0 ? bytes.length : lf + 1;
+      // Until the scanner stands between records (after the first), it reads up to each place where the row may
+      // end, and never a byte twice: a value full of line breaks costs one pass, not one per line.
+      const until = this.possibleRowEnd(bytes, pos);
       this.scan(bytes.subarray(pos, until), out);
       pos = until;
     }
+  }
+
+  /** One past the first LF at or after `pos` where the scanner's record may end (inside quotes: after a quote). */
+  private possibleRowEnd(bytes: Buffer, pos: number): number {
+    let from = pos;
+    if (this.scanner.inQuotedValue) {
+      const quote = bytes.indexOf(QUOTE, pos);
+      if (quote < 0) return bytes.length;
+      from = quote + 1;
+    }
+    const lf = bytes.indexOf(LF, from);
+    return lf < 0 ? bytes.length : lf + 1;
   }
 
   private scan(bytes: Buffer, out: Array<ParsedRow | RawRowBlock>): void {
@@ -234,7 +254,12 @@ export class RawRowSplitter {
    * Reads rows from `pos` until the chunk ends; returns the position reached (the chunk's length, once an
    * incomplete row is carried or the rest was given to the scanner).
    */
-  private splitRows(bytes: Buffer, pos: number, crLf: boolean, out: Array<ParsedRow | RawRowBlock>): number {
+  private splitRows(
+    bytes: Buffer,
+    pos: number,
+    out: Array<ParsedRow | RawRowBlock>,
+    incompleteToScanner: boolean,
+  ): number {
     const length = bytes.length;
     const stride = this.cellCount + 1;
     this.nextLf = this.nextQuote = this.nextCr = -1; // positions in the previous chunk
@@ -249,15 +274,16 @@ export class RawRowSplitter {
         grown.set(starts);
         starts = grown;
       }
-      const next = this.readRow(bytes, text, p, crLf, starts, rows * stride);
-      if (next === INCOMPLETE || next === MALFORMED) {
+      const next = this.readRow(bytes, text, p, starts, rows * stride);
+      if (next === INCOMPLETE || next === MALFORMED || next === LONE_CR) {
         this.emitBlock(bytes, text, starts, rows, out);
         const rest = bytes.subarray(p);
-        // A malformed row is the scanner's to report; a huge one (or an unclosed quote) is its to measure.
-        if (next === MALFORMED || rest.length > MAX_CARRY_BYTES) {
-          this.scannerOnly = true;
-          this.scan(rest, out);
-        } else this.carry = rest;
+        // A malformed row is the scanner's to report, a lone CR its to tell from a CRLF. A huge row (or an unclosed
+        // quote) is its to measure, and a row carried before is its to finish: it reads on from where it stands,
+        // never from the row start again.
+        if (next === MALFORMED) this.scannerOnly = true;
+        if (next !== INCOMPLETE || incompleteToScanner || rest.length > MAX_CARRY_BYTES) this.scan(rest, out);
+        else this.carry = rest;
         return length;
       }
       if (this.rowIsRaw) {
@@ -293,30 +319,28 @@ export class RawRowSplitter {
 
   /**
    * Reads the row at `p`, writing its cell starts at `starts[base..]`; returns where the next row starts, or
-   * INCOMPLETE / MALFORMED. `rowIsRaw` then tells whether the row can stay bytes.
+   * INCOMPLETE / MALFORMED. `rowIsRaw` then tells whether the row can stay bytes. Every line break outside quotes
+   * ends a row (LF, CRLF or a lone CR, mixed or not: the scanner's rule); from a lone CR on, the scanner reads the
+   * chunk.
    */
-  private readRow(bytes: Buffer, text: string, p: number, crLf: boolean, starts: Int32Array, base: number): number {
+  private readRow(bytes: Buffer, text: string, p: number, starts: Int32Array, base: number): number {
     const length = bytes.length;
     const rowStart = p;
     if (this.nextLf < p) this.nextLf = indexOrLength(text, '\n', p);
     if (this.nextQuote < p) this.nextQuote = indexOrLength(text, '"', p);
     if (this.nextCr < p) this.nextCr = indexOrLength(text, '\r', p);
-    const plainEnd = crLf ? this.nextLf - 1 : this.nextLf;
-    if (
-      this.nextLf < length &&
-      this.nextQuote > plainEnd &&
-      (crLf ? this.nextCr === plainEnd : this.nextCr > plainEnd) &&
-      plainEnd >= p
-    ) {
-      // No quote and no stray CR before the row end: the cells are what lies between delimiters.
+    const lf = this.nextLf;
+    const plainEnd = lf > p && bytes[lf - 1] === CR ? lf - 1 : lf;
+    if (lf < length && this.nextQuote > plainEnd && this.nextCr >= plainEnd) {
+      // No quote and no lone CR before the row end: the cells are what lies between delimiters.
       const cells = splitAtDelimiters(text, p, plainEnd, this.delimiter, starts, base, this.cellCount);
-      return this.rowRead(rowStart, plainEnd, crLf ? 2 : 1, cells, true, starts, base);
+      return this.rowRead(rowStart, plainEnd, lf + 1 - plainEnd, cells, true, starts, base);
     }
-    return this.readRowByCells(bytes, p, crLf, starts, base);
+    return this.readRowByCells(bytes, p, starts, base);
   }
 
-  /** `readRow` for rows with quotes or stray line breaks: one cell at a time, as the scanner reads them. */
-  private readRowByCells(bytes: Buffer, p: number, crLf: boolean, starts: Int32Array, base: number): number {
+  /** `readRow` for rows with quotes or lone CRs: one cell at a time, as the scanner reads them. */
+  private readRowByCells(bytes: Buffer, p: number, starts: Int32Array, base: number): number {
     const length = bytes.length;
     const rowStart = p;
     const delimiter = this.delimiterCode;
@@ -345,30 +369,34 @@ export class RawRowSplitter {
           p++;
           continue;
         }
-        if (code === LF && !crLf) return this.rowRead(rowStart, p, 1, cells, simple, starts, base);
-        if (code !== CR || !crLf) return MALFORMED;
-        if (p + 1 >= length) return INCOMPLETE;
-        if (bytes[p + 1] !== LF) return MALFORMED;
-        return this.rowRead(rowStart, p, 2, cells, simple, starts, base);
+        if (code !== LF && code !== CR) return MALFORMED;
+        return this.rowEnd(bytes, rowStart, p, cells, simple, starts, base);
       }
       for (; ; p++) {
         if (p >= length) return INCOMPLETE;
         const code = bytes[p];
         if (code === delimiter) break;
         if (code === QUOTE) return MALFORMED;
-        if (code === LF) {
-          if (!crLf) return this.rowRead(rowStart, p, 1, cells, simple, starts, base);
-          simple = false; // an LF in a CRLF file is cell content
-        } else if (code === CR) {
-          if (crLf) {
-            if (p + 1 >= length) return INCOMPLETE;
-            if (bytes[p + 1] === LF) return this.rowRead(rowStart, p, 2, cells, simple, starts, base);
-          }
-          simple = false; // a CR that does not end the row is cell content
-        }
+        if (code === LF || code === CR) return this.rowEnd(bytes, rowStart, p, cells, simple, starts, base);
       }
       p++;
     }
+  }
+
+  /** The row ends at the line break at `at`: CRLF, LF, or a lone CR (which the scanner reads). */
+  private rowEnd(
+    bytes: Buffer,
+    rowStart: number,
+    at: number,
+    cells: number,
+    simple: boolean,
+    starts: Int32Array,
+    base: number,
+  ): number {
+    if (bytes[at] === LF) return this.rowRead(rowStart, at, 1, cells, simple, starts, base);
+    if (at + 1 >= bytes.length) return INCOMPLETE;
+    if (bytes[at + 1] === LF) return this.rowRead(rowStart, at, 2, cells, simple, starts, base);
+    return LONE_CR;
   }
 
   /** Ends a row found at `rowStart..rowEnd` (its row end excluded); returns where the next row starts. */
@@ -381,8 +409,8 @@ export class RawRowSplitter {
     starts: Int32Array,
     base: number,
   ): number {
-    // Rows near the scanner's size limit are left to it, so that it measures them.
-    this.rowIsRaw = simple && cells === this.cellCount && rowEnd - rowStart + 2 < this.maxRecordSizeInBytes;
+    // Rows near the scanner's size limits are left to it, so that it measures them.
+    this.rowIsRaw = simple && cells === this.cellCount && rowEnd - rowStart + 2 < this.rawRowLimitInBytes;
     if (this.rowIsRaw) starts[base + this.cellCount] = rowEnd + 1;
     return rowEnd + rowEndLength;
   }

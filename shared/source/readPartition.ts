@@ -5,6 +5,7 @@ import { CsvError, Options as CsvParseOptions, Parser } from 'csv-parse';
 import { Converter, INVALID, converterFor, invalidCellReason } from './dataTypes';
 import { SourceError, SourceReadError } from './errors';
 import {
+  DEFAULT_MAX_CELL_SIZE_IN_BYTES,
   FastCsvParser,
   MAX_ROW_SIZE_IN_BYTES,
   ParsedRow,
@@ -25,6 +26,17 @@ export interface ReadPartitionOptions {
    * out as null, so a bad value in a column nobody sends never rejects a row.
    */
   columns?: readonly number[];
+  /**
+   * Called when the partition is empty (0 bytes: no header, no row, so probably not written yet or cut) or was found
+   * partly written at discovery (`PartitionRef.incomplete`). The reader reads it all the same; the caller holds the
+   * segment's removals. (A file that ends inside a row rejects that row.)
+   */
+  onIncompletePartition?: (problem: { blobName: string; reason: string }) => void;
+  /**
+   * A value larger than this (UTF-8 bytes) rejects its row, naming blob, line and column; the file is read on.
+   * Default `DEFAULT_MAX_CELL_SIZE_IN_BYTES` (1 MiB).
+   */
+  maxCellSizeInBytes?: number;
 }
 
 export interface ReadPartitionBatchesOptions extends ReadPartitionOptions {
@@ -49,9 +61,24 @@ export class LineTrackingParser extends Parser {
   nextRowLine = 1;
   private previousParserLine = 0;
   private overcountedLines = 0;
+  /** The input's last byte so far: at the end, whether a line break ended the last record. */
+  private lastByte = -1;
+  private flushing = false;
+
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+    if (chunk.length > 0) this.lastByte = chunk[chunk.length - 1];
+    super._transform(chunk, encoding, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.flushing = true;
+    super._flush(callback);
+  }
 
   override push(record: ParsedRow | null): boolean {
     if (record !== null) {
+      // What csv-parse pushes at the end of the input is the last record (it may wait there to look past an LF).
+      if (this.flushing && this.lastByte !== 0x0a && this.lastByte !== 0x0d) record.unterminated = true;
       const parserLine = this.info.lines;
       if (parserLine - this.previousParserLine > 1) this.overcountedLines += countQuotedCrLf(record);
       this.previousParserLine = parserLine;
@@ -114,6 +141,9 @@ export function csvParseOptions(csv: CsvSettings): CsvParseOptions {
     bom: true,
     skip_empty_lines: false,
     max_record_size: MAX_ROW_SIZE_IN_BYTES,
+    // Every line break outside quotes ends a row, whatever kind (CDM QuoteStyle.Csv and QuoteStyle.None): without
+    // this list csv-parse takes the first one for the whole file, and a later CRLF leaves its CR in the last value.
+    record_delimiter: ['\r\n', '\n', '\r'],
   };
 }
 
@@ -151,13 +181,24 @@ export async function* readPartitionBatches(
   const used = options.columns ?? columns.map((_, index) => index);
   const unused = columns.map((_, index) => index).filter((index) => !used.includes(index));
   let rowsToSkip = options.skipRows ?? 0;
+  const maxCellSizeInBytes = options.maxCellSizeInBytes ?? DEFAULT_MAX_CELL_SIZE_IN_BYTES;
 
-  const body = await openBlob(container, blobName);
+  const { body, contentLength } = await openBlob(container, blobName);
+  if (partition.incomplete) options.onIncompletePartition?.({ blobName, reason: partition.incomplete });
+  else if (contentLength === 0) {
+    options.onIncompletePartition?.({
+      blobName,
+      reason: 'the partition is empty (0 bytes, not even a header): it may not be written yet',
+    });
+  }
   const utf8 = new Utf8Watch();
   // The fast scanner yields what csv-parse yields for the common settings, in about a third of the time.
   const fast = fastScannerHandles(csv);
   const parser = fast
-    ? new FastCsvParser(csv.delimiter, blobName, { rawRowCellCount: options.rawRows ? columnCount : undefined })
+    ? new FastCsvParser(csv.delimiter, blobName, {
+        rawRowCellCount: options.rawRows ? columnCount : undefined,
+        maxCellSizeInBytes,
+      })
     : new LineTrackingParser(csvParseOptions(csv));
   pipeline(body, utf8, parser, () => {
     // Errors surface through `records` below.
@@ -165,6 +206,25 @@ export async function* readPartitionBatches(
 
   /** The record a parsed row becomes: typed, or rejected with blob, line and column. */
   const typed = (record: ParsedRow, line: number): SourceRecord => {
+    if (record.unterminated) {
+      return {
+        kind: 'rejected',
+        blobName,
+        line,
+        reason: 'the file ends inside this row (no line break after it): it may be cut short',
+      };
+    }
+    // The fast scanner marks an oversized value as it reads past it; csv-parse's records are measured here.
+    const oversized = fast ? record.oversizedCell : oversizedCell(record, maxCellSizeInBytes);
+    if (oversized !== undefined) {
+      return {
+        kind: 'rejected',
+        blobName,
+        line,
+        column: columns[oversized]?.name ?? `cell ${oversized + 1}`,
+        reason: `a value larger than ${maxCellSizeInBytes} bytes (SOURCE_MAX_CELL_BYTES)`,
+      };
+    }
     if (record.length !== columnCount) {
       return { kind: 'rejected', blobName, line, reason: `expected ${columnCount} cells, found ${record.length}` };
     }
@@ -204,7 +264,8 @@ export async function* readPartitionBatches(
     const line = record.line ?? 0;
     // A blank line (e.g. a trailing one) holds no row of a multi-column table: skipped, not rejected, since a
     // rejected row would hold back its segment's removals.
-    if (columnCount > 1 && record.length === 1 && record[0] === '') return undefined;
+    if (columnCount > 1 && record.length === 1 && record[0] === '' && record.oversizedCell === undefined)
+      return undefined;
     if (firstRecord) {
       firstRecord = false;
       if (csv.columnHeaders) {
@@ -308,13 +369,16 @@ async function* records(
   }
 }
 
-async function openBlob(container: ContainerClient, blobName: string): Promise<Readable> {
+async function openBlob(
+  container: ContainerClient,
+  blobName: string,
+): Promise<{ body: Readable; contentLength: number | undefined }> {
   try {
     const response = await container
       .getBlobClient(blobName)
       .download(0, undefined, { maxRetryRequests: DOWNLOAD_RETRIES });
     if (!response.readableStreamBody) throw new SourceError(blobName, 'download returned no body');
-    return response.readableStreamBody as Readable;
+    return { body: response.readableStreamBody as Readable, contentLength: response.contentLength };
   } catch (error) {
     if (error instanceof SourceError) throw error;
     const status = (error as { statusCode?: number }).statusCode;
@@ -356,6 +420,15 @@ export function toSourceError(
   // Anything else failed the download itself (the stream's error carries no blob name and may carry a URL).
   const code = (error as { code?: unknown; name?: unknown } | null)?.code ?? (error as { name?: unknown })?.name;
   return new SourceReadError(blobName, typeof code === 'string' ? code : 'stream error');
+}
+
+/** The first cell over `maxCellSizeInBytes` (a UTF-16 unit is at most 3 bytes: most cells need no count). */
+function oversizedCell(record: string[], maxCellSizeInBytes: number): number | undefined {
+  for (let i = 0; i < record.length; i++) {
+    const cell = record[i];
+    if (cell.length * 3 > maxCellSizeInBytes && Buffer.byteLength(cell) > maxCellSizeInBytes) return i;
+  }
+  return undefined;
 }
 
 function isHeaderRow(record: string[], entity: EntityDescriptor): boolean {

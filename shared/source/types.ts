@@ -44,6 +44,11 @@ export interface PartitionRef {
   /** Blob name inside the export container (already resolved, decoded, validated to stay in the container). */
   blobName: string;
   csv: CsvSettings;
+  /**
+   * Why the partition looks partly written (it was written after the metadata), if it does: it is read, and the
+   * reader reports it (`onIncompletePartition`) so that its segment's removals are held.
+   */
+  incomplete?: string;
 }
 
 export interface EntityDescriptor {

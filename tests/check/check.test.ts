@@ -55,9 +55,10 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
     await container.create();
     const upload = (name: string, text: string) =>
       container.getBlockBlobClient(`${EXPORT_PATH}/${name}`).upload(text, Buffer.byteLength(text));
-    await upload('model.json', JSON.stringify(model));
+    // As CI writes an export: the partitions, then model.json (a partition written later reads as partial).
     await upload(model.entities[0].partitions[0].location, 'c1,BZ-1,ann@example.com,Ann,12.5\r\n');
     await upload(model.entities[1].partitions[0].location, 'c1\r\n');
+    await upload('model.json', JSON.stringify(model));
     goodEnv = {
       CI_EXPORT_STORAGE: azurite.connectionString,
       CI_EXPORT_CONTAINER: 'ci-exports',

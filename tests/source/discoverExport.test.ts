@@ -123,8 +123,37 @@ describe('discoverExport', () => {
     );
     const first = await discoverExport(container, root);
     expect((await discoverExport(container, root)).fingerprint).toBe(first.fingerprint);
+    // CI rewrites model.json after the partitions.
+    const model = (await container.getBlobClient(`${root}/model.json`).downloadToBuffer()).toString('utf8');
     await putBlob(container, `${root}/T/2025/03/10/0200/T_1.csv`, `${ID_B}\n`);
+    await putBlob(container, `${root}/model.json`, model);
     expect((await discoverExport(container, root)).fingerprint).not.toBe(first.fingerprint);
+  });
+
+  it('marks a partition written after model.json as incomplete (the export is being written)', async () => {
+    const root = 'rewriting/Export';
+    await putBlob(container, `${root}/T/2025/03/10/0200/T_1.csv`, `${ID_A}\n`);
+    const model = modelJson([
+      {
+        name: 'T',
+        attributes: [{ name: 'CustomerId', dataType: 'guid' }],
+        partitions: [{ name: 'p', location: 'T/2025/03/10/0200/T_1.csv' }],
+      },
+    ]);
+    await putBlob(container, `${root}/model.json`, model);
+    expect((await discoverExport(container, root)).entities.get('T')?.partitions[0].incomplete).toBeUndefined();
+    // Storage times have whole seconds: the rewrite must land in a later second than model.json.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await putBlob(container, `${root}/T/2025/03/10/0200/T_1.csv`, '');
+    const beingWritten = await discoverExport(container, root);
+    expect(beingWritten.entities.get('T')?.partitions[0].incomplete).toBe(
+      `written after ${root}/model.json: the export is being written`,
+    );
+    expect(beingWritten.warnings).toContain(
+      `${root}/T/2025/03/10/0200/T_1.csv: written after ${root}/model.json: the export is being written; removals of T are held`,
+    );
+    await putBlob(container, `${root}/model.json`, model);
+    expect((await discoverExport(container, root)).entities.get('T')?.partitions[0].incomplete).toBeUndefined();
   });
 
   it('warns when model.json lists an older run than the newest run folder on storage', async () => {
@@ -363,6 +392,35 @@ describe('discoverExport', () => {
     ]);
     expect(descriptor.warnings).toEqual([expect.stringContaining('matches 2 run folders; reading only the newest')]);
     expect(await readEntity(container, descriptor, 'Glob')).toEqual([[ID_B]]);
+  });
+
+  it('without metadata reads only a complete run folder: settled, and no file empty', async () => {
+    const root = 'settle/Export';
+    await putBlob(container, `${root}/Gold/2025/03/10/0100/Gold_1.csv`, `CustomerId\n${ID_A}\n${ID_B}\n`);
+    await putBlob(container, `${root}/Gold/2025/03/10/0200/Gold_1.csv`, `CustomerId\n${ID_A}\n`);
+    await putBlob(container, `${root}/Gold/2025/03/10/0200/Gold_2.csv`, '');
+    const later = () => Date.now() + 61_000;
+
+    // The newest folder holds an empty file: still being written. The older, complete one is read.
+    const olderRead = await discoverExport(container, root, { settleTimeInMs: 60_000, now: later });
+    expect(olderRead.entities.get('Gold')?.partitions.map((p) => p.blobName)).toEqual([
+      `${root}/Gold/2025/03/10/0100/Gold_1.csv`,
+    ]);
+    expect(olderRead.warnings).toContain(
+      `Gold: run folder ${root}/Gold/2025/03/10/0200 is not complete (${root}/Gold/2025/03/10/0200/Gold_2.csv is ` +
+        'empty (0 bytes, not even a header row)); reading an older one',
+    );
+
+    // Finished, but changed less than the settle time ago (and so is every older folder): nothing is read.
+    await putBlob(container, `${root}/Gold/2025/03/10/0200/Gold_2.csv`, `CustomerId\n${ID_B}\n`);
+    await expect(discoverExport(container, root, { settleTimeInMs: 60_000 })).rejects.toThrow(
+      /no complete run folder of Gold: a file changed \d+ s ago, less than the settle time \(SOURCE_SETTLE_SECONDS=60\)/,
+    );
+    const settled = await discoverExport(container, root, { settleTimeInMs: 60_000, now: later });
+    expect(settled.entities.get('Gold')?.partitions.map((p) => p.blobName)).toEqual([
+      `${root}/Gold/2025/03/10/0200/Gold_1.csv`,
+      `${root}/Gold/2025/03/10/0200/Gold_2.csv`,
+    ]);
   });
 
   it('without metadata lists run folders, takes the newest run per table numerically, and reads headers', async () => {

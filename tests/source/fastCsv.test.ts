@@ -277,6 +277,44 @@ describe('CsvRecordScanner against csv-parse', () => {
     expect(() => scanner.write(megabyte)).toThrow(`${BLOB} line 2: a row is larger than 1000 bytes`);
   });
 
+  it('reads past a value over the cell limit without keeping it, marking its row; later rows keep their lines', async () => {
+    const limit = 64 * 1024;
+    for (const rowEnd of ['\n', '\r\n']) {
+      const quoted = `"${'ab\r\ncd""e\n'.repeat(20_000)}"`; // 240 KB, line breaks and doubled quotes
+      const unquoted = 'z'.repeat(200_000);
+      const rows = ['a,b,c', `x,${quoted},y`, 'd,e,f', `g,${unquoted},h`, '"i",j,k'];
+      const bytes = Buffer.from(rows.join(rowEnd) + rowEnd, 'utf8');
+      const expected = await viaCsvParse([bytes], ',');
+      if (!('records' in expected)) throw new Error('csv-parse failed');
+      // Chunk sizes that put chunk ends between a CR and its LF, and elsewhere.
+      for (const [chunkSize, viaRaw] of [65_536, 65_537, 65_539, 4_099].flatMap((size) => [
+        [size, false] as const,
+        [size, true] as const,
+      ])) {
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < bytes.length; at += chunkSize) chunks.push(bytes.subarray(at, at + chunkSize));
+        const scanner = new CsvRecordScanner(',', BLOB, BIG_LIMIT, limit);
+        const splitter = new RawRowSplitter(scanner, ',', 3, BIG_LIMIT);
+        const records: ParsedRow[] = [];
+        const keep = (items: Array<ParsedRow | RawRowBlock>) => {
+          for (const item of items) {
+            if (!(item instanceof RawRowBlock)) records.push(item);
+            else for (let row = 0; row < item.rowCount; row++) records.push(item.decode(row));
+          }
+        };
+        for (const chunk of chunks) keep(viaRaw ? splitter.write(chunk) : scanner.write(chunk));
+        keep(viaRaw ? splitter.end() : scanner.end());
+        expect(records.map((record) => record.line)).toEqual(expected.records.map(([line]) => line));
+        expect(records.map((record) => record.oversizedCell)).toEqual([undefined, 1, undefined, 1, undefined]);
+        // The oversized value comes out empty; every other cell is csv-parse's.
+        const withoutOversized = expected.records.map(([, cells]) =>
+          cells.map((cell) => (cell.length > limit ? '' : cell)),
+        );
+        expect(records.map((record) => [...record])).toEqual(withoutOversized);
+      }
+    }
+  });
+
   it('is only chosen for quoted CSV with QuoteAlways and a one-character delimiter', () => {
     expect(fastScannerHandles(settings(','))).toBe(true);
     expect(fastScannerHandles({ ...settings(','), quoteStyle: 'none' })).toBe(false);

@@ -275,7 +275,7 @@ describe('readPartition', () => {
       ',,1e5,,,,,,,',
       ',,,,,,,,not-a-guid,',
     ];
-    await putBlob(container, 'types/p.csv', lines.join('\n'));
+    await putBlob(container, 'types/p.csv', lines.join('\n') + '\n');
     const previousTimeZone = process.env.TZ;
     process.env.TZ = 'America/New_York'; // a datetime without offset must still read as UTC
     let records: SourceRecord[];
@@ -327,7 +327,7 @@ describe('readPartition', () => {
       ['Points', 'int64'],
     ]);
     const id = 'A0E4B7D9-1C3F-4E62-8B5A-9D7C2E1F0A68';
-    await putBlob(container, 'cols/p.csv', [`${id},not-a-date,7`, `${id},2025-03-10,seven`].join('\n'));
+    await putBlob(container, 'cols/p.csv', [`${id},not-a-date,7`, `${id},2025-03-10,seven`].join('\n') + '\n');
     const records = await readAll(container, typed, 'cols/p.csv', {}, { columns: [0, 2] });
     expect(records).toEqual([
       { kind: 'row', blobName: 'cols/p.csv', line: 1, values: [id.toLowerCase(), null, 7] },
