@@ -14,6 +14,8 @@ export interface RunRequest {
   /** Lets removals through although a segment shrank more than the guard allows. */
   allowMassRemoval: boolean;
   trigger: RunTrigger;
+  /** Who started it, for the run history: `user@host` from the CLI; absent when unknown (timer, HTTP). */
+  caller?: string;
 }
 
 /** Counters of a run. They add up: every input row is sent, unchanged, skipped or rejected. */
