@@ -4,6 +4,7 @@ import { ConfigError } from '../../shared/config/errors';
 import { createApp } from '../../shared/run/app';
 import { readRunPlan } from '../../shared/run/artifacts';
 import { getRun, listRuns } from '../../shared/run/records';
+import { StorageFailure } from '../../shared/run/storageMessages';
 import { createStreamLogger } from '../../shared/telemetry/logger';
 import { parseArgs, USAGE, UsageError, type Command } from './args';
 import { checkConfiguration, formatFindings } from './check';
@@ -99,7 +100,12 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-    else if (error instanceof ConfigError || error instanceof RunConflictError || error instanceof ReportNotFoundError)
+    else if (
+      error instanceof ConfigError ||
+      error instanceof RunConflictError ||
+      error instanceof ReportNotFoundError ||
+      error instanceof StorageFailure
+    )
       console.error(error.message);
     else console.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(error instanceof UsageError ? 2 : 1);
