@@ -7,8 +7,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { ConfigError } from '../../shared/config/errors';
 import { parseExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
+import { DEFAULTS } from '../../shared/config/settings';
 import { startBrazeSandbox, SANDBOX_DEFAULT_API_KEY, type BrazeSandbox } from '../braze-sandbox/server';
 import { containerSink, writeExport, type GeneratorOptions } from '../generate-export/generator';
 import { AZURITE_ACCOUNT, AZURITE_KEY, isPortFree, startAzuriteService, stopAzuriteServices } from './azurite';
@@ -76,8 +78,14 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       blob.port === PREFERRED_PORTS.blob && queue.port === PREFERRED_PORTS.queue
         ? 'UseDevelopmentStorage=true'
         : connectionString(blob.port, queue.port);
-    const exportContainer = BlobServiceClient.fromConnectionString(storage).getContainerClient(container);
+    const service = BlobServiceClient.fromConnectionString(storage);
+    const exportContainer = service.getContainerClient(container);
     await exportContainer.createIfNotExists();
+    // What the first run would create, made now so `check` can test writing there.
+    await service.getContainerClient(base.STATE_CONTAINER || DEFAULTS.stateContainer).createIfNotExists();
+    await QueueServiceClient.fromConnectionString(storage)
+      .getQueueClient(base.RUN_QUEUE_NAME || DEFAULTS.runQueueName)
+      .createIfNotExists();
     const written = await writeExport(containerSink(exportContainer), exportPath, {
       profiles: options.profiles,
       seed: options.seed,
