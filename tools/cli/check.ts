@@ -10,7 +10,7 @@ import { loadExportConfig, type ExportConfig } from '../../shared/config/exportC
 import { loadSettings, type Environment, type Settings } from '../../shared/config/settings';
 import { missingColumns } from '../../shared/mapping/profileMapper';
 import { createContainerClient, createQueueClient, storageStatus } from '../../shared/run/storage';
-import { accountOf, describeStorageFailure, storageTargets } from '../../shared/run/storageMessages';
+import { accountOf, describeStorageFailure, isStorageError, storageTargets } from '../../shared/run/storageMessages';
 import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
@@ -292,7 +292,10 @@ async function checkStateStorage(settings: Settings): Promise<Finding[]> {
           ),
     );
   } catch (error) {
-    findings.push(finding('error', area, describeStorageFailure(error, state, step).message));
+    const message = isStorageError(error)
+      ? describeStorageFailure(error, state, step).message
+      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error), [])} (check STATE_STORAGE)`;
+    findings.push(finding('error', area, message));
   }
   return findings;
 }
