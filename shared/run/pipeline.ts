@@ -34,6 +34,7 @@ import {
   type Checkpoint,
   type RejectedRow,
 } from './artifacts';
+import { runContext } from '../report/runContext';
 import { writeRunReport } from '../report/runReport';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
 import { ChangePlan } from './plan';
@@ -142,6 +143,8 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
+  /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
+  private comparedWithPreviousState = false;
   private durable: DurableProgress | null = null;
   private lastProgressAt = 0;
   private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
@@ -184,6 +187,7 @@ class RunStep {
       loadSnapshotMeta(stateContainer, configHash),
     ]);
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
+    this.comparedWithPreviousState = meta !== null && !request.fullResync;
     const segmentIds = exportConfig.segments.map((s) => s.brazeSegmentApiId);
     const attributeNames = mappedAttributeNames(exportConfig);
 
@@ -227,7 +231,7 @@ class RunStep {
     ) {
       const summary = this.summarize(runId, request, descriptor, [], true);
       await writeRunResults(stateContainer, summary, [], null);
-      await writeRunReport(stateContainer, summary, []);
+      await writeRunReport(stateContainer, summary, [], { exportContainer, exportConfig });
       this.logger.log('info', 'run finished: export already synced, nothing to send', { runId });
       return { kind: 'completed' as const, summary };
     }
@@ -324,7 +328,10 @@ class RunStep {
     const summary = this.summarize(runId, request, descriptor, segments, false);
     await Promise.all([
       writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null),
-      writeRunReport(stateContainer, summary, this.rejected),
+      writeRunReport(stateContainer, summary, this.rejected, {
+        exportContainer: this.deps.exportContainer,
+        exportConfig: this.deps.exportConfig,
+      }),
     ]);
     // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
@@ -734,6 +741,7 @@ class RunStep {
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: finishedAtMs - Date.parse(this.checkpoint.startedAt),
+      context: runContext(request, descriptor, this.checkpoint.configHash, this.comparedWithPreviousState),
     };
   }
 }

@@ -70,6 +70,18 @@ export interface RunSummary extends RunCounters {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  /** What was synced, with which config, started how: the report's context block. Absent in older summaries. */
+  context?: RunContext;
+}
+
+export interface RunContext {
+  /** Folders of the partitions read (CI writes one `<Table>/<yyyy>/<mm>/<dd>/<HHMM>` folder per export run). */
+  exportFolders: string[];
+  /** Hash of the export config and Braze endpoint: the state (snapshot) the run compared with. */
+  configHash: string;
+  /** A snapshot of an earlier sync was compared with (false on a first sync and a full resync). */
+  comparedWithPreviousState: boolean;
+  request: RunRequest;
 }
 
 /**
