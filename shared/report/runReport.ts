@@ -3,7 +3,7 @@ import type { ExportConfig } from '../config/exportConfig';
 import { runBlobName, type RejectedRow } from '../run/artifacts';
 import type { RunStatus, RunSummary, TimelineSample } from '../run/types';
 import { lineChart, type ChartSeries } from './svgChart';
-import { membershipsText, savingText, sentWord } from './wording';
+import { membershipsText, savingText } from './wording';
 
 /** Rows listed in the report; the full list stays in `rejected.ndjson`. */
 export const REJECTED_ROWS_SHOWN = 100;
@@ -138,7 +138,6 @@ function overviewSection(s: RunSummary): string {
   const seconds = s.durationMs / 1000;
   const rate = seconds > 0 ? Math.round(s.profilesRead / seconds) : 0;
   const status = reportStatus(s);
-  const verb = sentWord(s);
   const flags = [
     s.dryRun ? 'dry run: nothing sent' : '',
     s.fullResync ? 'full resync' : '',
@@ -150,8 +149,8 @@ function overviewSection(s: RunSummary): string {
       count(s.profilesRead),
       `${s.segments.length} segment table(s), a profile in each of its segments; ${count(rate)} per second`,
     ],
-    [`Users ${verb}`, count(s.usersSent), `${count(s.objectsSent)} objects`],
-    [`Attributes ${verb}`, count(s.attributesSent), savingText(s)],
+    [s.dryRun ? 'Users that would be sent' : 'Users sent', count(s.usersSent), `${count(s.objectsSent)} objects`],
+    [s.dryRun ? 'Attributes that would be sent' : 'Attributes sent', count(s.attributesSent), savingText(s)],
     ['Memberships', membershipsText(s), heldText(s)],
     ['Rejected rows', count(s.rejected), s.rejected > 0 ? 'see below and rejected.ndjson' : 'none'],
     ['Requests', count(s.requests), `${count(s.throttled)} throttled (429), ${count(s.retries)} retries`],
@@ -257,7 +256,7 @@ ${bars
   .join('\n')}
 </svg>`;
   return `<section id="attributes">
-<h2>Attributes ${sentWord(s)} vs a full resend</h2>
+<h2>Attributes ${s.dryRun ? 'that would be sent' : 'sent'} vs a full resend</h2>
 <p>Only changed attributes and memberships are sent; each one is a Braze data point. ${text(savingText(s))}.</p>
 ${svg}
 </section>`;
