@@ -197,7 +197,11 @@ function contextSection(s: RunSummary, details: ReportDetails): string {
     [
       'Export config',
       `hash <code>${text(context.configHash)}</code>${
-        details.configFile ? ` · <a href="${text(details.configFile)}">${text(details.configFile)}</a>` : ''
+        details.configFile
+          ? ` · <a href="${text(details.configFile)}">${text(details.configFile)}</a> (<code>runs/${text(
+              s.runId,
+            )}/${text(details.configFile)}</code> in the state container)`
+          : ''
       }`,
     ],
     [

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SETTINGS } from '../../shared/config/settings';
+import { renderInChromium } from '../report/chromium';
 
 const exec = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
@@ -90,7 +91,24 @@ describe('ci-braze-export local, then the printed commands, from a folder holdin
     const out = path.join(folder, 'report.html');
     const { stderr } = await cli(['report', run.runId, '--out', out]);
     expect(stderr).toContain(`written to ${out}`);
-    expect(readFileSync(out, 'utf8')).toContain(run.runId);
+    // As a browser shows it: the badge, the context block, no console error and nothing loaded from elsewhere.
+    const page = renderInChromium(out);
+    expect(page.problems).toEqual([]);
+    expect(page.dom).toMatch(/<span class="status" style="background:#1a7f37">succeeded<\/span>/);
+    const context = /<section id="context">([\s\S]*?)<\/section>/.exec(page.dom)![1];
+    expect(context).toMatch(/model\.json<\/code>, written \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC/);
+    expect(context).toContain('HighValueSegment/2025/03/10/0200');
+    expect(context).toMatch(/hash <code>[0-9a-f]{16}<\/code> · <a href="config\.json">config\.json<\/a>/);
+    expect(context).toContain('nothing: first sync under this config');
+    expect(context).toMatch(/cli \(\S+@\S+\)/);
+    expect(page.dom).toContain('first sync: no earlier state to compare with');
+
+    const planOut = path.join(folder, 'plan.html');
+    await cli(['report', plan.runId, '--out', planOut]);
+    const planPage = renderInChromium(planOut);
+    expect(planPage.dom).toMatch(/<span class="status" style="background:#8250df">dry run: nothing sent<\/span>/);
+    expect(planPage.dom).toContain('Users that would be sent');
+    expect(planPage.dom).not.toContain('>succeeded<');
   });
 
   it('stops on SIGINT', async () => {
