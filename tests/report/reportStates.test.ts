@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { renderRunReport, reportStatus, sortRejected } from '../../shared/report/runReport';
 import type { RejectedRow } from '../../shared/run/artifacts';
 import type { RunContext, RunSummary } from '../../shared/run/types';
 import { formatSummary } from '../../tools/cli/report';
+import { renderInChromium } from './chromium';
 
 const context: RunContext = {
   exportFolders: ['Ci/Feed/HighValueSegment/2026/11/28/0200', 'Ci/Feed/LoyalGold/2026/11/28/0200'],
@@ -74,6 +78,29 @@ describe('report states and honest numbers', () => {
     const html = renderRunReport(summary(overrides), []);
     expect(badge(html).slice(1)).toEqual([color, label]);
     expect(reportStatus(summary(overrides))).toEqual({ color, label });
+  });
+
+  it('renders each state in headless Chromium with its badge, the context block and no page problem', () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'report-states-'));
+    try {
+      const states: Array<[Partial<RunSummary>, string]> = [
+        [{ dryRun: true }, 'dry run: nothing sent'],
+        [{ rejected: 2 }, 'succeeded, 2 rows rejected'],
+        [{ status: 'held' }, 'held'],
+        [{ status: 'failed' }, 'failed'],
+      ];
+      for (const [overrides, label] of states) {
+        const file = path.join(folder, `${label.replace(/\W+/g, '-')}.html`);
+        writeFileSync(file, renderRunReport(summary(overrides), [], { configFile: 'config.json' }));
+        const page = renderInChromium(file);
+        expect(page.problems).toEqual([]);
+        expect(badge(page.dom)[2]).toBe(label);
+        expect(badge(page.dom)[1]).toBe(reportStatus(summary(overrides)).color);
+        expect(section(page.dom, 'context')).toContain('cli (ops@build-7)');
+      }
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('says rows read (not profiles), and what a dry run would send', () => {
