@@ -156,6 +156,17 @@ async function checkExport(settings: Settings, config: ExportConfig | null): Pro
     ),
     ...descriptor.warnings.map((warning) => finding('warning', area, warning)),
   ];
+  if (descriptor.format === 'listing') {
+    findings.push(
+      finding(
+        'warning',
+        area,
+        'no model.json or manifest: columns have no types, so every value is sent as text, and Braze fixes an ' +
+          "attribute's type on its first write (a number or boolean would become a string attribute); export " +
+          'with metadata from Customer Insights, see docs/braze-setup.md',
+      ),
+    );
+  }
   if (!config) {
     findings.push(finding('warning', area, 'tables and columns not compared: the export config is not valid'));
     return findings;
