@@ -98,6 +98,21 @@ describe('operator messages of the CLI (Azurite and the Braze sandbox)', () => {
       expect(outcome.stdout).not.toContain('AccountKey');
     });
 
+    it('warns that a listing-only export (no model.json) sends every value as text', async () => {
+      const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+        'ci-exports',
+      );
+      await writeExport(containerSink(container), 'CustomerInsights_bare/Feed', {
+        ...options,
+        segments: config.segments,
+        metadata: 'listing',
+      });
+      const outcome = await cli(['check'], { CI_EXPORT_PATH: 'CustomerInsights_bare/Feed' });
+      expect(outcome.stdout).toContain(
+        'warn  no model.json or manifest: columns have no types, so every value is sent as text',
+      );
+    });
+
     it('warns about a column named in another case, and stays ready', async () => {
       const wrongCase = { ...config, identity: { externalId: 'brazecustomerid', email: 'PrimaryEmail' } };
       const outcome = await cli(['check'], { EXPORT_CONFIG: JSON.stringify(wrongCase) });
@@ -155,6 +170,14 @@ describe('operator messages of the CLI (Azurite and the Braze sandbox)', () => {
       const outcome = await cli(['run'], { STATE_CONTAINER: 'State_Runs' });
       expect(outcome.code).toBe(1);
       expect(outcome.stderr).toMatch(/"State_Runs" \(STATE_CONTAINER\) is not a valid container name/);
+    });
+
+    it('report of a run that failed says why there is no report', async () => {
+      const { stdout } = await cli(['runs', '--failed', '--json']);
+      const failed = JSON.parse(stdout).runs[0] as { runId: string; error: string };
+      const outcome = await cli(['report', failed.runId]);
+      expect(outcome.code).toBe(1);
+      expect(outcome.stderr.trim()).toBe(`run ${failed.runId} failed before it wrote a report: ${failed.error}`);
     });
 
     it('runs --failed lists the failed runs only, each with its error', async () => {
