@@ -261,7 +261,7 @@ ${bars
 </svg>`;
   return `<section id="attributes">
 <h2>Attributes ${s.dryRun ? 'that would be sent' : 'sent'} vs a full resend</h2>
-<p>Only changed attributes and memberships are sent; each one is a Braze data point. ${text(savingText(s))}.</p>
+<p>Only changed attributes and memberships are sent; each one is a Braze data point. ${text(sentence(savingText(s)))}.</p>
 ${svg}
 </section>`;
 }
@@ -383,6 +383,10 @@ function ratesOf(
   }
   if (points.length > 0 && sorted.length > 0) points.unshift([sorted[0].atMs / 1000, points[0][1]]);
   return points;
+}
+
+function sentence(value: string): string {
+  return value.charAt(0).toUpperCase() + value.slice(1);
 }
 
 function heldText(s: RunSummary): string {
