@@ -1,5 +1,5 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -115,5 +115,30 @@ describe('ci-braze-export local, then the printed commands, from a folder holdin
     local.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('stopped:');
+  });
+});
+
+describe('ci-braze-export local next to the settings of a real deployment', () => {
+  it('refuses to rewrite them, naming the settings, and starts nothing', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'ci-braze-local-real-'));
+    try {
+      copyFileSync(path.join(ROOT, 'export.config.sample.json'), path.join(folder, 'export.config.sample.json'));
+      const sample = JSON.parse(readFileSync(path.join(ROOT, 'local.settings.sample.json'), 'utf8'));
+      sample.Values.BRAZE_REST_ENDPOINT = 'rest.iad-03.braze.com';
+      sample.Values.STATE_STORAGE__blobServiceUri = 'https://prodstate.blob.core.windows.net';
+      writeFileSync(path.join(folder, 'local.settings.json'), JSON.stringify(sample));
+      const failure = await exec(process.execPath, [CLI, 'local'], { cwd: folder, env: cleanEnvironment() }).then(
+        () => null,
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(failure?.code).toBe(1);
+      expect(failure?.stderr).toContain(
+        'STATE_STORAGE__blobServiceUri, BRAZE_REST_ENDPOINT point(s) at a real deployment; `local` only rewrites local settings',
+      );
+      expect(failure?.stdout).not.toContain('READY');
+      expect(JSON.parse(readFileSync(path.join(folder, 'local.settings.json'), 'utf8'))).toEqual(sample);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
