@@ -143,6 +143,8 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
+  /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
+  private readProgress = { partitions: 0, done: 0, current: 0 };
   /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
   private comparedWithPreviousState = false;
   private durable: DurableProgress | null = null;
@@ -348,6 +350,9 @@ class RunStep {
     const { exportConfig, exportContainer } = this.deps;
     const facts = emptyRawRowFacts();
     for (const segment of selected) {
+      this.readProgress.partitions += descriptor.entities.get(exportConfig.segments[segment].table)!.partitions.length;
+    }
+    for (const segment of selected) {
       const entity = descriptor.entities.get(exportConfig.segments[segment].table)!;
       const mapper = createProfileMapper(exportConfig, entity);
       const reading: SegmentReading = { segment, mapper, members: segmentMembers };
@@ -357,6 +362,7 @@ class RunStep {
           // Most rows of a delta are unchanged: left as bytes, they are told apart without being decoded.
           rawRows: true,
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
+          onBytesRead: (bytesRead, totalBytes) => (this.readProgress.current = bytesRead / totalBytes),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
         for await (const batch of batches) {
@@ -387,6 +393,8 @@ class RunStep {
             }
           }
         }
+        this.readProgress.done++;
+        this.readProgress.current = 0;
       }
     }
     return true;
@@ -679,6 +687,9 @@ class RunStep {
       phase: this.phase === 'starting' ? 'reading' : this.phase,
       rowsRead: this.counters.profilesRead,
       objectsSent: this.counters.objectsSent,
+      ...(this.readProgress.partitions > 0 && {
+        readFraction: Math.min(1, (this.readProgress.done + this.readProgress.current) / this.readProgress.partitions),
+      }),
       updatedAt: new Date(this.clock()).toISOString(),
     };
   }

@@ -110,6 +110,8 @@ export interface RunProgress {
   phase: 'reading' | 'removals' | 'committing';
   rowsRead: number;
   objectsSent: number;
+  /** Share of the run's partitions read, by bytes within a partition (0..1); absent before reading starts. */
+  readFraction?: number;
   updatedAt: string;
 }
 
