@@ -1,27 +1,59 @@
 import type { ContainerClient } from '@azure/storage-blob';
+import type { ExportConfig } from '../config/exportConfig';
 import { runBlobName, type RejectedRow } from '../run/artifacts';
 import type { RunStatus, RunSummary, TimelineSample } from '../run/types';
 import { lineChart, type ChartSeries } from './svgChart';
+import { membershipsText, savingText } from './wording';
 
 /** Rows listed in the report; the full list stays in `rejected.ndjson`. */
 export const REJECTED_ROWS_SHOWN = 100;
 
-const STATUS_COLORS: Record<RunStatus, string> = {
+const STATUS_COLORS: Record<RunStatus | 'dry run' | 'rejected rows', string> = {
   succeeded: '#1a7f37',
+  'rejected rows': '#9a6700',
   held: '#b35900',
   failed: '#cf222e',
+  'dry run': '#8250df',
   running: '#0969da',
   queued: '#57606a',
   interrupted: '#9a6700',
 };
 
 /**
+ * The badge: a dry run is never a green "succeeded" (nothing was sent), and a run that rejected rows is not plain
+ * green either. Failed and held keep their colours whatever else is true.
+ */
+export function reportStatus(s: Pick<RunSummary, 'status' | 'dryRun' | 'rejected'>): { label: string; color: string } {
+  if (s.status === 'failed' || s.status === 'held') {
+    return { label: s.dryRun ? `${s.status} (dry run)` : s.status, color: STATUS_COLORS[s.status] };
+  }
+  if (s.dryRun) return { label: 'dry run: nothing sent', color: STATUS_COLORS['dry run'] };
+  if (s.rejected > 0) {
+    return { label: `succeeded, ${count(s.rejected)} rows rejected`, color: STATUS_COLORS['rejected rows'] };
+  }
+  return { label: s.status, color: STATUS_COLORS[s.status] };
+}
+
+/** What the report shows beside the summary: read when the report is written. */
+export interface ReportDetails {
+  /** Last-modified time of model.json (or the manifest), ISO. */
+  metadataModifiedAt?: string;
+  /** Name of the export config stored beside the report, e.g. `config.json`. */
+  configFile?: string;
+}
+
+/**
  * The run report: one self-contained HTML page (inline CSS and SVG, no scripts, no external assets) that an
  * operator opens from the state container. It shows counts, hashed ids and where rows came from, never values.
  */
-export function renderRunReport(summary: RunSummary, rejected: readonly RejectedRow[]): string {
+export function renderRunReport(
+  summary: RunSummary,
+  rejected: readonly RejectedRow[],
+  details: ReportDetails = {},
+): string {
   const sections = [
     overviewSection(summary),
+    contextSection(summary, details),
     segmentsSection(summary),
     `<div class="pair">${attributesSection(summary)}${rowsSection(summary)}</div>`,
     throughputSection(summary.timeline),
@@ -33,7 +65,7 @@ export function renderRunReport(summary: RunSummary, rejected: readonly Rejected
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Run ${text(summary.runId)}: ${text(summary.status)}</title>
+<title>Run ${text(summary.runId)}: ${text(reportStatus(summary).label)}</title>
 <style>${STYLE}</style>
 </head>
 <body>
@@ -41,46 +73,92 @@ export function renderRunReport(summary: RunSummary, rejected: readonly Rejected
 ${sections.join('\n')}
 <footer>Files of this run: <code>runs/${text(summary.runId)}/summary.json</code>, <code>rejected.ndjson</code>${
     summary.dryRun ? ', <code>plan.json</code>' : ''
-  }, <code>report.html</code> in the state container.</footer>
+  }${details.configFile ? `, <code>${text(details.configFile)}</code>` : ''}, <code>report.html</code> in the state container.</footer>
 </main>
 </body>
 </html>
 `;
 }
 
-/** Writes the report beside the run's other files, as `runs/<runId>/report.html`. */
+/**
+ * Writes the report beside the run's other files, as `runs/<runId>/report.html`, with the export config it ran
+ * with as `config.json` (linked from the report) and the time of the export's metadata blob.
+ */
 export async function writeRunReport(
   container: ContainerClient,
   summary: RunSummary,
   rejected: readonly RejectedRow[],
+  sources: { exportContainer?: ContainerClient; exportConfig?: ExportConfig } = {},
 ): Promise<string> {
   const blobName = runBlobName(summary.runId, 'report.html');
-  const html = renderRunReport(summary, rejected.slice(0, REJECTED_ROWS_SHOWN));
+  const [metadataModifiedAt, configFile] = await Promise.all([
+    sources.exportContainer ? metadataTime(sources.exportContainer, summary.exportMetadataBlob) : undefined,
+    sources.exportConfig ? storeConfig(container, summary.runId, sources.exportConfig) : undefined,
+  ]);
+  const html = renderRunReport(summary, sortRejected(rejected).slice(0, REJECTED_ROWS_SHOWN), {
+    metadataModifiedAt,
+    configFile,
+  });
   await container.getBlockBlobClient(blobName).upload(html, Buffer.byteLength(html), {
     blobHTTPHeaders: { blobContentType: 'text/html; charset=utf-8' },
   });
   return blobName;
 }
 
+/** Rejected rows by blob, then line (rows without a blob, i.e. Braze's verdicts, last), then sequence. */
+export function sortRejected(rows: readonly RejectedRow[]): RejectedRow[] {
+  return [...rows].sort(
+    (a, b) =>
+      (a.blob === undefined ? 1 : 0) - (b.blob === undefined ? 1 : 0) ||
+      (a.blob ?? '').localeCompare(b.blob ?? '') ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      a.seq - b.seq,
+  );
+}
+
+/** The metadata blob's last-modified time; undefined for a listing-only export or when it cannot be read. */
+async function metadataTime(container: ContainerClient, blob: string): Promise<string | undefined> {
+  if (!/\.json$/i.test(blob)) return undefined;
+  try {
+    return (await container.getBlobClient(blob).getProperties()).lastModified?.toISOString();
+  } catch {
+    // The report must not fail for a detail; the context block then says the time is unknown.
+    return undefined;
+  }
+}
+
+async function storeConfig(container: ContainerClient, runId: string, config: ExportConfig): Promise<string> {
+  const json = JSON.stringify(config, null, 2);
+  await container.getBlockBlobClient(runBlobName(runId, 'config.json')).upload(json, Buffer.byteLength(json), {
+    blobHTTPHeaders: { blobContentType: 'application/json' },
+  });
+  return 'config.json';
+}
+
 function overviewSection(s: RunSummary): string {
   const seconds = s.durationMs / 1000;
   const rate = seconds > 0 ? Math.round(s.profilesRead / seconds) : 0;
+  const status = reportStatus(s);
   const flags = [
     s.dryRun ? 'dry run: nothing sent' : '',
     s.fullResync ? 'full resync' : '',
     s.alreadySynced ? 'export already synced: nothing to do' : '',
   ].filter((flag) => flag !== '');
   const cards: Array<[string, string, string?]> = [
-    ['Profiles read', count(s.profilesRead), `${count(rate)} per second`],
-    ['Users sent', count(s.usersSent), `${count(s.objectsSent)} objects`],
-    ['Attributes sent', count(s.attributesSent), `${savingText(s)}`],
-    ['Memberships', `+${count(s.membershipsAdded)} / −${count(s.membershipsRemoved)}`, heldText(s)],
+    [
+      'Rows read',
+      count(s.profilesRead),
+      `${s.segments.length} segment table(s), a profile in each of its segments; ${count(rate)} per second`,
+    ],
+    [s.dryRun ? 'Users that would be sent' : 'Users sent', count(s.usersSent), `${count(s.objectsSent)} objects`],
+    [s.dryRun ? 'Attributes that would be sent' : 'Attributes sent', count(s.attributesSent), savingText(s)],
+    ['Memberships', membershipsText(s), heldText(s)],
     ['Rejected rows', count(s.rejected), s.rejected > 0 ? 'see below and rejected.ndjson' : 'none'],
     ['Requests', count(s.requests), `${count(s.throttled)} throttled (429), ${count(s.retries)} retries`],
   ];
   return `<section id="overview">
-<h1>Run <code>${text(s.runId)}</code> <span class="status" style="background:${STATUS_COLORS[s.status]}">${text(
-    s.status,
+<h1>Run <code>${text(s.runId)}</code> <span class="status" style="background:${status.color}">${text(
+    status.label,
   )}</span></h1>
 ${s.error ? `<p class="error"><strong>Stopped:</strong> ${text(s.error)} (the counts below are how far it got)</p>\n` : ''}<p class="meta">${text(formatTime(s.startedAt))} → ${text(formatTime(s.finishedAt))} (${text(
     formatDuration(s.durationMs),
@@ -95,6 +173,52 @@ ${s.error ? `<p class="error"><strong>Stopped:</strong> ${text(s.error)} (the co
         }</div>`,
     )
     .join('')}</div>
+</section>`;
+}
+
+/** Which export, which config, started how and by whom, with which flags. */
+function contextSection(s: RunSummary, details: ReportDetails): string {
+  const context = s.context;
+  if (!context) return '';
+  const request = context.request;
+  const flags = [
+    request.dryRun ? 'dry run' : '',
+    request.fullResync ? 'full resync' : '',
+    request.allowMassRemoval ? 'allow mass removal' : '',
+    request.segments && request.segments.length > 0 ? `segments: ${request.segments.join(', ')}` : '',
+  ].filter((flag) => flag !== '');
+  const rows: Array<[string, string]> = [
+    [
+      'CI export',
+      `<code>${text(s.exportMetadataBlob)}</code>, ${
+        details.metadataModifiedAt ? `written ${text(formatTime(details.metadataModifiedAt))}` : 'metadata time unknown'
+      }`,
+    ],
+    ['Export folders', context.exportFolders.map((folder) => `<code>${text(folder)}</code>`).join('<br>') || '—'],
+    [
+      'Export config',
+      `hash <code>${text(context.configHash)}</code>${
+        details.configFile
+          ? ` · <a href="${text(details.configFile)}">${text(details.configFile)}</a> (<code>runs/${text(
+              s.runId,
+            )}/${text(details.configFile)}</code> in the state container)`
+          : ''
+      }`,
+    ],
+    [
+      'Compared with',
+      context.comparedWithPreviousState
+        ? 'the state of the previous sync under this config'
+        : request.fullResync
+          ? 'nothing: full resync'
+          : 'nothing: first sync under this config',
+    ],
+    ['Started by', `${text(request.trigger)}${request.caller ? ` (${text(request.caller)})` : ''}`],
+    ['Flags', flags.length > 0 ? text(flags.join(', ')) : 'none'],
+  ];
+  return `<section id="context">
+<h2>Context</h2>
+<table class="narrow"><tbody>${rows.map(([label, value]) => `<tr><th>${text(label)}</th><td>${value}</td></tr>`).join('')}</tbody></table>
 </section>`;
 }
 
@@ -123,7 +247,7 @@ function attributesSection(s: RunSummary): string {
   const width = 480;
   const barWidth = (value: number) => (full > 0 ? Math.max(1, Math.round((value / full) * (width - 230))) : 0);
   const bars = [
-    { label: 'Sent (changed only)', value: s.attributesSent, color: '#0969da' },
+    { label: s.dryRun ? 'Would send (changed)' : 'Sent (changed only)', value: s.attributesSent, color: '#0969da' },
     { label: 'A full resend', value: s.attributesFullResend, color: '#8c959f' },
   ];
   const svg = `<svg width="${width}" height="76" viewBox="0 0 ${width} 76" role="img" aria-label="attributes sent compared with a full resend">
@@ -137,8 +261,8 @@ ${bars
   .join('\n')}
 </svg>`;
   return `<section id="attributes">
-<h2>Attributes sent vs a full resend</h2>
-<p>Only changed attributes and memberships are sent; each one is a Braze data point. ${text(savingText(s))}.</p>
+<h2>Attributes ${s.dryRun ? 'that would be sent' : 'sent'} vs a full resend</h2>
+<p>Only changed attributes and memberships are sent; each one is a Braze data point. ${text(sentence(savingText(s)))}.</p>
 ${svg}
 </section>`;
 }
@@ -147,7 +271,7 @@ function rowsSection(s: RunSummary): string {
   const outcomes: Array<[string, number]> = [
     ['Rows read', s.profilesRead],
     ['Unchanged (nothing to send)', s.unchanged],
-    ['Objects sent and accepted', s.objectsSent],
+    [s.dryRun ? 'Objects that would be sent' : 'Objects sent and accepted', s.objectsSent],
     ['Repeated rows of a user already read', s.duplicateRows],
     ['Skipped', s.skipped],
     ['Rejected (source, mapping or Braze)', s.rejected],
@@ -200,19 +324,32 @@ ${chart}
 }
 
 function rejectedSection(s: RunSummary, rejected: readonly RejectedRow[]): string {
-  const shown = rejected.slice(0, REJECTED_ROWS_SHOWN);
-  const rows = shown.map(
-    (row) =>
-      `<tr><td class="n">${count(row.seq)}</td><td>${text(row.stage)}</td><td><code>${text(row.blob ?? '—')}</code></td>` +
-      `<td class="n">${row.line === undefined ? '—' : count(row.line)}</td><td>${text(row.column ?? '—')}</td>` +
-      `<td><code>${text(row.idHash ?? '—')}</code></td><td>${text(row.reason)}</td></tr>`,
-  );
+  const shown = sortRejected(rejected).slice(0, REJECTED_ROWS_SHOWN);
+  const groups = new Map<string, RejectedRow[]>();
+  for (const row of shown) groups.set(row.reason, [...(groups.get(row.reason) ?? []), row]);
+  const ordered = [...groups].sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]));
   const list =
     shown.length === 0
       ? ''
-      : `<h3>First rejected rows${s.rejected > shown.length ? ` (${count(shown.length)} of ${count(s.rejected)})` : ''}</h3>
-<table><thead><tr><th class="n">#</th><th>Stage</th><th>Blob</th><th class="n">Line</th><th>Column</th><th>User (hashed id)</th><th>Reason</th></tr></thead>
-<tbody>${rows.join('')}</tbody></table>`;
+      : `<h3>Rejected rows by reason, by blob and line${
+          s.rejected > shown.length ? ` (first ${count(shown.length)} of ${count(s.rejected)})` : ''
+        }</h3>
+<table id="rejected-rows"><thead><tr><th>Blob</th><th class="n">Line</th><th>Column</th><th>Stage</th><th>User (hashed id)</th><th class="n">#</th></tr></thead>
+${ordered
+  .map(
+    ([reason, rows]) =>
+      `<tbody><tr class="reason"><th colspan="6">${text(reason)} (${count(rows.length)})</th></tr>` +
+      rows
+        .map(
+          (row) =>
+            `<tr><td><code>${text(row.blob ?? '—')}</code></td>` +
+            `<td class="n">${row.line === undefined ? '—' : count(row.line)}</td><td>${text(row.column ?? '—')}</td>` +
+            `<td>${text(row.stage)}</td><td><code>${text(row.idHash ?? '—')}</code></td><td class="n">${count(row.seq)}</td></tr>`,
+        )
+        .join('') +
+      '</tbody>',
+  )
+  .join('\n')}</table>`;
   return `<section id="rejected">
 <h2>Rejected rows</h2>
 ${
@@ -249,10 +386,8 @@ function ratesOf(
   return points;
 }
 
-function savingText(s: RunSummary): string {
-  if (s.attributesFullResend === 0) return 'nothing to compare with';
-  const saved = 100 - (s.attributesSent / s.attributesFullResend) * 100;
-  return `${saved.toFixed(1)} % fewer than a full resend (${count(s.attributesFullResend)})`;
+function sentence(value: string): string {
+  return value.charAt(0).toUpperCase() + value.slice(1);
 }
 
 function heldText(s: RunSummary): string {
@@ -317,7 +452,7 @@ code{font:12px ui-monospace,Consolas,monospace;background:#f6f8fa;padding:1px 4p
 table{border-collapse:collapse;width:100%}table.narrow{width:auto;min-width:360px}
 th,td{border-bottom:1px solid #d8dee4;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.held td{background:#fff8c5}td code{word-break:break-all}
+tr.held td{background:#fff8c5}tr.reason th{background:#fff8c5}td code{word-break:break-all}
 .empty{color:#57606a;font-style:italic}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:16px}.pair section{margin:0 0 16px}
 svg{max-width:100%;height:auto}svg .axis{font-size:11px;fill:#57606a}svg .grid{stroke:#d8dee4;stroke-width:1}

@@ -6,6 +6,7 @@ import type { Logger } from '../telemetry/logger';
 import { createRunExecutor } from './pipeline';
 import type { RunServiceDeps } from './service';
 import { createContainerClient, createQueueClient } from './storage';
+import { rewordStorageError, storageTargets, withStorageMessages } from './storageMessages';
 import type { RunExecutor } from './types';
 
 /**
@@ -28,8 +29,14 @@ export async function createApp(env: Environment, overrides: { exportConfigSourc
   const exportContainer = createContainerClient(settings.ciExportStorage, settings.ciExportContainer);
   const stateContainer = createContainerClient(settings.stateStorage, settings.stateContainer);
   const queue = createQueueClient(settings.stateStorage, settings.runQueueName);
-  await Promise.all([stateContainer.createIfNotExists(), queue.createIfNotExists()]);
-  const executor = createRunExecutor({ settings, exportConfig, exportContainer, stateContainer });
+  const { state } = storageTargets(settings);
+  await Promise.all([stateContainer.createIfNotExists(), queue.createIfNotExists()]).catch((error: unknown) => {
+    throw rewordStorageError(error, [state], 'preparing the run state storage');
+  });
+  const executor = withStorageMessages(
+    createRunExecutor({ settings, exportConfig, exportContainer, stateContainer }),
+    settings,
+  );
   return {
     settings,
     exportConfig,

@@ -32,6 +32,7 @@ import {
   type Checkpoint,
   type RejectedRow,
 } from './artifacts';
+import { runContext } from '../report/runContext';
 import { writeRunReport } from '../report/runReport';
 import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
@@ -163,6 +164,10 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
+  /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
+  private readProgress = { partitions: 0, done: 0, current: 0 };
+  /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
+  private comparedWithPreviousState = false;
   private durable: DurableProgress | null = null;
   private lastProgressAt = 0;
   private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
@@ -235,6 +240,7 @@ class RunStep {
           'that every segment gets the new value',
       ]);
     }
+    this.comparedWithPreviousState = meta !== null && !request.fullResync;
     // Segments dropped from the config are covered by runs of every segment: their members leave.
     const covered = new Set(selected);
     if (!request.segments?.length) for (const segment of layout.droppedSegments) covered.add(segment);
@@ -293,7 +299,7 @@ class RunStep {
     ) {
       const summary = this.summarize(runId, request, descriptor, [], true);
       await writeRunResults(stateContainer, summary, [], null);
-      await writeRunReport(stateContainer, summary, []);
+      await writeRunReport(stateContainer, summary, [], { exportContainer, exportConfig });
       this.logger.log('info', 'run finished: export already synced, nothing to send', { runId });
       return { kind: 'completed' as const, summary };
     }
@@ -405,7 +411,10 @@ class RunStep {
     }
     await Promise.all([
       writeRunResults(stateContainer, summary, this.rejected, this.plan?.toJSON(summary) ?? null),
-      writeRunReport(stateContainer, summary, this.rejected),
+      writeRunReport(stateContainer, summary, this.rejected, {
+        exportContainer: this.deps.exportContainer,
+        exportConfig: this.deps.exportConfig,
+      }),
     ]);
     // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
@@ -469,6 +478,9 @@ class RunStep {
     const { exportConfig, exportContainer } = this.deps;
     const facts = emptyRawRowFacts();
     for (const segment of selected) {
+      this.readProgress.partitions += descriptor.entities.get(exportConfig.segments[segment].table)!.partitions.length;
+    }
+    for (const segment of selected) {
       const entity = descriptor.entities.get(exportConfig.segments[segment].table)!;
       const mapper = createProfileMapper(exportConfig, entity);
       const reading: SegmentReading = { segment, mapper, members: segmentMembers };
@@ -480,6 +492,7 @@ class RunStep {
           maxCellSizeInBytes: this.deps.settings.sourceMaxCellBytes,
           onIncompletePartition: (problem) => (this.incompletePartitions[segment] ??= problem),
           onWarning: (message) => this.logger.log('warn', message, { blob: partition.blobName }),
+          onBytesRead: (bytesRead, totalBytes) => (this.readProgress.current = bytesRead / totalBytes),
         });
         // Rows are handled synchronously within a batch; the loop awaits only when delivery asks it to wait.
         for await (const batch of batches) {
@@ -510,6 +523,8 @@ class RunStep {
             }
           }
         }
+        this.readProgress.done++;
+        this.readProgress.current = 0;
       }
     }
     return true;
@@ -827,6 +842,9 @@ class RunStep {
       phase: this.phase === 'starting' ? 'reading' : this.phase,
       rowsRead: this.counters.profilesRead,
       objectsSent: this.counters.objectsSent,
+      ...(this.readProgress.partitions > 0 && {
+        readFraction: Math.min(1, (this.readProgress.done + this.readProgress.current) / this.readProgress.partitions),
+      }),
       updatedAt: new Date(this.clock()).toISOString(),
     };
   }
@@ -892,6 +910,7 @@ class RunStep {
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: (this.checkpoint.workedMs ?? 0) + finishedAtMs - this.stepStartedAtMs,
+      context: runContext(request, descriptor, this.checkpoint.configHash, this.comparedWithPreviousState),
     };
   }
 }

@@ -101,6 +101,18 @@ export interface RunSummary extends RunCounters {
   finishedAt: string;
   /** Working time of every step of the run; the time it waited between steps (queue, Ctrl-C) is not counted. */
   durationMs: number;
+  /** What was synced, with which config, started how: the report's context block. Absent in older summaries. */
+  context?: RunContext;
+}
+
+export interface RunContext {
+  /** Folders of the partitions read (CI writes one `<Table>/<yyyy>/<mm>/<dd>/<HHMM>` folder per export run). */
+  exportFolders: string[];
+  /** Hash of the export config and Braze endpoint: the state (snapshot) the run compared with. */
+  configHash: string;
+  /** A snapshot of an earlier sync was compared with (false on a first sync and a full resync). */
+  comparedWithPreviousState: boolean;
+  request: RunRequest;
 }
 
 /**
@@ -130,6 +142,8 @@ export interface RunProgress {
   phase: 'reading' | 'removals' | 'committing' | 'finished';
   rowsRead: number;
   objectsSent: number;
+  /** Share of the run's partitions read, by bytes within a partition (0..1); absent before reading starts. */
+  readFraction?: number;
   updatedAt: string;
 }
 

@@ -45,6 +45,8 @@ export interface ReadPartitionBatchesOptions extends ReadPartitionOptions {
    * only the rows it needs. Default false: every row comes typed.
    */
   rawRows?: boolean;
+  /** Told the bytes downloaded so far and the blob's length, as chunks arrive: for a progress bar. */
+  onBytesRead?: (bytesRead: number, totalBytes: number) => void;
 }
 
 /** Retries of a broken download stream, resumed from the last byte received. */
@@ -184,6 +186,12 @@ export async function* readPartitionBatches(
   const maxCellSizeInBytes = options.maxCellSizeInBytes ?? DEFAULT_MAX_CELL_SIZE_IN_BYTES;
 
   const { body, contentLength } = await openBlob(container, blobName);
+  const onBytesRead = options.onBytesRead;
+  const totalBytes = contentLength ?? 0;
+  if (onBytesRead && totalBytes > 0) {
+    let bytesRead = 0;
+    body.on('data', (chunk: Buffer) => onBytesRead((bytesRead += chunk.length), totalBytes));
+  }
   if (partition.incomplete) options.onIncompletePartition?.({ blobName, reason: partition.incomplete });
   else if (contentLength === 0) {
     options.onIncompletePartition?.({

@@ -25,6 +25,8 @@ export function runMetrics(summary: RunSummary): LogProperties {
     objectsSent: summary.objectsSent,
     attributesSent: summary.attributesSent,
     attributesFullResend: summary.attributesFullResend,
+    // A saving against a full resend means something only when an earlier sync was compared with.
+    comparedWithPreviousState: summary.context?.comparedWithPreviousState ?? null,
     membershipsAdded: summary.membershipsAdded,
     membershipsRemoved: summary.membershipsRemoved,
     membershipsRemovalHeld: summary.membershipsRemovalHeld,

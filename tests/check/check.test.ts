@@ -1,4 +1,5 @@
 import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { checkConfiguration, formatFindings, type CheckResult } from '../../tools/cli/check';
 import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { startAzurite, type Azurite } from '../../tools/local/azurite';
@@ -41,7 +42,7 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
   let goodEnv: Record<string, string>;
 
   beforeAll(async () => {
-    azurite = await startAzurite();
+    azurite = await startAzurite({ queue: true });
     sandbox = await startBrazeSandbox({
       rateLimit: null,
       apiKeys: [
@@ -53,6 +54,11 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
     });
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('ci-exports');
     await container.create();
+    // The state container and run queue a first run creates: present, so check tests writing there.
+    await BlobServiceClient.fromConnectionString(azurite.connectionString)
+      .getContainerClient('ci-braze-state')
+      .create();
+    await QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient('export-runs').create();
     const upload = (name: string, text: string) =>
       container.getBlockBlobClient(`${EXPORT_PATH}/${name}`).upload(text, Buffer.byteLength(text));
     // As CI writes an export: the partitions, then model.json (a partition written later reads as partial).
@@ -68,6 +74,7 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
       BRAZE_API_KEY: GOOD_KEY,
       BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
       EXPORT_CONFIG: JSON.stringify(config),
+      EXPORT_SCHEDULE: '0 30 3 * * *',
     };
   });
   afterAll(async () => {
@@ -90,6 +97,15 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
     expect(messages).toContainEqual('ok export: not configured, ignored: ChurnRisk');
     expect(messages).toContainEqual(`ok braze: BRAZE_API_KEY is accepted by 127.0.0.1:${sandbox.port}`);
     expect(messages).toContainEqual('ok braze: segment HighValueSegment: Braze segment "High value customers" exists');
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^ok state storage: container ci-braze-state in "devstoreaccount1" at .*: reachable and writable$/,
+      ),
+    );
+    expect(messages).toContainEqual('ok state storage: queue export-runs (RUN_QUEUE_NAME) exists');
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^ok schedule: EXPORT_SCHEDULE "0 30 3 \* \* \*": next runs /),
+    );
     expect(formatFindings(result.findings)).toMatch(/\nready: no errors, 1 warning$/);
     // The key check reads segments only: nothing reached /users/track.
     expect(sandbox.requests().filter((r) => r.path === '/users/track')).toEqual([]);
@@ -201,6 +217,20 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
     expect(result.findings).toContainEqual(
       expect.objectContaining({ area: 'braze', level: 'warning', message: expect.stringContaining('not checked') }),
     );
-    expect(formatFindings(result.findings)).toMatch(/\nnot ready: \d+ errors, 2 warnings; fix the errors/);
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({
+        area: 'state storage',
+        level: 'warning',
+        message: expect.stringContaining('not checked'),
+      }),
+    );
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({
+        area: 'schedule',
+        level: 'warning',
+        message: expect.stringContaining('EXPORT_SCHEDULE is not set'),
+      }),
+    );
+    expect(formatFindings(result.findings)).toMatch(/\nnot ready: \d+ errors, 4 warnings; fix the errors/);
   });
 });

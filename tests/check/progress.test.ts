@@ -1,4 +1,13 @@
+import { newRunId } from '../../shared/run/records';
+import { MemoryLogger } from '../../shared/telemetry/logger';
 import { createProgressReporter, type ProgressUpdate } from '../../tools/cli/progress';
+import {
+  containerSink,
+  sampleExportConfig,
+  writeExport,
+  type GeneratorOptions,
+} from '../../tools/generate-export/generator';
+import { startLocalStack, type LocalStack } from '../helpers/localStack';
 
 const ESCAPE = String.fromCharCode(0x1b);
 
@@ -65,8 +74,54 @@ describe('progress on the command line', () => {
     reporter.done();
     expect(chunks).toHaveLength(3);
     expect(chunks[1]).toBe(
-      `\r[#-----------] reading (step 1/3) · 1,500 rows read · 75 objects sent · 1,500 rows/s${ESCAPE}[K`,
+      `\r[#-------------------] reading (step 1/3) · 1,500 rows read · 75 objects sent · 1,500 rows/s${ESCAPE}[K`,
     );
     expect(output().indexOf('\n')).toBe(output().length - 1);
+  });
+
+  it('fills the bar while reading by the share of the export read, then by phase', () => {
+    const { stream, chunks } = fakeStream(true);
+    const reporter = createProgressReporter(stream, { clock: () => 0 });
+    reporter.onProgress(progress(100, 0, { readFraction: 0 }));
+    reporter.onProgress(progress(5_000, 4_000, { readFraction: 0.5 }));
+    reporter.onProgress(progress(10_000, 8_000, { readFraction: 1 }));
+    reporter.onProgress(progress(10_000, 9_000, { phase: 'removals', readFraction: 1 }));
+    reporter.onProgress(progress(10_000, 9_000, { phase: 'committing', readFraction: 1 }));
+    const bars = chunks.map((chunk) => /\[([#-]+)\]/.exec(chunk)![1]);
+    expect(bars).toEqual([
+      '#-------------------',
+      '########------------',
+      '################----',
+      '################----',
+      '###################-',
+    ]);
+    expect(chunks[1]).toContain('reading (step 1/3, 50 % of the export read)');
+  });
+});
+
+describe('progress of a real run (Azurite and the Braze sandbox)', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    stack = await startLocalStack();
+  });
+  afterAll(async () => stack?.stop());
+
+  it('reports the share of the export read, moving during reading and reaching 1', async () => {
+    const options: GeneratorOptions = { profiles: 3_000, seed: 5, rowsPerPartition: 400 };
+    const config = sampleExportConfig(options) as { segments: GeneratorOptions['segments'] };
+    await writeExport(containerSink(stack.exportContainer), 'Ci/Progress', { ...options, segments: config.segments });
+    const updates: ProgressUpdate[] = [];
+    const outcome = await stack.executor({ exportPath: 'Ci/Progress', exportConfig: config, progressIntervalInMs: 0 })({
+      runId: newRunId(Date.now()),
+      request: { dryRun: false, fullResync: false, allowMassRemoval: false, trigger: 'cli' },
+      deadline: Date.now() + 600_000,
+      logger: new MemoryLogger(),
+      onProgress: (update) => updates.push(update),
+    });
+    expect(outcome.kind).toBe('completed');
+    const shares = updates.filter((u) => u.phase === 'reading').map((u) => u.readFraction!);
+    expect(shares.every((share, i) => share >= 0 && share <= 1 && (i === 0 || share >= shares[i - 1]))).toBe(true);
+    expect(shares.filter((share) => share > 0.1 && share < 0.9).length).toBeGreaterThan(2);
+    expect(updates.at(-1)!.readFraction).toBe(1);
   });
 });

@@ -46,9 +46,27 @@ describe('CLI arguments', () => {
       runId: '20261128T121500Z-1a2b3c4d',
       json: false,
     });
-    expect(parseArgs(['runs', '--limit', '5', '--json'])).toEqual({ name: 'runs', limit: 5, json: true });
+    expect(parseArgs(['runs', '--limit', '5', '--json'])).toEqual({
+      name: 'runs',
+      limit: 5,
+      json: true,
+      failedOnly: false,
+    });
     expect(parseArgs(['check', '--config', 'x.json'])).toEqual({ name: 'check', config: 'x.json' });
     expect(parseArgs([])).toEqual({ name: 'help' });
+  });
+
+  it('parses runs --failed, report and local', () => {
+    expect(parseArgs(['runs', '--failed'])).toEqual({ name: 'runs', limit: 20, json: false, failedOnly: true });
+    expect(parseArgs(['report', '20261128T121500Z-1a2b3c4d', '--out', 'r.html'])).toEqual({
+      name: 'report',
+      runId: '20261128T121500Z-1a2b3c4d',
+      open: false,
+      out: 'r.html',
+    });
+    expect(parseArgs(['report', '20261128T121500Z-1a2b3c4d', '--open'])).toMatchObject({ open: true });
+    expect(parseArgs(['local'])).toEqual({ name: 'local', profiles: 5000, seed: 1 });
+    expect(parseArgs(['local', '--profiles=200', '--seed', '3'])).toEqual({ name: 'local', profiles: 200, seed: 3 });
   });
 
   it.each([
@@ -58,6 +76,9 @@ describe('CLI arguments', () => {
     [['status', '--dry-run'], 'status does not take --dry-run'],
     [['runs', '--limit', '0'], '--limit must be a whole number from 1 to 100'],
     [['run', 'extra'], 'unexpected argument "extra"'],
+    [['report'], 'report needs a run id (see `ci-braze-export runs`)'],
+    [['report', 'x', '--open', '--out', 'f'], 'report takes --open or --out, not both'],
+    [['local', '--profiles', '0'], '--profiles must be a whole number from 1 to 1000000'],
   ])('refuses %j with a precise message', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(new UsageError(message));
   });

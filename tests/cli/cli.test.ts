@@ -66,7 +66,7 @@ describe('ci-braze-export CLI (compiled, as a child process)', () => {
     }
     expect(summary.usersSent).toBe(sandbox.profiles().length);
     expect(summary.attributesSent).toBe(sandbox.ledger().total);
-    expect(stdout).toContain('profiles read');
+    expect(stdout).toContain('rows read');
     // Not a terminal: the run's log lines go to stderr, without the key or any email.
     expect(stderr).toContain('run started');
     expect(stderr).not.toContain(sandbox.apiKey);

@@ -59,6 +59,7 @@ describe('run metrics', () => {
       objectsSent: 950,
       attributesSent: 3_100,
       attributesFullResend: 84_000,
+      comparedWithPreviousState: null,
       membershipsAdded: 400,
       membershipsRemoved: 150,
       membershipsRemovalHeld: 0,

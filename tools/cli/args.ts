@@ -15,8 +15,10 @@ export type Command =
       maxRetryTimeSeconds?: number;
     }
   | { name: 'status'; runId?: string; json: boolean }
-  | { name: 'runs'; limit: number; json: boolean }
+  | { name: 'runs'; limit: number; json: boolean; failedOnly: boolean }
   | { name: 'check'; config?: string }
+  | { name: 'report'; runId: string; open: boolean; out?: string }
+  | { name: 'local'; profiles: number; seed: number }
   | { name: 'help' };
 
 export class UsageError extends Error {
@@ -45,20 +47,27 @@ Commands:
            validates settings and export config, reads the export's metadata, checks the Braze host
            and key; reports everything wrong at once
   status [runId]      the run's status and summary (default: the newest run)
-  runs [--limit N]    recent runs, newest first (default 20)
+  runs [--limit N] [--failed] [--json]
+                      recent runs as a table, newest first (default 20); --failed: failed runs only
+  report <runId> [--open | --out <file>]
+                      the run's HTML report: printed, written to a file, or opened in the browser
+  local [--profiles N] [--seed S]
+                      starts Azurite and the Braze sandbox, writes a generated export and local.settings.json,
+                      prints the commands to try, and stays up until Ctrl-C (default 5000 profiles)
 
 Exit codes of run and plan (docs/operations.md):
   0 succeeded   1 failed   2 invalid usage or configuration   3 held (removals held back by the guard)
   4 succeeded with rejected rows   5 interrupted (resumable: run again)   6 another run is active
 
-Settings come from the environment (see docs/configuration.md).`;
+Settings come from local.settings.json (its Values) in the current folder when present, and from the
+environment, which wins (see docs/configuration.md).`;
 
 export function parseArgs(argv: readonly string[]): Command {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') return { name: 'help' };
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
-  const valued = new Set(['--config', '--segments', '--limit', '--max-retry-time']);
+  const valued = new Set(['--config', '--segments', '--limit', '--out', '--profiles', '--seed', '--max-retry-time']);
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (!arg.startsWith('--')) {
@@ -98,13 +107,15 @@ export function parseArgs(argv: readonly string[]): Command {
     ],
     check: ['--config'],
     status: ['--json'],
-    runs: ['--limit', '--json'],
+    runs: ['--limit', '--json', '--failed'],
+    report: ['--open', '--out'],
+    local: ['--profiles', '--seed'],
   };
   if (!allowed[name]) throw new UsageError(`unknown command "${name}"`);
   for (const flag of flags.keys()) {
     if (!allowed[name].includes(flag)) throw new UsageError(`${name} does not take ${flag}`);
   }
-  const maxPositional = name === 'status' ? 1 : 0;
+  const maxPositional = name === 'status' || name === 'report' ? 1 : 0;
   if (positional.length > maxPositional) throw new UsageError(`unexpected argument "${positional[maxPositional]}"`);
   const json = flags.has('--json');
 
@@ -135,13 +146,21 @@ export function parseArgs(argv: readonly string[]): Command {
     }
     case 'status':
       return { name, runId: positional[0], json };
+    case 'report': {
+      if (!positional[0]) throw new UsageError('report needs a run id (see `ci-braze-export runs`)');
+      const out = flags.get('--out') as string | undefined;
+      if (out !== undefined && flags.has('--open')) throw new UsageError('report takes --open or --out, not both');
+      return { name, runId: positional[0], open: flags.has('--open'), out };
+    }
+    case 'local':
+      return {
+        name,
+        profiles: wholeNumber(flags.get('--profiles'), '--profiles', 5000, 1, 1_000_000),
+        seed: wholeNumber(flags.get('--seed'), '--seed', 1, 0, 2 ** 31),
+      };
     default: {
-      const raw = flags.get('--limit');
-      const limit = raw === undefined ? 20 : Number(raw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-        throw new UsageError(`--limit must be a whole number from 1 to 100`);
-      }
-      return { name: 'runs', limit, json };
+      const limit = wholeNumber(flags.get('--limit'), '--limit', 20, 1, 100);
+      return { name: 'runs', limit, json, failedOnly: flags.has('--failed') };
     }
   }
 }
@@ -153,4 +172,13 @@ function maxRetryTime(raw: string | true | undefined): number | undefined {
     throw new UsageError('--max-retry-time must be a whole number of seconds from 1 to 86400');
   }
   return seconds;
+}
+
+function wholeNumber(raw: string | true | undefined, flag: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
 }

@@ -1,8 +1,9 @@
 /**
  * `ci-braze-export check`: everything a run needs, checked at once and reported together, before a run is
- * started: settings, export config, the CI export's metadata against the config, the Braze host and the key.
- * Sends no data to Braze and never prints the key.
+ * started: settings, the schedule, export config, the CI export's metadata against the config, the state storage,
+ * the Braze host and the key. Sends no data to Braze and never prints the key.
  */
+import { randomBytes } from 'node:crypto';
 import { resolveBrazeEndpoint } from '../../shared/braze/endpoint';
 import { ConfigError } from '../../shared/config/errors';
 import { loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
@@ -10,12 +11,14 @@ import { loadSettings, type Environment, type Settings } from '../../shared/conf
 import { missingColumns } from '../../shared/mapping/profileMapper';
 import { isForeignMessage, parseRunMessage } from '../../shared/run/queue';
 import { createContainerClient, createQueueClient, storageStatus } from '../../shared/run/storage';
+import { accountOf, describeStorageFailure, isStorageError, storageTargets } from '../../shared/run/storageMessages';
 import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
 import { describeStateChange, planMappingChange } from '../../shared/state/mappingChange';
 import { loadSnapshotMeta, type SnapshotMeta } from '../../shared/state/snapshotStore';
 import { stateKey, stateScope } from '../../shared/state/stateKey';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
+import { nextOccurrences, parseSchedule, ScheduleError, type Schedule } from './ncrontab';
 
 export type FindingLevel = 'ok' | 'error' | 'warning';
 export interface Finding {
@@ -31,6 +34,8 @@ export interface CheckOptions {
   /** The CLI's `--config`; default EXPORT_CONFIG. */
   exportConfigSource?: string;
   fetchImpl?: typeof fetch;
+  /** Now, for the schedule's next run times. */
+  clock?: () => number;
 }
 
 /** `GET /segments/list` pages hold 100 segments; workspaces with more than this many pages are only sampled. */
@@ -50,17 +55,21 @@ export async function checkConfiguration(env: Environment, options: CheckOptions
   const findings: Finding[] = [];
   const { settings, unusable } = loadSettingsCollecting(env, findings);
   const config = loadConfigCollecting(settings, unusable, options.exportConfigSource, findings);
-  const [exportFindings, brazeFindings, queueFindings, stateFindings] = await Promise.all([
+  findings.push(...checkSchedule(env, (options.clock ?? Date.now)()));
+  const [exportFindings, storageFindings, brazeFindings, queueFindings, stateFindings] = await Promise.all([
     unusable.has('CI_EXPORT_STORAGE') || unusable.has('CI_EXPORT_CONTAINER')
       ? [finding('warning', 'export', 'not checked: CI_EXPORT_STORAGE or CI_EXPORT_CONTAINER is missing (above)')]
       : checkExport(settings, config),
+    unusable.has('STATE_STORAGE')
+      ? [finding('warning', 'state storage', 'not checked: STATE_STORAGE is missing (above)')]
+      : checkStateStorage(settings),
     unusable.has('BRAZE_REST_ENDPOINT') || unusable.has('BRAZE_API_KEY')
       ? [finding('warning', 'braze', 'not checked: BRAZE_REST_ENDPOINT or BRAZE_API_KEY is missing (above)')]
       : checkBraze(settings, config, options.fetchImpl ?? fetch),
     unusable.has('STATE_STORAGE') ? [] : checkRunQueue(settings),
     config === null || unusable.size > 0 ? [] : checkState(settings, config),
   ]);
-  findings.push(...exportFindings, ...brazeFindings, ...queueFindings, ...stateFindings);
+  findings.push(...exportFindings, ...storageFindings, ...brazeFindings, ...queueFindings, ...stateFindings);
   return { ok: !findings.some((f) => f.level === 'error'), findings };
 }
 
@@ -209,6 +218,17 @@ async function checkExport(settings: Settings, config: ExportConfig | null): Pro
     ),
     ...descriptor.warnings.map((warning) => finding('warning', area, warning)),
   ];
+  if (descriptor.format === 'listing') {
+    findings.push(
+      finding(
+        'warning',
+        area,
+        'no model.json or manifest: columns have no types, so every value is sent as text, and Braze fixes an ' +
+          "attribute's type on its first write (a number or boolean would become a string attribute); export " +
+          'with metadata from Customer Insights, see docs/braze-setup.md',
+      ),
+    );
+  }
   if (!config) {
     findings.push(finding('warning', area, 'tables and columns not compared: the export config is not valid'));
     return findings;
@@ -237,6 +257,18 @@ async function checkExport(settings: Settings, config: ExportConfig | null): Pro
           area,
           `table ${segment.table} has no column "${column}" (named by ${key} in the export config)` +
             suggestion(column, columnNames, 'columns'),
+        ),
+      );
+    }
+    for (const [key, column] of columnReferences(config)) {
+      const actual = columnNames.find((name) => name.toLowerCase() === column.toLowerCase());
+      if (missing.has(column) || actual === undefined || actual === column) continue;
+      findings.push(
+        finding(
+          'warning',
+          area,
+          `table ${segment.table}: ${key} names "${column}", the column is "${actual}"; matched ignoring case, ` +
+            `but write it as in ${descriptor.metadataBlob}`,
         ),
       );
     }
@@ -274,6 +306,71 @@ function columnReferences(config: ExportConfig): Array<[string, string]> {
     ...(config.identity.email ? [['identity.email', config.identity.email] as [string, string]] : []),
     ...config.attributes.map((a): [string, string] => [`attributes.${a.column}`, a.column]),
   ];
+}
+
+/** EXPORT_SCHEDULE as the timer reads it, with the next three run times so a wrong one shows. */
+function checkSchedule(env: Environment, nowInMs: number): Finding[] {
+  const area = 'schedule';
+  const expression = (env.EXPORT_SCHEDULE ?? '').trim();
+  if (!expression) {
+    return [finding('warning', area, 'EXPORT_SCHEDULE is not set: the timer needs it in Azure (e.g. "0 30 3 * * *")')];
+  }
+  let schedule: Schedule;
+  try {
+    schedule = parseSchedule(expression);
+  } catch (error) {
+    if (!(error instanceof ScheduleError)) throw error;
+    return [finding('error', area, `EXPORT_SCHEDULE: ${error.message}`)];
+  }
+  const next = nextOccurrences(schedule, nowInMs, 3);
+  if (next.length === 0) {
+    return [finding('error', area, `EXPORT_SCHEDULE "${expression}" matches no date in the next five years`)];
+  }
+  const times = next.map((d) => d.toISOString().replace('T', ' ').replace('.000Z', ' UTC')).join(', ');
+  return [finding('ok', area, `EXPORT_SCHEDULE "${expression}": next runs ${times}`)];
+}
+
+/**
+ * The state account as a run uses it: reachable, its container (a run creates it when missing) and run queue, and
+ * that the app may write there (a probe blob written and deleted).
+ */
+async function checkStateStorage(settings: Settings): Promise<Finding[]> {
+  const area = 'state storage';
+  const { state } = storageTargets(settings);
+  const where = `${settings.stateContainer} in ${accountOf(settings.stateStorage)}`;
+  const findings: Finding[] = [];
+  const container = createContainerClient(settings.stateStorage, settings.stateContainer);
+  let step = 'reaching the state storage';
+  try {
+    if (!(await container.exists())) {
+      findings.push(
+        finding('warning', area, `container ${where} does not exist yet; the first run creates it (write not tested)`),
+      );
+    } else {
+      step = 'writing a probe blob to the state container';
+      const probe = container.getBlockBlobClient(`check/probe-${randomBytes(4).toString('hex')}`);
+      await probe.upload('', 0);
+      await probe.delete();
+      findings.push(finding('ok', area, `container ${where}: reachable and writable`));
+    }
+    step = 'reaching the run queue';
+    const queue = createQueueClient(settings.stateStorage, settings.runQueueName);
+    findings.push(
+      (await queue.exists())
+        ? finding('ok', area, `queue ${settings.runQueueName} (RUN_QUEUE_NAME) exists`)
+        : finding(
+            'warning',
+            area,
+            `queue ${settings.runQueueName} (RUN_QUEUE_NAME) does not exist yet; the first run creates it`,
+          ),
+    );
+  } catch (error) {
+    const message = isStorageError(error)
+      ? describeStorageFailure(error, state, step).message
+      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error), [])} (check STATE_STORAGE)`;
+    findings.push(finding('error', area, message));
+  }
+  return findings;
 }
 
 function describeStorageError(error: unknown, settings: Settings): string {

@@ -6,11 +6,16 @@ import { createApp } from '../../shared/run/app';
 import { readRunPlan } from '../../shared/run/artifacts';
 import { EXIT_CODES, exitCodeOf } from '../../shared/run/outcome';
 import { getRun, listRuns } from '../../shared/run/records';
+import { StorageFailure } from '../../shared/run/storageMessages';
 import { createStreamLogger } from '../../shared/telemetry/logger';
 import { parseArgs, USAGE, UsageError, type Command } from './args';
 import { checkConfiguration, formatFindings } from './check';
+import { runLocal } from './local';
+import { cliEnvironment } from './localSettings';
 import { createProgressReporter } from './progress';
 import { formatPlan, formatRecord } from './report';
+import { deliverRunReport, fetchRunReport, ReportNotFoundError } from './reportCommand';
+import { formatRunsTable } from './runsTable';
 import { RunConflictError, runNow, stopOnCtrlC } from './runNow';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -19,15 +24,17 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (command.name === 'local') return runLocal(command);
+  const env = cliEnvironment(process.env);
   if (command.name === 'check') {
     // Before createApp, which stops at the first invalid setting: check reports every problem at once.
-    const result = await checkConfiguration(process.env, { exportConfigSource: command.config });
+    const result = await checkConfiguration(env, { exportConfigSource: command.config });
     console.log(formatFindings(result.findings));
     return result.ok ? 0 : 1;
   }
   // On a terminal the progress bar tells how it goes; elsewhere (CI, pipes) the run's log lines do.
   const logger = createStreamLogger(process.stderr, process.stderr.isTTY ? 'warn' : 'info');
-  const app = await createApp(process.env, { exportConfigSource: command.name === 'run' ? command.config : undefined });
+  const app = await createApp(env, { exportConfigSource: command.name === 'run' ? command.config : undefined });
 
   switch (command.name) {
     case 'run': {
@@ -78,13 +85,15 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     case 'runs': {
-      const records = await listRuns(app.stateContainer, command.limit);
-      if (command.json) console.log(JSON.stringify({ runs: records }));
-      else
-        for (const record of records)
-          console.log(
-            `${record.runId}  ${record.status.padEnd(9)}  ${record.request.trigger.padEnd(5)}  ${record.request.caller ?? ''}`,
-          );
+      const listed = await listRuns(app.stateContainer, command.limit);
+      const records = command.failedOnly ? listed.filter((r) => r.status === 'failed') : listed;
+      console.log(command.json ? JSON.stringify({ runs: records }) : formatRunsTable(records));
+      return 0;
+    }
+    case 'report': {
+      const html = await fetchRunReport(app.stateContainer, command.runId);
+      const said = await deliverRunReport(html, command.runId, command);
+      if (said) console.error(said);
       return 0;
     }
   }
@@ -103,7 +112,13 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-    else if (error instanceof ConfigError || error instanceof RunConflictError) console.error(error.message);
+    else if (
+      error instanceof ConfigError ||
+      error instanceof RunConflictError ||
+      error instanceof ReportNotFoundError ||
+      error instanceof StorageFailure
+    )
+      console.error(error.message);
     else console.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
     const invalidUsage = error instanceof UsageError || error instanceof ConfigError;
     process.exit(

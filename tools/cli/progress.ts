@@ -15,7 +15,7 @@ export interface ProgressReporterOptions {
 }
 
 const PHASES: ReadonlyArray<RunProgress['phase']> = ['reading', 'removals', 'committing'];
-const BAR_WIDTH = 12;
+const BAR_WIDTH = 20;
 
 /**
  * Shows a run's progress on the CLI: one line redrawn in place on a terminal, and a plain line every few seconds
@@ -70,9 +70,10 @@ export function createProgressReporter(
 
 function describe(progress: ProgressUpdate, ratePerSecond: number, withBar: boolean): string {
   const step = PHASES.indexOf(progress.phase) + 1;
-  const bar = withBar ? `[${phaseBar(step)}] ` : '';
+  const bar = withBar ? `[${progressBar(progress)}] ` : '';
+  const share = progress.phase === 'reading' && progress.readFraction !== undefined;
   const parts = [
-    `${bar}${progress.phase} (step ${step}/${PHASES.length})`,
+    `${bar}${progress.phase} (step ${step}/${PHASES.length}${share ? `, ${Math.floor(progress.readFraction! * 100)} % of the export read` : ''})`,
     `${count(progress.rowsRead)} rows read`,
     `${count(progress.objectsSent)} objects sent`,
     `${count(ratePerSecond)} rows/s`,
@@ -82,10 +83,20 @@ function describe(progress: ProgressUpdate, ratePerSecond: number, withBar: bool
   return parts.join(' · ');
 }
 
-/** Filled by phase: reading, removals, committing. The total row count is unknown until the export is read. */
-function phaseBar(step: number): string {
-  const filled = Math.round((BAR_WIDTH * Math.max(0, step - 1)) / PHASES.length) + 1;
-  return '#'.repeat(Math.min(BAR_WIDTH, filled)).padEnd(BAR_WIDTH, '-');
+/**
+ * Reading (rows are sent as they are read) fills the bar up to 80 % by the share of the export's bytes read;
+ * removals and the commit take the rest. Without a read share (an older worker), the bar moves by phase only.
+ */
+function progressBar(progress: ProgressUpdate): string {
+  const start: Record<RunProgress['phase'], number> = { reading: 0, removals: 0.8, committing: 0.95, finished: 1 };
+  const share =
+    progress.phase === 'reading' && progress.readFraction !== undefined
+      ? progress.readFraction * 0.8
+      : progress.readFraction !== undefined
+        ? start[progress.phase]
+        : PHASES.indexOf(progress.phase) / PHASES.length;
+  const filled = Math.min(BAR_WIDTH, Math.max(1, Math.round(BAR_WIDTH * share)));
+  return '#'.repeat(filled).padEnd(BAR_WIDTH, '-');
 }
 
 function count(value: number): string {

@@ -1,6 +1,7 @@
 import type { RunPlan } from '../../shared/run/artifacts';
 import { phasesText } from '../../shared/report/runReport';
 import { describeStateChange } from '../../shared/state/mappingChange';
+import { membershipsText, savingText, sentWord } from '../../shared/report/wording';
 import type { RunRecord, RunSummary } from '../../shared/run/types';
 
 const number = (value: number) => value.toLocaleString('en-US');
@@ -9,18 +10,17 @@ const number = (value: number) => value.toLocaleString('en-US');
 export function formatSummary(summary: RunSummary): string {
   const seconds = summary.durationMs / 1000;
   const rate = seconds > 0 ? Math.round(summary.profilesRead / seconds) : summary.profilesRead;
-  const saved =
-    summary.attributesFullResend > 0
-      ? `${(100 - (summary.attributesSent / summary.attributesFullResend) * 100).toFixed(1)} % fewer than a full resend`
-      : 'n/a';
+  const verb = sentWord(summary);
   const lines = [
     `run ${summary.runId}: ${summary.status}${summary.dryRun ? ' (dry run: nothing sent)' : ''}` +
+      (summary.fullResync ? ' (full resync)' : '') +
       (summary.alreadySynced ? ' (export already synced: nothing to do)' : ''),
     ...(summary.caller ? [`  started by          ${summary.caller}`] : []),
-    `  profiles read       ${number(summary.profilesRead)} in ${seconds.toFixed(1)} s (${number(rate)}/s)`,
-    `  users sent          ${number(summary.usersSent)} (${number(summary.objectsSent)} objects, ${number(summary.requests)} requests)`,
-    `  attributes sent     ${number(summary.attributesSent)} of ${number(summary.attributesFullResend)} a full resend would send (${saved})`,
-    `  memberships         +${number(summary.membershipsAdded)} / -${number(summary.membershipsRemoved)}` +
+    `  rows read           ${number(summary.profilesRead)} in ${seconds.toFixed(1)} s (${number(rate)}/s), ` +
+      `across ${summary.segments.length} segment table(s): a profile is a row in each of its segments`,
+    `  users ${verb.padEnd(14)}${number(summary.usersSent)} (${number(summary.objectsSent)} objects, ${number(summary.requests)} requests)`,
+    `  attributes ${verb.padEnd(9)}${number(summary.attributesSent)} (${savingText(summary)})`,
+    `  memberships         ${membershipsText(summary)}` +
       (summary.membershipsRemovalHeld ? ` (${number(summary.membershipsRemovalHeld)} removals held)` : ''),
     `  unchanged           ${number(summary.unchanged)}`,
     `  skipped             ${number(summary.skipped)}${reasons(summary.skippedReasons)}`,
@@ -30,9 +30,11 @@ export function formatSummary(summary: RunSummary): string {
     ...describeStateChange(summary.stateChange).map((line) => `  state: ${line}`),
   ];
   for (const segment of summary.segments) {
+    const change = summary.fullResync
+      ? `${number(segment.added)} resent -${number(segment.removed)}`
+      : `+${number(segment.added)} -${number(segment.removed)}`;
     lines.push(
-      `  segment ${segment.table} (${segment.brazeSegmentApiId}): ${number(segment.members)} members, ` +
-        `+${number(segment.added)} -${number(segment.removed)}` +
+      `  segment ${segment.table} (${segment.brazeSegmentApiId}): ${number(segment.members)} members, ${change}` +
         (segment.heldReason ? `\n    HELD: ${segment.heldReason}` : ''),
     );
   }

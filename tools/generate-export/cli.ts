@@ -6,7 +6,8 @@ const USAGE = `Usage: node dist/tools/generate-export/cli.js (--out <folder> | -
   --export-path <p> --profiles N --seed S [--run R] [--metadata model.json|manifest|listing] [--headers] [--bom]
   [--delimiter ,] [--locations relative|absolute-blob|absolute-dfs|absolute-443-snapshot] [--rows-per-partition N]
   [--churn-percent P] [--merge-percent P] [--repeated-customer-id-percent P] [--edge-cases]
-  [--omit-file-format-settings] [--tables-key] [--print-config]`;
+  [--omit-file-format-settings] [--tables-key] [--print-config]
+--print-config: stdout is the matching export config alone (redirect it to a file); the summary goes to stderr.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -79,8 +80,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const result = await writeExport(sink, values['export-path'], options);
   const seconds = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ ...result, seconds }, null, 2));
-  if (values['print-config']) console.log(JSON.stringify(sampleExportConfig(options), null, 2));
+  const summary = JSON.stringify({ ...result, seconds }, null, 2);
+  // One JSON document per stream, so `--print-config > export.config.json` needs no editing.
+  if (values['print-config']) {
+    console.error(summary);
+    console.log(JSON.stringify(sampleExportConfig(options), null, 2));
+  } else console.log(summary);
 }
 
 main().catch((error: Error) => {

@@ -24,15 +24,26 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** True when nothing listens on the loopback port (a moment ago: another process may take it after). */
+export async function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /**
- * Starts one Azurite service (blob or queue) in a child process on a free loopback port. `storage`: in memory by
- * default, or e.g. `['--location', folder]` to keep the data between runs (the bench caches its exports so).
+ * Starts one Azurite service (blob or queue) in a child process on a loopback port (`port`, else a free one).
+ * `storage`: in memory by default, or e.g. `['--location', folder]` to keep the data between runs (the bench
+ * caches its exports so).
  */
 export async function startAzuriteService(
   kind: 'blob' | 'queue',
   storage: readonly string[] = ['--inMemoryPersistence'],
+  requestedPort?: number,
 ): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
+  const port = requestedPort ?? (await freePort());
   const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', kind, 'main.js');
   const flag = kind === 'blob' ? '--blobPort' : '--queuePort';
   const host = kind === 'blob' ? '--blobHost' : '--queueHost';

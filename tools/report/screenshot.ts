@@ -93,7 +93,7 @@ async function main(): Promise<number> {
     }
     const dom = chromium(['--dump-dom']);
     const problems = `${shot.stderr}\n${dom.stderr}`.split('\n').filter((line) => PAGE_PROBLEMS.test(line));
-    const sections = ['overview', 'segments', 'attributes', 'rows', 'throughput', 'throttling', 'rejected'];
+    const sections = ['overview', 'context', 'segments', 'attributes', 'rows', 'throughput', 'throttling', 'rejected'];
     const missing = sections.filter((id) => !dom.stdout.includes(`<section id="${id}">`));
     console.log(`report of run ${summary.runId} (${summary.status}) written to ${out}`);
     if (problems.length > 0 || missing.length > 0) {
