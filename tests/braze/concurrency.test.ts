@@ -1,0 +1,110 @@
+import { ConcurrencyLimiter, parseConcurrencySetting } from '../../shared/braze/concurrency';
+
+function fakeClock(start = 1_000_000) {
+  let time = start;
+  return { now: () => time, advance: (ms: number) => (time += ms) };
+}
+
+/** Answers `count` requests, each after `latencyInMs`, spread over one round trip. */
+function answerRound(limiter: ConcurrencyLimiter, clock: ReturnType<typeof fakeClock>, latencyInMs: number) {
+  const count = limiter.limit;
+  for (let i = 0; i < count; i++) {
+    clock.advance(latencyInMs / count);
+    limiter.onAnswer(latencyInMs);
+  }
+}
+
+describe('ConcurrencyLimiter', () => {
+  it('grows by slow start to Little-law target (budget x latency x headroom) and stays there', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 500, clock, initialLimit: 4 });
+    const limits: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      answerRound(limiter, clock, 150);
+      limits.push(limiter.limit);
+    }
+    // 500/s x 0.150 s x 1.5 = 112.5 -> 113 in flight.
+    expect(limiter.target()).toBe(113);
+    // Doubling per round trip at first.
+    expect(limits.slice(0, 4)).toEqual([8, 16, 32, 64]);
+    expect(limits.slice(-3)).toEqual([113, 113, 113]);
+  });
+
+  it('never exceeds the ceiling', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 40, requestsPerSecond: 1000, clock });
+    for (let round = 0; round < 20; round++) answerRound(limiter, clock, 200);
+    expect(limiter.target()).toBe(40);
+    expect(limiter.limit).toBe(40);
+  });
+
+  it('halves once per round trip on congestion, then grows by one per round trip', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 500, clock, initialLimit: 4 });
+    for (let round = 0; round < 10; round++) answerRound(limiter, clock, 150);
+    expect(limiter.limit).toBe(113);
+
+    // A burst of 429s from the requests in flight: one halving only.
+    for (let i = 0; i < 50; i++) limiter.onCongestion();
+    expect(limiter.limit).toBe(56);
+    expect(limiter.decreases).toBe(1);
+
+    // A round trip later, another signal halves again.
+    clock.advance(200);
+    limiter.onCongestion();
+    expect(limiter.limit).toBe(28);
+
+    // Congestion avoidance: about +1 per round trip, no more doubling.
+    const before = limiter.limit;
+    for (let round = 0; round < 5; round++) answerRound(limiter, clock, 150);
+    expect(limiter.limit).toBeGreaterThanOrEqual(before + 4);
+    expect(limiter.limit).toBeLessThanOrEqual(before + 6);
+  });
+
+  it('shrinks when answers get much slower than the fastest recent one (queueing)', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 500, clock, initialLimit: 4 });
+    for (let round = 0; round < 10; round++) answerRound(limiter, clock, 100);
+    const settled = limiter.limit;
+    expect(settled).toBe(75);
+    // The server starts queueing: answers take 10x as long. Little's law alone would raise the target to 750 (256).
+    for (let round = 0; round < 6; round++) answerRound(limiter, clock, 1000);
+    expect(limiter.latencyInMs).toBeGreaterThan(400);
+    expect(limiter.limit).toBeLessThan(settled / 4);
+    expect(limiter.decreases).toBeGreaterThanOrEqual(3);
+  });
+
+  it('ignores queueing below the latency floor (a loopback server answering in about 1 ms)', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 20_000, clock, initialLimit: 4 });
+    limiter.onAnswer(0.2);
+    for (let round = 0; round < 10; round++) answerRound(limiter, clock, 8);
+    expect(limiter.decreases).toBe(0);
+    // 20,000/s x 8 ms x 1.5 = 240.
+    expect(limiter.limit).toBe(240);
+  });
+
+  it('follows a latency that drops: fewer in flight are needed', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 500, clock, initialLimit: 4 });
+    for (let round = 0; round < 10; round++) answerRound(limiter, clock, 200);
+    expect(limiter.limit).toBe(150);
+    for (let round = 0; round < 10; round++) answerRound(limiter, clock, 50);
+    expect(limiter.limit).toBeLessThanOrEqual(40);
+    expect(limiter.decreases).toBe(0);
+  });
+});
+
+describe('parseConcurrencySetting', () => {
+  it('reads a ceiling or a fixed count', () => {
+    expect(parseConcurrencySetting('256', 256)).toEqual({ mode: 'adaptive', ceiling: 256 });
+    expect(parseConcurrencySetting(' fixed:16 ', 256)).toEqual({ mode: 'fixed', limit: 16 });
+    expect(parseConcurrencySetting('FIXED:1', 256)).toEqual({ mode: 'fixed', limit: 1 });
+  });
+
+  it('refuses anything else', () => {
+    for (const text of ['0', '257', 'fixed:0', 'fixed:', 'fixed:1.5', 'auto', '-3', '']) {
+      expect(parseConcurrencySetting(text, 256)).toBeNull();
+    }
+  });
+});
