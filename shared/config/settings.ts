@@ -1,3 +1,4 @@
+import { parseConcurrencySetting, type ConcurrencySetting } from '../braze/concurrency';
 import { ConfigError } from './errors';
 
 /**
@@ -25,7 +26,10 @@ export const SETTINGS = {
     doc: 'true allows http://127.0.0.1 / localhost (tests only).',
   },
   BRAZE_BATCH_SIZE: { requiredInAzure: false, doc: 'Objects per /users/track request, 1..75 (default 75).' },
-  BRAZE_CONCURRENCY: { requiredInAzure: false, doc: 'Requests in flight at once (default 16).' },
+  BRAZE_CONCURRENCY: {
+    requiredInAzure: false,
+    doc: 'Ceiling of requests in flight, adapted to latency and budget (default 256), or fixed:N.',
+  },
   BRAZE_REQUESTS_PER_SECOND: { requiredInAzure: false, doc: 'Request budget per second (default 500).' },
   BRAZE_MAX_ATTEMPTS: { requiredInAzure: false, doc: 'Attempts per request before a row is failed (default 8).' },
   BRAZE_MAX_RETRY_TIME_MS: { requiredInAzure: false, doc: 'Total retry time per request (default 600000).' },
@@ -66,7 +70,8 @@ export interface Settings {
   brazeAllowInsecureLoopback: boolean;
   exportConfigSource: string;
   brazeBatchSize: number;
-  brazeConcurrency: number;
+  /** Ceiling (adaptive) or fixed count of requests in flight. */
+  brazeConcurrency: ConcurrencySetting;
   brazeRequestsPerSecond: number;
   brazeMaxAttempts: number;
   brazeMaxRetryTimeInMs: number;
@@ -79,7 +84,7 @@ export const DEFAULTS = {
   stateContainer: 'ci-braze-state',
   runQueueName: 'export-runs',
   brazeBatchSize: 75,
-  brazeConcurrency: 16,
+  brazeConcurrencyCeiling: 256,
   brazeRequestsPerSecond: 500,
   brazeMaxAttempts: 8,
   brazeMaxRetryTimeInMs: 600_000,
@@ -87,6 +92,9 @@ export const DEFAULTS = {
   runTimeBudgetSeconds: 480,
   segmentShrinkGuardPercent: 50,
 } as const;
+
+/** Requests in flight are at most this many, adaptive or fixed. */
+export const MAX_CONCURRENCY = 256;
 
 /**
  * Reads and validates all settings at once, so a misconfigured app reports every problem in one message.
@@ -118,6 +126,19 @@ export function loadSettings(env: Environment): Settings {
     return false;
   };
 
+  const concurrency = (): ConcurrencySetting => {
+    const fallback: ConcurrencySetting = { mode: 'adaptive', ceiling: DEFAULTS.brazeConcurrencyCeiling };
+    const raw = text('BRAZE_CONCURRENCY');
+    if (!raw) return fallback;
+    const parsed = parseConcurrencySetting(raw, MAX_CONCURRENCY);
+    if (!parsed) {
+      problems.push(
+        `BRAZE_CONCURRENCY must be a whole number from 1 to ${MAX_CONCURRENCY} (the ceiling) or fixed:N, got "${raw}"`,
+      );
+    }
+    return parsed ?? fallback;
+  };
+
   const ciExportStorage = storageLocation(env, 'CI_EXPORT_STORAGE', problems);
   const stateStorage =
     storageLocation(env, 'STATE_STORAGE', null) ?? storageLocation(env, 'AzureWebJobsStorage', null) ?? missingState();
@@ -138,7 +159,7 @@ export function loadSettings(env: Environment): Settings {
     brazeAllowInsecureLoopback: flag('BRAZE_ALLOW_INSECURE_LOOPBACK'),
     exportConfigSource: required('EXPORT_CONFIG'),
     brazeBatchSize: integer('BRAZE_BATCH_SIZE', DEFAULTS.brazeBatchSize, 1, 75),
-    brazeConcurrency: integer('BRAZE_CONCURRENCY', DEFAULTS.brazeConcurrency, 1, 256),
+    brazeConcurrency: concurrency(),
     brazeRequestsPerSecond: integer('BRAZE_REQUESTS_PER_SECOND', DEFAULTS.brazeRequestsPerSecond, 1, 100_000),
     brazeMaxAttempts: integer('BRAZE_MAX_ATTEMPTS', DEFAULTS.brazeMaxAttempts, 1, 100),
     brazeMaxRetryTimeInMs: integer('BRAZE_MAX_RETRY_TIME_MS', DEFAULTS.brazeMaxRetryTimeInMs, 0, 86_400_000),

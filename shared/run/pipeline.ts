@@ -264,7 +264,7 @@ class RunStep {
       this.durable = new DurableProgress(
         (state) => this.saveCheckpoint(state),
         () => this.progressState(),
-        checkpointPacing(settings.brazeConcurrency, settings.brazeBatchSize),
+        () => checkpointPacing(this.delivery!.concurrencyLimit, settings.brazeBatchSize),
       );
     }
 
