@@ -157,7 +157,10 @@ export class BrazeDelivery {
   private readonly idleWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private flushed = false;
-  private readonly counters: Omit<DeliveryStats, 'concurrencyLimit' | 'concurrencyDecreases'> = {
+  private readonly counters: Omit<
+    DeliveryStats,
+    'concurrencyLimit' | 'concurrencyDecreases' | 'inFlight' | 'queuedBatches'
+  > = {
     requests: 0,
     retries: 0,
     throttled: 0,
@@ -220,6 +223,8 @@ export class BrazeDelivery {
       ...this.counters,
       concurrencyLimit: this.concurrency.limit,
       concurrencyDecreases: this.concurrency.decreases,
+      inFlight: this.requestsInFlight,
+      queuedBatches: this.queue.length,
     };
   }
 

@@ -30,6 +30,9 @@ export interface DeliveryStats {
   concurrencyLimit: number;
   /** Times the adaptive limit halved (429s, 5xx, timeouts, queueing). */
   concurrencyDecreases: number;
+  /** Requests in flight now, and sealed batches waiting for a slot. */
+  inFlight: number;
+  queuedBatches: number;
 }
 
 export interface BrazeDeliveryOptions {

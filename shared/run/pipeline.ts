@@ -700,6 +700,10 @@ class RunStep {
       requests: stats?.requests ?? 0,
       throttled: stats?.throttled ?? 0,
       retries: stats?.retries ?? 0,
+      concurrencyLimit: stats?.concurrencyLimit ?? 0,
+      inFlight: stats?.inFlight ?? 0,
+      queuedBatches: stats?.queuedBatches ?? 0,
+      unrecorded: this.durable?.unrecordedCount ?? 0,
     });
     this.input.onProgress?.(progress);
   }

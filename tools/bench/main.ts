@@ -21,6 +21,8 @@ import { BENCH_USAGE, BenchArgsError, parseBenchArgs, type BenchOptions } from '
 import { startBenchAzurite, type BenchAzurite } from './azurite';
 import { measureReadFloor } from './read-floor';
 import type { SyncChildResult } from './syncChild';
+import { peerUnavailable, runPeer, usersNotLanded, writePeerCsv, type PeerRun } from './peer/peer';
+import type { SandboxProfile } from '../braze-sandbox/types';
 
 const EXPORT_CONTAINER = 'ci-exports';
 /** Run 0 (full sync) and run 1 (delta) in two export folders, so both stay generated side by side. */
@@ -357,6 +359,11 @@ async function main(argv: string[]): Promise<number> {
     const stateEnvironment = environment(FULL_EXPORT_PATH);
     const deltaEnvironment = { ...stateEnvironment, CI_EXPORT_PATH: DELTA_EXPORT_PATH };
 
+    if (options.peerPath !== null) {
+      await sideBySide(options, options.peerPath, sandbox, stateEnvironment, path.resolve('.bench', 'peer', cacheKey));
+      return 0;
+    }
+
     const phases: Partial<Record<'full' | 'delta' | 'unchanged', PhaseFigures>> = {};
     phases.full = await measurePhase(sandbox, stateEnvironment, options);
     log(`full sync: ${phases.full.seconds.toFixed(2)} s`);
@@ -438,6 +445,95 @@ async function main(argv: string[]): Promise<number> {
       await exited;
     }
     await azurite?.stop();
+  }
+}
+
+/**
+ * `--peer`: the product's full sync and Braze's CSV importer on the same users, interleaved (product, importer at
+ * each thread count, twice), each into an emptied sandbox, each checked to land every user with their values.
+ */
+async function sideBySide(
+  options: BenchOptions,
+  checkout: string,
+  sandbox: Sandbox,
+  environment: Record<string, string>,
+  folder: string,
+): Promise<void> {
+  const log = (line: string) => console.log(line);
+  const unavailable = peerUnavailable(checkout);
+  const resetSandbox = async () => {
+    const response = await fetch(`${sandbox.url}/_sim/reset?what=all`, { method: 'POST' });
+    if (!response.ok) throw new Error(`Braze sandbox reset answered ${response.status}`);
+  };
+  const profiles = async () => (await sandboxGet<{ profiles: SandboxProfile[] }>(sandbox, '/_sim/profiles')).profiles;
+  const csvFile = path.join(folder, 'users.csv');
+  let expected: SandboxProfile[] = [];
+  const rows: string[][] = [['round', 'tool', 'in flight', 'seconds', 'users', 'users/s', 'req/s', 'not landed']];
+  const product: PhaseFigures[] = [];
+  const peer: PeerRun[] = [];
+  for (let round = 1; round <= 2; round++) {
+    await resetSandbox();
+    // A fresh state container per round: each product run is a first, full sync.
+    const figures = await measurePhase(sandbox, { ...environment, STATE_CONTAINER: `bench-peer-${round}` }, options);
+    const delivered = await profiles();
+    if (round === 1) {
+      expected = delivered;
+      writePeerCsv(expected, csvFile);
+    }
+    product.push(figures);
+    rows.push([
+      String(round),
+      'ci-braze-export',
+      `${figures.meanInFlight} (mean)`,
+      figures.seconds.toFixed(2),
+      figures.usersSent.toLocaleString('en-US'),
+      Math.round(figures.usersSent / figures.seconds).toLocaleString('en-US'),
+      figures.requestsPerSecond.toLocaleString('en-US'),
+      String(usersNotLanded(expected, delivered)),
+    ]);
+    log(`side by side: ci-braze-export round ${round}: ${figures.seconds.toFixed(2)} s`);
+    if (unavailable) continue;
+    for (const threads of options.peerThreads) {
+      await resetSandbox();
+      const run = await runPeer(checkout, csvFile, threads, sandbox.url, SANDBOX_API_KEY);
+      peer.push(run);
+      rows.push([
+        String(round),
+        'CSV importer',
+        `${threads} threads`,
+        run.seconds.toFixed(2),
+        run.users.toLocaleString('en-US'),
+        run.usersPerSecond.toLocaleString('en-US'),
+        '',
+        String(usersNotLanded(expected, await profiles())),
+      ]);
+      log(`side by side: CSV importer (${threads} threads) round ${round}: ${run.seconds.toFixed(2)} s`);
+    }
+  }
+  log('');
+  if (unavailable) log(`side by side: the CSV importer was skipped: ${unavailable}`);
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  log(rows.map((row) => row.map((cell, column) => cell.padStart(widths[column])).join('  ')).join('\n'));
+  const productBest = Math.max(...product.map((p) => p.usersSent / p.seconds));
+  const peerBest = peer.length === 0 ? null : Math.max(...peer.map((p) => p.usersPerSecond));
+  if (peerBest !== null) {
+    log(
+      `ratio: ci-braze-export's best ${Math.round(productBest)} users/s / the importer's best ${peerBest} = ` +
+        `${(productBest / peerBest).toFixed(2)}x`,
+    );
+  }
+  if (options.json) {
+    console.log(
+      JSON.stringify({
+        profiles: options.profiles,
+        latencyMs: options.latencyMs,
+        rateLimit: options.rateLimit,
+        product,
+        peer,
+        peerSkipped: unavailable,
+        ratio: peerBest === null ? null : round(productBest / peerBest, 2),
+      }),
+    );
   }
 }
 
