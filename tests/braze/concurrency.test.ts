@@ -1,4 +1,6 @@
+import { BrazeDelivery, resolveBrazeEndpoint, type BrazeDeliveryOptions, type RowResult } from '../../shared/braze';
 import { ConcurrencyLimiter, parseConcurrencySetting } from '../../shared/braze/concurrency';
+import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 
 function fakeClock(start = 1_000_000) {
   let time = start;
@@ -106,5 +108,67 @@ describe('parseConcurrencySetting', () => {
     for (const text of ['0', '257', 'fixed:0', 'fixed:', 'fixed:1.5', 'auto', '-3', '']) {
       expect(parseConcurrencySetting(text, 256)).toBeNull();
     }
+  });
+});
+
+describe('BrazeDelivery with adaptive concurrency (Braze sandbox over loopback)', () => {
+  let sandbox: BrazeSandbox | undefined;
+  afterEach(async () => {
+    await sandbox?.close();
+    sandbox = undefined;
+  });
+
+  function objects(count: number) {
+    return Array.from({ length: count }, (_, i) => ({ external_id: `user-${i}`, ci_seq: i }));
+  }
+
+  async function deliver(count: number, options: Partial<BrazeDeliveryOptions>) {
+    const results: RowResult[] = [];
+    const delivery = new BrazeDelivery({
+      endpoint: resolveBrazeEndpoint(sandbox!.url, { allowInsecureLoopback: true }),
+      apiKey: sandbox!.apiKey,
+      retryBaseDelayInMs: 5,
+      retryMaxDelayInMs: 50,
+      ...options,
+      onResults: (batch) => results.push(...batch),
+    });
+    for (const [ref, object] of objects(count).entries()) await delivery.push({ ref, object });
+    const stats = await delivery.flush();
+    return { results, stats };
+  }
+
+  it('grows past its initial limit when answers are slow, within the ceiling, and delivers each object once', async () => {
+    sandbox = await startBrazeSandbox({ port: 0, rateLimit: null, latencyMs: 100 });
+    // 200 requests of 75: budget 1,000/s x 0.1 s x 1.5 = 150 in flight wanted, ceiling 40.
+    const { results, stats } = await deliver(15_000, {
+      concurrency: { mode: 'adaptive', ceiling: 40 },
+      requestsPerSecond: 1000,
+    });
+    expect(results.filter((r) => r.status === 'accepted')).toHaveLength(15_000);
+    expect(stats.requests).toBe(200);
+    expect(stats.peakInFlight).toBeGreaterThan(8);
+    expect(stats.peakInFlight).toBeLessThanOrEqual(40);
+    expect(sandbox.stats().peakInFlight).toBeLessThanOrEqual(40);
+    expect(sandbox.ledger().byKey.ci_seq).toBe(15_000);
+  });
+
+  it('halves on 5xx answers and still delivers every object exactly once', async () => {
+    sandbox = await startBrazeSandbox({ port: 0, rateLimit: null, latencyMs: 20 });
+    sandbox.setFaults([{ match: { every: 15, count: 4 }, action: { status: 503 } }]);
+    const { results, stats } = await deliver(7_500, {
+      concurrency: { mode: 'adaptive', ceiling: 32 },
+      requestsPerSecond: 2000,
+    });
+    expect(results.filter((r) => r.status === 'accepted')).toHaveLength(7_500);
+    expect(stats.retries).toBe(4);
+    expect(stats.concurrencyDecreases).toBeGreaterThanOrEqual(1);
+    expect(sandbox.ledger().byKey.ci_seq).toBe(7_500);
+  });
+
+  it('keeps a fixed count when asked (BRAZE_CONCURRENCY=fixed:N)', async () => {
+    sandbox = await startBrazeSandbox({ port: 0, rateLimit: null, latencyMs: 30 });
+    const { stats } = await deliver(3_000, { concurrency: { mode: 'fixed', limit: 3 }, requestsPerSecond: 2000 });
+    expect(stats.peakInFlight).toBe(3);
+    expect(stats.concurrencyLimit).toBe(3);
   });
 });

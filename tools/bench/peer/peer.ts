@@ -70,6 +70,8 @@ export async function runPeer(
     env: {
       ...process.env,
       PYTHONPATH: path.join(PEER_SOURCE_DIR, 'stubs'),
+      // No __pycache__ in the source tree or the importer's checkout.
+      PYTHONDONTWRITEBYTECODE: '1',
       BRAZE_API_URL: brazeUrl,
       BRAZE_API_KEY: apiKey,
     },
