@@ -18,8 +18,13 @@ export interface ConcurrencyLimiterOptions {
    * network, this process's event loop): the limit stops growing and halves. Default 4.
    */
   queueingFactor?: number;
-  /** Latencies below this are this process's own scheduling, not Braze's: the queueing guard ignores them. Default 20. */
+  /**
+   * Answer times below this are this process's own scheduling (an event loop busy reading rows), not Braze's: the
+   * queueing guard compares with at least this. Default 50.
+   */
   latencyFloorInMs?: number;
+  /** Two halvings are at least a round trip and at least this far apart. Default 100. */
+  minimumDecreaseIntervalInMs?: number;
   /** The fastest answer is the minimum over the current and the previous window of this length. Default 10,000. */
   minimumWindowInMs?: number;
 }
@@ -33,10 +38,11 @@ const SMOOTHING = 1 / 8;
  *
  * - Slow start: from `initialLimit`, +1 per answer (doubling per round trip) until the first congestion signal or
  *   the target; then +1/limit per answer (+1 per round trip).
- * - A 429, a 5xx, a timeout or a connection error halves the limit, once per round trip (the answers of the requests
- *   already in flight when the first signal came do not halve it again).
- * - When the smoothed answer time exceeds `queueingFactor` × the fastest recent answer, requests are queueing rather
- *   than being served: treated as a congestion signal, so a slow server is not buried under more requests.
+ * - A 429, a 5xx, a timeout or a connection error halves the limit, once per round trip and at most every 100 ms
+ *   (the answers of the requests already in flight when the first signal came do not halve it again).
+ * - When the smoothed answer time exceeds `queueingFactor` × the fastest recent answer (at least 50 ms), requests are
+ *   queueing rather than being served: the limit halves too, but not below its start, so a slow server is not buried
+ *   under more requests, and a busy event loop (whose delays look like slow answers) does not starve the pool.
  * - The target follows the measured latency; the limit never exceeds it or the ceiling, and never drops below 1.
  */
 export class ConcurrencyLimiter {
@@ -46,6 +52,9 @@ export class ConcurrencyLimiter {
   private readonly headroom: number;
   private readonly queueingFactor: number;
   private readonly latencyFloorInMs: number;
+  private readonly minimumDecreaseIntervalInMs: number;
+  /** The queueing guard halves no lower than this (the start): only Braze's own signals go lower. */
+  private readonly queueingFloor: number;
   private readonly minimumWindowInMs: number;
   private window: number;
   private slowStart = true;
@@ -64,9 +73,11 @@ export class ConcurrencyLimiter {
     this.clock = options.clock ?? systemClock;
     this.headroom = options.headroom ?? 1.5;
     this.queueingFactor = options.queueingFactor ?? 4;
-    this.latencyFloorInMs = options.latencyFloorInMs ?? 20;
+    this.latencyFloorInMs = options.latencyFloorInMs ?? 50;
+    this.minimumDecreaseIntervalInMs = options.minimumDecreaseIntervalInMs ?? 100;
     this.minimumWindowInMs = options.minimumWindowInMs ?? 10_000;
     this.window = Math.min(this.ceiling, Math.max(1, options.initialLimit ?? 8));
+    this.queueingFloor = this.window;
     this.windowStartedAt = this.clock.now();
   }
 
@@ -92,7 +103,7 @@ export class ConcurrencyLimiter {
     const now = this.clock.now();
     this.observe(latencyInMs, now);
     if (this.queueing()) {
-      this.decrease(now);
+      this.decrease(now, this.queueingFloor);
       return;
     }
     // Growing past the target only adds requests that wait on the token bucket (and objects a crash resends).
@@ -107,15 +118,17 @@ export class ConcurrencyLimiter {
 
   /** A 429, 5xx, 408, timeout or connection error. */
   onCongestion(): void {
-    this.decrease(this.clock.now());
+    this.decrease(this.clock.now(), 1);
   }
 
-  private decrease(now: number): void {
+  private decrease(now: number, floor: number): void {
     this.slowStart = false;
     if (now < this.decreaseAllowedAt) return;
-    this.window = Math.max(1, Math.min(this.window, this.target()) / 2);
+    const halved = Math.max(floor, Math.min(this.window, this.target()) / 2);
+    if (halved >= this.window) return;
+    this.window = halved;
     this.decreases++;
-    this.decreaseAllowedAt = now + Math.max(this.smoothedLatencyInMs ?? 0, 1);
+    this.decreaseAllowedAt = now + Math.max(this.smoothedLatencyInMs ?? 0, this.minimumDecreaseIntervalInMs);
   }
 
   private observe(latencyInMs: number, now: number): void {

@@ -30,13 +30,18 @@ export interface DurableProgressOptions {
  * Checkpoint pacing for a delivery of `concurrency` requests of `batchSize` objects, a window being what the in-flight
  * batches and the open one hold: a write per window of answers. The limit leaves room for the delivery's queue (about
  * a window), the batches in flight and a window of answers, so the sender seldom waits for a write. With adaptive
- * concurrency the pacing follows the current limit, so a crash resends at most `3 × (limit + 1) × batchSize` objects
- * of the limit at that moment, never more than at the ceiling (57,825 at 256 × 75).
+ * concurrency the pacing follows the current limit (at least 16), so a crash resends at most
+ * `3 × (max(limit, 16) + 1) × batchSize` objects for the limit at that moment, never more than at the ceiling (57,825
+ * at 256 × 75).
  */
 export function checkpointPacing(concurrency: number, batchSize: number): DurableProgressOptions {
-  const window = (concurrency + 1) * batchSize;
+  // A window of at least 16 requests: an adaptive limit that drops low must not turn into a write per few answers.
+  const window = (Math.max(concurrency, MIN_PACING_CONCURRENCY) + 1) * batchSize;
   return { recordEvery: window, limit: 3 * window };
 }
+
+/** The checkpoint window never shrinks below that of 16 requests in flight (the crash bound: 3,825 objects of 75). */
+const MIN_PACING_CONCURRENCY = 16;
 
 export class DurableProgress {
   /** Sequence numbers of sent objects not covered by a durable checkpoint, ascending. */

@@ -86,6 +86,31 @@ describe('ConcurrencyLimiter', () => {
     expect(limiter.limit).toBe(240);
   });
 
+  it('halves for queueing no lower than its start, and at most every 100 ms when answers are fast', () => {
+    const clock = fakeClock();
+    const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 20_000, clock, initialLimit: 8 });
+    for (let round = 0; round < 8; round++) answerRound(limiter, clock, 5);
+    // 20,000/s x 5 ms x 1.5.
+    expect(limiter.limit).toBe(150);
+    // An event loop busy for a while: answers look 60x slower, one after the other, 1 ms apart.
+    for (let i = 0; i < 50; i++) {
+      clock.advance(1);
+      limiter.onAnswer(300);
+    }
+    // 50 ms of such answers: one halving (two are at least 100 ms apart).
+    expect(limiter.decreases).toBe(1);
+    expect(limiter.limit).toBe(79); // half of the window (the target + 1)
+    for (let i = 0; i < 100; i++) {
+      clock.advance(100);
+      limiter.onAnswer(300);
+    }
+    expect(limiter.limit).toBe(8);
+    // Braze's own signals go lower.
+    clock.advance(1000);
+    limiter.onCongestion();
+    expect(limiter.limit).toBe(4);
+  });
+
   it('follows a latency that drops: fewer in flight are needed', () => {
     const clock = fakeClock();
     const limiter = new ConcurrencyLimiter({ ceiling: 256, requestsPerSecond: 500, clock, initialLimit: 4 });
