@@ -156,8 +156,20 @@ export async function startSandbox(
   return { url: `http://127.0.0.1:${port}`, process: child };
 }
 
+/**
+ * An inspection call to the sandbox, tried twice: a keep-alive socket that the sandbox closed while a long phase ran
+ * (its keepAliveTimeout is 30 s) can fail the first attempt on a busy machine.
+ */
+export async function sandboxCall(sandbox: Sandbox, pathAndQuery: string, method = 'GET'): Promise<Response> {
+  try {
+    return await fetch(`${sandbox.url}${pathAndQuery}`, { method });
+  } catch {
+    return fetch(`${sandbox.url}${pathAndQuery}`, { method });
+  }
+}
+
 export async function sandboxGet<T>(sandbox: Sandbox, pathAndQuery: string): Promise<T> {
-  const response = await fetch(`${sandbox.url}${pathAndQuery}`);
+  const response = await sandboxCall(sandbox, pathAndQuery);
   if (!response.ok) throw new Error(`Braze sandbox ${pathAndQuery} answered ${response.status}`);
   return (await response.json()) as T;
 }
@@ -475,7 +487,7 @@ async function sideBySide(
   const log = (line: string) => console.log(line);
   const unavailable = peerUnavailable(checkout);
   const resetSandbox = async () => {
-    const response = await fetch(`${sandbox.url}/_sim/reset?what=all`, { method: 'POST' });
+    const response = await sandboxCall(sandbox, '/_sim/reset?what=all', 'POST');
     if (!response.ok) throw new Error(`Braze sandbox reset answered ${response.status}`);
   };
   const profiles = async () => (await sandboxGet<{ profiles: SandboxProfile[] }>(sandbox, '/_sim/profiles')).profiles;
