@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import { silentLogger, type Logger } from '../telemetry/logger';
+import { ConcurrencyLimiter, FixedConcurrency, type Concurrency, type ConcurrencySetting } from './concurrency';
 import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
 import { exhaustedWindowDelayInMs, systemClock, throttleDelayInMs, TokenBucket, type Clock } from './rateLimit';
 import { BrazeTextRedactor, describeResponse, isBrazeAnswer, parseBrazeBody, rowErrors } from './response';
@@ -90,7 +91,15 @@ function validateOptions(options: BrazeDeliveryOptions): void {
   if (typeof options.onResults !== 'function') throw new TypeError('Expected `onResults` to be a function.');
   wholeNumber('batchSize', options.batchSize, 1, MAX_BATCH_SIZE);
   wholeNumber('maxBodyBytes', options.maxBodyBytes, 1024);
-  wholeNumber('concurrency', options.concurrency, 1, 256);
+  const concurrency = options.concurrency;
+  if (typeof concurrency === 'object' && concurrency !== null) {
+    wholeNumber(
+      'concurrency.ceiling',
+      concurrency.mode === 'adaptive' ? concurrency.ceiling : concurrency.limit,
+      1,
+      256,
+    );
+  } else wholeNumber('concurrency', concurrency, 1, 256);
   positive('requestsPerSecond', options.requestsPerSecond);
   wholeNumber('maxAttempts', options.maxAttempts, 1);
   wholeNumber('maxRetryTimeInMs', options.maxRetryTimeInMs, 0);
@@ -111,7 +120,9 @@ export class BrazeDelivery {
   private readonly apiKey: string;
   private readonly batchSize: number;
   private readonly maxBodyBytes: number;
-  private readonly concurrency: number;
+  /** The most requests ever in flight: the fixed count, or the adaptive limit's ceiling. */
+  private readonly maxConcurrency: number;
+  private readonly concurrency: Concurrency;
   private readonly maxAttempts: number;
   private readonly maxRetryTimeInMs: number;
   private readonly requestTimeoutInMs: number;
@@ -138,7 +149,10 @@ export class BrazeDelivery {
   private readonly idleWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private flushed = false;
-  private readonly counters: DeliveryStats = {
+  private readonly counters: Omit<
+    DeliveryStats,
+    'concurrencyLimit' | 'concurrencyDecreases' | 'inFlight' | 'queuedBatches'
+  > = {
     requests: 0,
     retries: 0,
     throttled: 0,
@@ -155,7 +169,16 @@ export class BrazeDelivery {
     this.redactor = new BrazeTextRedactor(options.apiKey);
     this.batchSize = options.batchSize ?? MAX_BATCH_SIZE;
     this.maxBodyBytes = options.maxBodyBytes ?? 4_000_000;
-    this.concurrency = options.concurrency ?? 16;
+    const setting: ConcurrencySetting =
+      typeof options.concurrency === 'object'
+        ? options.concurrency
+        : { mode: 'fixed', limit: options.concurrency ?? 16 };
+    const requestsPerSecond = options.requestsPerSecond ?? 500;
+    this.maxConcurrency = setting.mode === 'fixed' ? setting.limit : setting.ceiling;
+    this.concurrency =
+      setting.mode === 'fixed'
+        ? new FixedConcurrency(setting.limit)
+        : new ConcurrencyLimiter({ ceiling: setting.ceiling, requestsPerSecond, clock: options.clock });
     this.maxAttempts = options.maxAttempts ?? 8;
     this.maxRetryTimeInMs = options.maxRetryTimeInMs ?? 600_000;
     this.requestTimeoutInMs = options.requestTimeoutInMs ?? 30_000;
@@ -168,29 +191,43 @@ export class BrazeDelivery {
     this.clock = options.clock ?? systemClock;
     // Each batch in flight listens for the stop (its request, its retry wait, p-retry): more than Node's default
     // of 10 listeners is expected here, not a leak.
-    setMaxListeners(this.concurrency * 4, this.stopping.signal);
-    const requestsPerSecond = options.requestsPerSecond ?? 500;
+    setMaxListeners(this.maxConcurrency * 4, this.stopping.signal);
     this.bucket = new TokenBucket({
       requestsPerSecond,
-      burst: options.requestBurst ?? Math.max(1, Math.min(this.concurrency, Math.floor(requestsPerSecond))),
+      // The limit at the start: a burst of the ceiling could exceed a budget set at Braze's own limit.
+      burst: options.requestBurst ?? Math.max(1, Math.min(this.concurrency.limit, Math.floor(requestsPerSecond))),
       clock: this.clock,
     });
     if (options.transport) {
       this.send = options.transport;
       this.closeTransport = () => {};
     } else {
-      const transport = createNodeTransport({ maxSockets: this.concurrency, secure: this.url.protocol === 'https:' });
+      const transport = createNodeTransport({
+        maxSockets: this.maxConcurrency,
+        secure: this.url.protocol === 'https:',
+      });
       this.send = transport.send;
       this.closeTransport = transport.close;
     }
   }
 
   get stats(): DeliveryStats {
-    return { ...this.counters };
+    return {
+      ...this.counters,
+      concurrencyLimit: this.concurrency.limit,
+      concurrencyDecreases: this.concurrency.decreases,
+      inFlight: this.requestsInFlight,
+      queuedBatches: this.queue.length,
+    };
+  }
+
+  /** Requests that may be in flight now (adapts to Braze's answer times unless fixed). */
+  get concurrencyLimit(): number {
+    return this.concurrency.limit;
   }
 
   /**
-   * Adds one object. Returns a promise when the caller must wait before pushing more (about `concurrency` sealed
+   * Adds one object. Returns a promise when the caller must wait before pushing more (about `concurrencyLimit` sealed
    * batches wait already, or the delivery failed), else undefined: the hot loop then needs no await per object.
    */
   push(item: DeliveryItem): Promise<void> | undefined {
@@ -211,7 +248,7 @@ export class BrazeDelivery {
     this.current.pieces.push(piece);
     if (this.current.refs.length >= this.batchSize) this.seal();
 
-    if (this.queue.length < this.concurrency) return undefined;
+    if (this.queue.length < this.concurrency.limit) return undefined;
     return new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
   }
 
@@ -247,12 +284,14 @@ export class BrazeDelivery {
   }
 
   private pump(): void {
-    while (!this.failure && this.activeBatches < this.concurrency && this.queue.length > 0) {
+    while (!this.failure && this.activeBatches < this.concurrency.limit && this.queue.length > 0) {
       const batch = this.queue.shift() as Batch;
       this.activeBatches++;
       void this.run(batch);
     }
-    while (this.spaceWaiters.length > 0 && this.queue.length < this.concurrency) this.spaceWaiters.shift()?.resolve();
+    while (this.spaceWaiters.length > 0 && this.queue.length < this.concurrency.limit) {
+      this.spaceWaiters.shift()?.resolve();
+    }
   }
 
   private async run(batch: Batch): Promise<void> {
@@ -448,6 +487,7 @@ export class BrazeDelivery {
     this.requestsInFlight++;
     this.counters.peakInFlight = Math.max(this.counters.peakInFlight, this.requestsInFlight);
     let response: HttpResponse;
+    const sentAt = this.clock.now();
     try {
       response = await this.send({
         url: this.url,
@@ -458,6 +498,7 @@ export class BrazeDelivery {
       });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      this.concurrency.onCongestion();
       const code = error instanceof TransportError ? error.code : 'ERROR';
       const message = code === 'TIMEOUT' ? `timeout after ${this.requestTimeoutInMs} ms` : `connection error ${code}`;
       throw new RetryableFailure(message, null);
@@ -467,6 +508,8 @@ export class BrazeDelivery {
 
     const { status } = response;
     const now = this.clock.now();
+    if (status === 429 || status >= 500 || status === 408) this.concurrency.onCongestion();
+    else this.concurrency.onAnswer(now - sentAt);
     if (status === 429) {
       throw new RetryableFailure('HTTP 429', 429, throttleDelayInMs(response.headers, now));
     }

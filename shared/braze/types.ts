@@ -26,6 +26,13 @@ export interface DeliveryStats {
   rejected: number;
   /** Largest number of requests in flight at once. */
   peakInFlight: number;
+  /** Requests allowed in flight at the end (the adaptive limit, or the fixed count). */
+  concurrencyLimit: number;
+  /** Times the adaptive limit halved (429s, 5xx, timeouts, queueing). */
+  concurrencyDecreases: number;
+  /** Requests in flight now, and sealed batches waiting for a slot. */
+  inFlight: number;
+  queuedBatches: number;
 }
 
 export interface BrazeDeliveryOptions {
@@ -36,8 +43,11 @@ export interface BrazeDeliveryOptions {
   batchSize?: number;
   /** Maximum request body in bytes. Default 4,000,000 (Braze: 4 MB). */
   maxBodyBytes?: number;
-  /** Requests in flight at once. Default 16. */
-  concurrency?: number;
+  /**
+   * Requests in flight: a number is a fixed count; `{ mode: 'adaptive', ceiling }` adapts to answer times and the
+   * budget (shared/braze/concurrency.ts). Default: 16, fixed.
+   */
+  concurrency?: number | import('./concurrency').ConcurrencySetting;
   /** Token bucket: requests started per second, across all in flight. Default 500. */
   requestsPerSecond?: number;
   /** Attempts per request for retryable failures. Default 8. */

@@ -1,3 +1,4 @@
+import { parseConcurrencySetting, type ConcurrencySetting } from '../braze/concurrency';
 import { ConfigError } from './errors';
 
 /**
@@ -82,7 +83,11 @@ export const SETTINGS = {
     inAzure: 'tunable',
     doc: 'Objects per /users/track request, 1..75 (default 75).',
   },
-  BRAZE_CONCURRENCY: { requiredInAzure: false, inAzure: 'tunable', doc: 'Requests in flight at once (default 16).' },
+  BRAZE_CONCURRENCY: {
+    requiredInAzure: false,
+    inAzure: 'tunable',
+    doc: 'Ceiling of requests in flight, adapted to latency and budget (default 256), or fixed:N.',
+  },
   BRAZE_REQUESTS_PER_SECOND: {
     requiredInAzure: false,
     inAzure: 'tunable',
@@ -161,7 +166,8 @@ export interface Settings {
   brazeAllowInsecureLoopback: boolean;
   exportConfigSource: string;
   brazeBatchSize: number;
-  brazeConcurrency: number;
+  /** Ceiling (adaptive) or fixed count of requests in flight. */
+  brazeConcurrency: ConcurrencySetting;
   brazeRequestsPerSecond: number;
   brazeMaxAttempts: number;
   brazeMaxRetryTimeInMs: number;
@@ -178,7 +184,7 @@ export const DEFAULTS = {
   stateContainer: 'ci-braze-state',
   runQueueName: 'export-runs',
   brazeBatchSize: 75,
-  brazeConcurrency: 16,
+  brazeConcurrencyCeiling: 256,
   brazeRequestsPerSecond: 500,
   brazeMaxAttempts: 8,
   brazeMaxRetryTimeInMs: 600_000,
@@ -188,6 +194,9 @@ export const DEFAULTS = {
   sourceMaxCellBytes: 1024 * 1024,
   sourceSettleSeconds: 300,
 } as const;
+
+/** Requests in flight are at most this many, adaptive or fixed. */
+export const MAX_CONCURRENCY = 256;
 
 /**
  * Reads and validates all settings at once, so a misconfigured app reports every problem in one message.
@@ -222,6 +231,19 @@ export function loadSettings(env: Environment): Settings {
     return false;
   };
 
+  const concurrency = (): ConcurrencySetting => {
+    const fallback: ConcurrencySetting = { mode: 'adaptive', ceiling: DEFAULTS.brazeConcurrencyCeiling };
+    const raw = text('BRAZE_CONCURRENCY');
+    if (!raw) return fallback;
+    const parsed = parseConcurrencySetting(raw, MAX_CONCURRENCY);
+    if (!parsed) {
+      problems.push(
+        `BRAZE_CONCURRENCY must be a whole number from 1 to ${MAX_CONCURRENCY} (the ceiling) or fixed:N, got "${raw}"`,
+      );
+    }
+    return parsed ?? fallback;
+  };
+
   const ciExportStorage = storageLocation(env, 'CI_EXPORT_STORAGE', problems);
   const stateStorage =
     storageLocation(env, 'STATE_STORAGE', null) ?? storageLocation(env, 'AzureWebJobsStorage', null) ?? missingState();
@@ -242,7 +264,7 @@ export function loadSettings(env: Environment): Settings {
     brazeAllowInsecureLoopback: flag('BRAZE_ALLOW_INSECURE_LOOPBACK'),
     exportConfigSource: required('EXPORT_CONFIG'),
     brazeBatchSize: integer('BRAZE_BATCH_SIZE', DEFAULTS.brazeBatchSize, 1, 75),
-    brazeConcurrency: integer('BRAZE_CONCURRENCY', DEFAULTS.brazeConcurrency, 1, 256),
+    brazeConcurrency: concurrency(),
     brazeRequestsPerSecond: integer('BRAZE_REQUESTS_PER_SECOND', DEFAULTS.brazeRequestsPerSecond, 1, 100_000),
     brazeMaxAttempts: integer('BRAZE_MAX_ATTEMPTS', DEFAULTS.brazeMaxAttempts, 1, 100),
     brazeMaxRetryTimeInMs: integer('BRAZE_MAX_RETRY_TIME_MS', DEFAULTS.brazeMaxRetryTimeInMs, 0, 86_400_000),

@@ -29,12 +29,19 @@ export interface DurableProgressOptions {
 /**
  * Checkpoint pacing for a delivery of `concurrency` requests of `batchSize` objects, a window being what the in-flight
  * batches and the open one hold: a write per window of answers. The limit leaves room for the delivery's queue (about
- * a window), the batches in flight and a window of answers, so the sender seldom waits for a write.
+ * a window), the batches in flight and a window of answers, so the sender seldom waits for a write. With adaptive
+ * concurrency the pacing follows the current limit (at least 16), so a crash resends at most
+ * `3 × (max(limit, 16) + 1) × batchSize` objects for the limit at that moment, never more than at the ceiling (57,825
+ * at 256 × 75).
  */
 export function checkpointPacing(concurrency: number, batchSize: number): DurableProgressOptions {
-  const window = (concurrency + 1) * batchSize;
+  // A window of at least 16 requests: an adaptive limit that drops low must not turn into a write per few answers.
+  const window = (Math.max(concurrency, MIN_PACING_CONCURRENCY) + 1) * batchSize;
   return { recordEvery: window, limit: 3 * window };
 }
+
+/** The checkpoint window never shrinks below that of 16 requests in flight (the crash bound: 3,825 objects of 75). */
+const MIN_PACING_CONCURRENCY = 16;
 
 export class DurableProgress {
   /** Sequence numbers of sent objects not covered by a durable checkpoint, ascending. */
@@ -50,14 +57,18 @@ export class DurableProgress {
     private readonly save: (state: ProgressState) => Promise<void>,
     /** The run's progress now. */
     private readonly state: () => ProgressState,
-    private readonly options: DurableProgressOptions,
+    /** Fixed pacing, or pacing read at each use (it follows the delivery's concurrency limit). */
+    pacing: DurableProgressOptions | (() => DurableProgressOptions),
   ) {
-    for (const [name, value] of Object.entries(options)) {
+    this.pacing = typeof pacing === 'function' ? pacing : () => pacing;
+    for (const [name, value] of Object.entries(this.pacing())) {
       if (!Number.isInteger(value) || value < 1) {
         throw new RangeError(`DurableProgress ${name} must be a whole number >= 1, got ${value}`);
       }
     }
   }
+
+  private readonly pacing: () => DurableProgressOptions;
 
   get unrecordedCount(): number {
     return this.unrecorded.length;
@@ -69,7 +80,7 @@ export class DurableProgress {
 
   /** True when the sender must wait (`waitForRoom`) before handing over more objects. */
   get full(): boolean {
-    return this.unrecorded.length >= this.options.limit;
+    return this.unrecorded.length >= this.pacing().limit;
   }
 
   /** Resolves when fewer than `limit` sent objects are unrecorded; rejects when a checkpoint write failed. */
@@ -85,7 +96,7 @@ export class DurableProgress {
   /** Call when `count` answers arrived: starts a checkpoint write once `recordEvery` wait to be recorded. */
   answered(count: number): void {
     this.answersToRecord += count;
-    if (this.answersToRecord >= this.options.recordEvery || this.roomWaiters.length > 0) this.write();
+    if (this.answersToRecord >= this.pacing().recordEvery || this.roomWaiters.length > 0) this.write();
   }
 
   /** Starts a checkpoint write if it would record an answer, and none is running. */

@@ -341,7 +341,7 @@ class RunStep {
       this.durable = new DurableProgress(
         (state) => this.saveCheckpoint(state),
         () => this.progressState(),
-        checkpointPacing(settings.brazeConcurrency, settings.brazeBatchSize),
+        () => checkpointPacing(this.delivery!.concurrencyLimit, settings.brazeBatchSize),
       );
     }
 
@@ -873,6 +873,10 @@ class RunStep {
       requests: stats?.requests ?? 0,
       throttled: stats?.throttled ?? 0,
       retries: stats?.retries ?? 0,
+      concurrencyLimit: stats?.concurrencyLimit ?? 0,
+      inFlight: stats?.inFlight ?? 0,
+      queuedBatches: stats?.queuedBatches ?? 0,
+      unrecorded: this.durable?.unrecordedCount ?? 0,
     });
     this.input.onProgress?.(progress);
   }

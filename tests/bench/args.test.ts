@@ -18,7 +18,29 @@ describe('bench flags', () => {
 
   it('reads the tuning flags and the CPU profile folder', () => {
     const options = parseBenchArgs(['--concurrency', '16', '--requests-per-second', '5000', '--cpu-prof', 'prof']);
-    expect(options).toMatchObject({ concurrency: 16, requestsPerSecond: 5000, cpuProfileDir: 'prof' });
+    expect(options).toMatchObject({ concurrency: '16', requestsPerSecond: 5000, cpuProfileDir: 'prof' });
+    expect(parseBenchArgs(['--concurrency=fixed:8']).concurrency).toBe('fixed:8');
+  });
+
+  it('reads latency ranges, the rate limit, the full-only and peer flags', () => {
+    const options = parseBenchArgs([
+      '--latency-ms',
+      '50-250',
+      '--rate-limit',
+      '3000/3',
+      '--full-only',
+      '--peer',
+      '/work/peer',
+      '--peer-threads',
+      '20,150',
+    ]);
+    expect(options).toMatchObject({
+      latencyMs: { min: 50, max: 250 },
+      rateLimit: '3000/3',
+      fullOnly: true,
+      peerPath: '/work/peer',
+      peerThreads: [20, 150],
+    });
   });
 
   it.each([
@@ -32,6 +54,10 @@ describe('bench flags', () => {
     [['--latency-ms'], '--latency-ms expects a value'],
     [['--latency-ms', '--json'], '--latency-ms expects a value'],
     [['--json=yes'], '--json takes no value'],
+    [['--latency-ms', '250-50'], "--latency-ms expects a whole number of ms or MIN-MAX (e.g. 50-250), got '250-50'"],
+    [['--rate-limit', 'fast'], "--rate-limit expects off or <requests>/<seconds> (Braze: 3000/3), got 'fast'"],
+    [['--concurrency', '0'], "--concurrency expects a ceiling from 1 to 256 or fixed:N, as BRAZE_CONCURRENCY, got '0'"],
+    [['--peer-threads', '0'], "--peer-threads expects whole numbers from 1 to 1000, comma-separated, got '0'"],
   ])('rejects %j with a message naming the flag', (argv, message) => {
     expect(() => parseBenchArgs(argv)).toThrow(new BenchArgsError(message));
   });

@@ -64,6 +64,21 @@ describe('loadSettings', () => {
     expect((error as Error).message).not.toContain('super-secret-key');
   });
 
+  it('reads BRAZE_CONCURRENCY as an adaptive ceiling (default 256) or fixed:N, and names a bad value', () => {
+    expect(loadSettings(base).brazeConcurrency).toEqual({ mode: 'adaptive', ceiling: 256 });
+    expect(loadSettings({ ...base, BRAZE_CONCURRENCY: '64' }).brazeConcurrency).toEqual({
+      mode: 'adaptive',
+      ceiling: 64,
+    });
+    expect(loadSettings({ ...base, BRAZE_CONCURRENCY: 'fixed:16' }).brazeConcurrency).toEqual({
+      mode: 'fixed',
+      limit: 16,
+    });
+    expect(() => loadSettings({ ...base, BRAZE_CONCURRENCY: 'fixed:300' })).toThrow(
+      'BRAZE_CONCURRENCY must be a whole number from 1 to 256 (the ceiling) or fixed:N, got "fixed:300"',
+    );
+  });
+
   it('requires a storage account for state', () => {
     expect(() => loadSettings({ ...base, AzureWebJobsStorage: undefined })).toThrow(/STATE_STORAGE is not set/);
   });

@@ -154,5 +154,8 @@ describe('DurableProgress', () => {
     );
     // 16 requests of 75 in flight and an open batch make a window of 1,275 objects.
     expect(checkpointPacing(16, 75)).toEqual({ recordEvery: 1275, limit: 3825 });
+    expect(checkpointPacing(100, 75)).toEqual({ recordEvery: 7575, limit: 22725 });
+    // An adaptive limit that dropped low keeps the window of 16: no checkpoint write per few answers.
+    expect(checkpointPacing(1, 75)).toEqual({ recordEvery: 1275, limit: 3825 });
   });
 });

@@ -223,5 +223,7 @@ describe('Braze sandbox CLI options', () => {
     expect(() => parseCliArgs(['--rate-limit', 'fast'])).toThrow(/--rate-limit/);
     expect(() => parseCliArgs(['--throttle-headers', 'loud'])).toThrow(/--throttle-headers/);
     expect(() => parseCliArgs(['--latency-ms', '-1'])).toThrow(/--latency-ms/);
+    expect(parseCliArgs(['--latency-ms', '50-250']).latencyMs).toEqual({ min: 50, max: 250 });
+    expect(() => parseCliArgs(['--latency-ms', '250-50'])).toThrow(/--latency-ms expects MIN-MAX/);
   });
 });

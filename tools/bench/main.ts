@@ -6,6 +6,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
@@ -20,6 +21,8 @@ import { BENCH_USAGE, BenchArgsError, parseBenchArgs, type BenchOptions } from '
 import { startBenchAzurite, type BenchAzurite } from './azurite';
 import { measureReadFloor } from './read-floor';
 import type { SyncChildResult } from './syncChild';
+import { peerUnavailable, runPeer, usersNotLanded, writePeerCsv, type PeerRun } from './peer/peer';
+import type { SandboxProfile } from '../braze-sandbox/types';
 
 const EXPORT_CONTAINER = 'ci-exports';
 /** Run 0 (full sync) and run 1 (delta) in two export folders, so both stay generated side by side. */
@@ -53,9 +56,26 @@ export interface PhaseFigures {
   rejected: number;
   retries: number;
   throttled: number;
+  /** Users with at least one object accepted. */
+  usersSent: number;
+  objectsPerUser: number;
+  requestsPerUser: number;
+  /** Requests/s as a share of BRAZE_REQUESTS_PER_SECOND. */
+  budgetShare: number;
+  /**
+   * The same over the sending phases only (reading and removals): without the start (discovery, snapshot load) and
+   * the commit, whose seconds no request budget can shorten.
+   */
+  sendingBudgetShare: number;
+  /** Requests in flight on average, from the sandbox's log (sum of answer times / wall time). */
+  meanInFlight: number;
+  /** Mean answer time the sandbox logged for /users/track, ms. */
+  meanLatencyMs: number;
+  /** CPU seconds of the sandbox process during the phase (it shares the machine's cores with the sync). */
+  sandboxCpuSeconds: number;
 }
 
-interface Sandbox {
+export interface Sandbox {
   url: string;
   process: ChildProcess;
 }
@@ -86,7 +106,31 @@ async function ensureExport(container: ContainerClient, generator: GeneratorOpti
   return { generatedSeconds };
 }
 
-async function startSandbox(latencyMs: number, cpuProfileDir: string | null): Promise<Sandbox> {
+/** CPU seconds (user + system) a child process has used so far (Linux /proc; 0 elsewhere). */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** USER_HZ on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export function latencyText(latency: BenchOptions['latencyMs']): string {
+  return typeof latency === 'number' ? String(latency) : `${latency.min}-${latency.max}`;
+}
+
+export async function startSandbox(
+  latencyMs: BenchOptions['latencyMs'],
+  rateLimit: string,
+  cpuProfileDir: string | null,
+): Promise<Sandbox> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -95,7 +139,7 @@ async function startSandbox(latencyMs: number, cpuProfileDir: string | null): Pr
         ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-name', 'sandbox.cpuprofile']
         : []),
       path.join(__dirname, '..', 'braze-sandbox', 'cli.js'),
-      ...['--port', String(port), '--rate-limit', 'off', '--latency-ms', String(latencyMs)],
+      ...['--port', String(port), '--rate-limit', rateLimit, '--latency-ms', latencyText(latencyMs)],
       ...['--api-key', SANDBOX_API_KEY, '--no-log-bodies', '--no-ledger-per-user'],
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -112,8 +156,20 @@ async function startSandbox(latencyMs: number, cpuProfileDir: string | null): Pr
   return { url: `http://127.0.0.1:${port}`, process: child };
 }
 
-async function sandboxGet<T>(sandbox: Sandbox, pathAndQuery: string): Promise<T> {
-  const response = await fetch(`${sandbox.url}${pathAndQuery}`);
+/**
+ * An inspection call to the sandbox, tried twice: a keep-alive socket that the sandbox closed while a long phase ran
+ * (its keepAliveTimeout is 30 s) can fail the first attempt on a busy machine.
+ */
+export async function sandboxCall(sandbox: Sandbox, pathAndQuery: string, method = 'GET'): Promise<Response> {
+  try {
+    return await fetch(`${sandbox.url}${pathAndQuery}`, { method });
+  } catch {
+    return fetch(`${sandbox.url}${pathAndQuery}`, { method });
+  }
+}
+
+export async function sandboxGet<T>(sandbox: Sandbox, pathAndQuery: string): Promise<T> {
+  const response = await sandboxCall(sandbox, pathAndQuery);
   if (!response.ok) throw new Error(`Braze sandbox ${pathAndQuery} answered ${response.status}`);
   return (await response.json()) as T;
 }
@@ -144,16 +200,20 @@ async function measurePhase(
     '/_sim/requests?bodies=false',
   );
   const since = logBefore.length > 0 ? logBefore[logBefore.length - 1].seq : 0;
+  const sandboxCpuBefore = processCpuSeconds(sandbox.process.pid);
   const result = await runSyncChild(env, options.cpuProfileDir);
+  const sandboxCpuSeconds = processCpuSeconds(sandbox.process.pid) - sandboxCpuBefore;
   if (!result.summary) throw new Error(`bench sync ended ${result.status}: ${result.error ?? 'no summary'}`);
   const ledgerAfter = await sandboxGet<{ total: number }>(sandbox, '/_sim/ledger');
-  const { requests } = await sandboxGet<{ requests: Array<{ path: string; objectCount?: number }> }>(
+  const { requests } = await sandboxGet<{ requests: Array<{ path: string; objectCount?: number; latencyMs: number }> }>(
     sandbox,
     `/_sim/requests?bodies=false&since=${since}`,
   );
   const tracked = requests.filter((r) => r.path === '/users/track');
   const summary = result.summary;
   const seconds = result.seconds;
+  const answerMs = tracked.reduce((sum, r) => sum + r.latencyMs, 0);
+  const perUser = (count: number) => (summary.usersSent === 0 ? 0 : round(count / summary.usersSent, 3));
   return {
     seconds: round(seconds, 3),
     cpuSeconds: round(result.cpuSeconds, 3),
@@ -173,6 +233,19 @@ async function measurePhase(
     rejected: summary.rejected,
     retries: summary.retries,
     throttled: summary.throttled,
+    usersSent: summary.usersSent,
+    objectsPerUser: perUser(summary.objectsSent),
+    requestsPerUser: perUser(summary.requests),
+    budgetShare: round(summary.requests / seconds / Number(env.BRAZE_REQUESTS_PER_SECOND), 3),
+    sendingBudgetShare: round(
+      summary.requests /
+        ((summary.phaseMs.reading + summary.phaseMs.removals) / 1000) /
+        Number(env.BRAZE_REQUESTS_PER_SECOND),
+      3,
+    ),
+    meanInFlight: round(answerMs / 1000 / seconds, 1),
+    meanLatencyMs: tracked.length === 0 ? 0 : round(answerMs / tracked.length, 1),
+    sandboxCpuSeconds: round(sandboxCpuSeconds, 2),
   };
 }
 
@@ -214,23 +287,35 @@ function formatTable(parseFloorSeconds: number, floorCpuSeconds: number, phases:
     'profiles/s',
     'requests',
     'req/s',
+    '% budget',
+    '% sending',
+    'in flight',
+    'obj/user',
+    'req/user',
     'obj/req',
     'max obj',
     'peak RSS MB',
   ];
   const rows = [
     header,
-    ['parse floor', parseFloorSeconds.toFixed(2), floorCpuSeconds.toFixed(1), '1.00', '', '', '', '', '', ''],
-  ];
+    parseFloorSeconds > 0
+      ? ['parse floor', parseFloorSeconds.toFixed(2), floorCpuSeconds.toFixed(1), '1.00', ...Array<string>(11).fill('')]
+      : null,
+  ].filter((row): row is string[] => row !== null);
   for (const [name, p] of Object.entries(phases)) {
     rows.push([
       name,
       p.seconds.toFixed(2),
       p.cpuSeconds.toFixed(1),
-      (p.seconds / parseFloorSeconds).toFixed(2),
+      parseFloorSeconds > 0 ? (p.seconds / parseFloorSeconds).toFixed(2) : '',
       p.profilesPerSecond.toLocaleString('en-US'),
       p.requests.toLocaleString('en-US'),
       p.requestsPerSecond.toLocaleString('en-US'),
+      (p.budgetShare * 100).toFixed(1),
+      (p.sendingBudgetShare * 100).toFixed(1),
+      p.meanInFlight.toFixed(1),
+      p.objectsPerUser.toFixed(3),
+      p.requestsPerUser.toFixed(4),
       p.objectsPerRequest.toFixed(2),
       String(p.maxObjectsPerRequest),
       String(p.peakRssMb),
@@ -261,13 +346,14 @@ async function main(argv: string[]): Promise<number> {
   const attributeCount = Object.keys(exportConfig.attributes).length + 1; // + email
   const cacheKey = `p${options.profiles}-s${options.segments}-c${options.changedPercent}-seed${options.seed}`;
   const settings = {
-    BRAZE_CONCURRENCY: String(options.concurrency),
+    ...(options.concurrency === null ? {} : { BRAZE_CONCURRENCY: options.concurrency }),
     BRAZE_REQUESTS_PER_SECOND: String(options.requestsPerSecond),
     BRAZE_BATCH_SIZE: String(options.batchSize),
   };
   log(
     `bench: ${options.profiles.toLocaleString('en-US')} profiles, ${options.segments} segments, ` +
-      `${options.changedPercent} % changed, sandbox latency ${options.latencyMs} ms; ` +
+      `${options.changedPercent} % changed, sandbox latency ${latencyText(options.latencyMs)} ms, ` +
+      `rate limit ${options.rateLimit}; ` +
       Object.entries(settings)
         .map(([name, value]) => `${name}=${value}`)
         .join(' '),
@@ -282,7 +368,7 @@ async function main(argv: string[]): Promise<number> {
       EXPORT_CONTAINER,
     );
     const { generatedSeconds } = await ensureExport(container, generator, log);
-    sandbox = await startSandbox(options.latencyMs, options.cpuProfileDir);
+    sandbox = await startSandbox(options.latencyMs, options.rateLimit, options.cpuProfileDir);
 
     const environment = (exportPath: string) =>
       localEnvironment({
@@ -298,23 +384,34 @@ async function main(argv: string[]): Promise<number> {
     const stateEnvironment = environment(FULL_EXPORT_PATH);
     const deltaEnvironment = { ...stateEnvironment, CI_EXPORT_PATH: DELTA_EXPORT_PATH };
 
-    const phases: Record<'full' | 'delta' | 'unchanged', PhaseFigures> = {} as never;
+    if (options.peerPath !== null) {
+      await sideBySide(options, options.peerPath, sandbox, stateEnvironment, path.resolve('.bench', 'peer', cacheKey));
+      return 0;
+    }
+
+    const phases: Partial<Record<'full' | 'delta' | 'unchanged', PhaseFigures>> = {};
     phases.full = await measurePhase(sandbox, stateEnvironment, options);
     log(`full sync: ${phases.full.seconds.toFixed(2)} s`);
-    // The floor right before the delta it is the yardstick of: this machine's speed moves in phases of tens of
-    // seconds, which a floor measured before the full sync would not share with the delta.
-    const floorCpuBefore = process.cpuUsage();
-    const floor = await measureReadFloor(container, DELTA_EXPORT_PATH, validateExportConfig(exportConfig));
-    const floorCpu = process.cpuUsage(floorCpuBefore);
-    // CPU time is less disturbed than wall time when other work shares the machine: reported next to it.
-    const floorCpuSeconds = (floorCpu.user + floorCpu.system) / 1e6;
-    log(`parse floor: ${floor.rows.toLocaleString('en-US')} rows in ${floor.seconds.toFixed(2)} s`);
-    phases.delta = await measurePhase(sandbox, deltaEnvironment, options);
-    log(`delta sync: ${phases.delta.seconds.toFixed(2)} s`);
-    phases.unchanged = await measurePhase(sandbox, deltaEnvironment, options);
-    log(`unchanged re-run: ${phases.unchanged.seconds.toFixed(2)} s`);
+    let floor = { seconds: 0, rows: 0 };
+    let floorCpuSeconds = 0;
+    if (!options.fullOnly) {
+      // The floor right before the delta it is the yardstick of: this machine's speed moves in phases of tens of
+      // seconds, which a floor measured before the full sync would not share with the delta.
+      const floorCpuBefore = process.cpuUsage();
+      floor = await measureReadFloor(container, DELTA_EXPORT_PATH, validateExportConfig(exportConfig));
+      const floorCpu = process.cpuUsage(floorCpuBefore);
+      // CPU time is less disturbed than wall time when other work shares the machine: reported next to it.
+      floorCpuSeconds = (floorCpu.user + floorCpu.system) / 1e6;
+      log(`parse floor: ${floor.rows.toLocaleString('en-US')} rows in ${floor.seconds.toFixed(2)} s`);
+      phases.delta = await measurePhase(sandbox, deltaEnvironment, options);
+      log(`delta sync: ${phases.delta.seconds.toFixed(2)} s`);
+      phases.unchanged = await measurePhase(sandbox, deltaEnvironment, options);
+      log(`unchanged re-run: ${phases.unchanged.seconds.toFixed(2)} s`);
+    }
 
-    const snapshotUsers = [...new Set([options.profiles, options.snapshotUsers])].filter((users) => users > 0);
+    const snapshotUsers = options.fullOnly
+      ? []
+      : [...new Set([options.profiles, options.snapshotUsers])].filter((users) => users > 0);
     const snapshots: SnapshotFigure[] = [];
     for (const users of snapshotUsers) snapshots.push(await measureSnapshot(users, options.segments, attributeCount));
 
@@ -327,7 +424,8 @@ async function main(argv: string[]): Promise<number> {
           `${p.membershipsRemoved.toLocaleString('en-US')} memberships), data points charged ` +
           `${p.attributesSent.toLocaleString('en-US')} (run counted ` +
           `${p.runAttributesSent.toLocaleString('en-US')}), rejected ${p.rejected}, retries ${p.retries}, ` +
-          `throttled ${p.throttled}; time: ${phasesText(p)}`,
+          `throttled ${p.throttled}; ${p.usersSent.toLocaleString('en-US')} users, ${p.meanLatencyMs} ms mean answer, ` +
+          `sandbox CPU ${p.sandboxCpuSeconds} s; time: ${phasesText(p)}`,
       );
     }
     for (const s of snapshots) {
@@ -354,9 +452,10 @@ async function main(argv: string[]): Promise<number> {
           full: phases.full,
           delta: phases.delta,
           unchanged: phases.unchanged,
-          fullVsFloor: round(phases.full.seconds / floor.seconds, 2),
-          deltaVsFloor: round(phases.delta.seconds / floor.seconds, 2),
-          deltaCpuVsFloorCpu: round(phases.delta.cpuSeconds / floorCpuSeconds, 2),
+          rateLimit: options.rateLimit,
+          fullVsFloor: phases.delta ? round(phases.full.seconds / floor.seconds, 2) : null,
+          deltaVsFloor: phases.delta ? round(phases.delta.seconds / floor.seconds, 2) : null,
+          deltaCpuVsFloorCpu: phases.delta ? round(phases.delta.cpuSeconds / floorCpuSeconds, 2) : null,
           snapshots,
           loadAverage: os.loadavg().map((l) => round(l, 2)),
           machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version },
@@ -371,6 +470,95 @@ async function main(argv: string[]): Promise<number> {
       await exited;
     }
     await azurite?.stop();
+  }
+}
+
+/**
+ * `--peer`: the product's full sync and Braze's CSV importer on the same users, interleaved (product, importer at
+ * each thread count, twice), each into an emptied sandbox, each checked to land every user with their values.
+ */
+async function sideBySide(
+  options: BenchOptions,
+  checkout: string,
+  sandbox: Sandbox,
+  environment: Record<string, string>,
+  folder: string,
+): Promise<void> {
+  const log = (line: string) => console.log(line);
+  const unavailable = peerUnavailable(checkout);
+  const resetSandbox = async () => {
+    const response = await sandboxCall(sandbox, '/_sim/reset?what=all', 'POST');
+    if (!response.ok) throw new Error(`Braze sandbox reset answered ${response.status}`);
+  };
+  const profiles = async () => (await sandboxGet<{ profiles: SandboxProfile[] }>(sandbox, '/_sim/profiles')).profiles;
+  const csvFile = path.join(folder, 'users.csv');
+  let expected: SandboxProfile[] = [];
+  const rows: string[][] = [['round', 'tool', 'in flight', 'seconds', 'users', 'users/s', 'req/s', 'not landed']];
+  const product: PhaseFigures[] = [];
+  const peer: PeerRun[] = [];
+  for (let round = 1; round <= 2; round++) {
+    await resetSandbox();
+    // A fresh state container per round: each product run is a first, full sync.
+    const figures = await measurePhase(sandbox, { ...environment, STATE_CONTAINER: `bench-peer-${round}` }, options);
+    const delivered = await profiles();
+    if (round === 1) {
+      expected = delivered;
+      writePeerCsv(expected, csvFile);
+    }
+    product.push(figures);
+    rows.push([
+      String(round),
+      'ci-braze-export',
+      `${figures.meanInFlight} (mean)`,
+      figures.seconds.toFixed(2),
+      figures.usersSent.toLocaleString('en-US'),
+      Math.round(figures.usersSent / figures.seconds).toLocaleString('en-US'),
+      figures.requestsPerSecond.toLocaleString('en-US'),
+      String(usersNotLanded(expected, delivered)),
+    ]);
+    log(`side by side: ci-braze-export round ${round}: ${figures.seconds.toFixed(2)} s`);
+    if (unavailable) continue;
+    for (const threads of options.peerThreads) {
+      await resetSandbox();
+      const run = await runPeer(checkout, csvFile, threads, sandbox.url, SANDBOX_API_KEY);
+      peer.push(run);
+      rows.push([
+        String(round),
+        'CSV importer',
+        `${threads} threads`,
+        run.seconds.toFixed(2),
+        run.users.toLocaleString('en-US'),
+        run.usersPerSecond.toLocaleString('en-US'),
+        '',
+        String(usersNotLanded(expected, await profiles())),
+      ]);
+      log(`side by side: CSV importer (${threads} threads) round ${round}: ${run.seconds.toFixed(2)} s`);
+    }
+  }
+  log('');
+  if (unavailable) log(`side by side: the CSV importer was skipped: ${unavailable}`);
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  log(rows.map((row) => row.map((cell, column) => cell.padStart(widths[column])).join('  ')).join('\n'));
+  const productBest = Math.max(...product.map((p) => p.usersSent / p.seconds));
+  const peerBest = peer.length === 0 ? null : Math.max(...peer.map((p) => p.usersPerSecond));
+  if (peerBest !== null) {
+    log(
+      `ratio: ci-braze-export's best ${Math.round(productBest)} users/s / the importer's best ${peerBest} = ` +
+        `${(productBest / peerBest).toFixed(2)}x`,
+    );
+  }
+  if (options.json) {
+    console.log(
+      JSON.stringify({
+        profiles: options.profiles,
+        latencyMs: options.latencyMs,
+        rateLimit: options.rateLimit,
+        product,
+        peer,
+        peerSkipped: unavailable,
+        ratio: peerBest === null ? null : round(productBest / peerBest, 2),
+      }),
+    );
   }
 }
 

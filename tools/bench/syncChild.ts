@@ -34,7 +34,8 @@ export interface SyncChildResult {
 
 async function main(): Promise<void> {
   const app = await createApp(process.env);
-  const logger = createStreamLogger(process.stderr, 'warn');
+  // BENCH_LOG_LEVEL=info shows the run's progress lines (requests, concurrency limit) while it runs.
+  const logger = createStreamLogger(process.stderr, process.env.BENCH_LOG_LEVEL === 'info' ? 'info' : 'warn');
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
   const record = await runNow(

@@ -5,7 +5,7 @@ import type { SandboxOptions, ThrottleHeaderStyle } from './types';
 const THROTTLE_STYLES: ThrottleHeaderStyle[] = ['ratelimit', 'retry-after-ratelimit', 'retry-after', 'none'];
 
 export const CLI_USAGE = `Usage: braze-sandbox [--port 4040] [--rate-limit 3000/3 | --rate-limit off] [--hourly-limit N] [--reset-style epoch|seconds]
-  [--throttle-headers ${THROTTLE_STYLES.join('|')}] [--latency-ms N] [--api-key K]
+  [--throttle-headers ${THROTTLE_STYLES.join('|')}] [--latency-ms N | --latency-ms MIN-MAX] [--api-key K]
   [--no-log-bodies] [--no-ledger-per-user] [--request-log-limit N] [--max-objects N] [--seed N]`;
 
 function integer(flag: string, value: string, minimum: number): number {
@@ -14,6 +14,15 @@ function integer(flag: string, value: string, minimum: number): number {
     throw new Error(`--${flag} expects an integer >= ${minimum}, got '${value}'`);
   }
   return parsed;
+}
+
+/** `--latency-ms 150` (every answer) or `--latency-ms 50-250` (uniform in that range, per answer). */
+export function parseLatency(text: string): number | { min: number; max: number } {
+  const range = /^(\d+)-(\d+)$/.exec(text.trim());
+  if (!range) return integer('latency-ms', text, 0);
+  const [min, max] = [Number(range[1]), Number(range[2])];
+  if (min > max) throw new Error(`--latency-ms expects MIN-MAX with MIN <= MAX, got '${text}'`);
+  return { min, max };
 }
 
 export function parseCliArgs(argv: string[]): SandboxOptions {
@@ -60,7 +69,7 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
       options.rateLimit.hourlyLimit = integer('hourly-limit', values['hourly-limit'], 1);
     }
   }
-  if (values['latency-ms'] !== undefined) options.latencyMs = integer('latency-ms', values['latency-ms'], 0);
+  if (values['latency-ms'] !== undefined) options.latencyMs = parseLatency(values['latency-ms']);
   if (values['api-key'] !== undefined) options.apiKeys = [{ key: values['api-key'] }];
   if (values['no-log-bodies']) options.logBodies = false;
   if (values['no-ledger-per-user']) options.ledgerPerUser = false;
