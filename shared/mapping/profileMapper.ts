@@ -3,6 +3,7 @@ import { readsAsText } from '../source/dataTypes';
 import type { RawRowBlock } from '../source/rawRows';
 import type { CellValue, EntityDescriptor } from '../source/types';
 import { ByteRangeHash, hashString } from '../state/fingerprint';
+import { emailProblem } from './email';
 import { hashRawKey } from '../state/snapshot';
 
 /** Attribute value as sent to Braze. */
@@ -25,8 +26,17 @@ export interface MappedRow {
   key: IdentityKey;
   /** Values of the mapped Braze attributes, in `ProfileMapper.attributeNames` order. */
   values: BrazeValue[];
-  /** Ids this CI profile had before a merge (PreviousCustomerId), for alias-identified users. */
+  /** Ids this CI profile had before a merge, or the id it split from (PreviousCustomerId). */
   previousCustomerIds: string[];
+  /** The CI CustomerId: whose Braze identity the snapshot remembers across identifier changes. Absent when empty. */
+  customerId?: string;
+  /**
+   * Why the row's email cannot go to Braze, when it cannot: the row is delivered under its other identifier without
+   * the email (which Braze keeps as it was), and reported as a source rejection of the email column.
+   */
+  emailProblem?: string;
+  /** The email column's name, for that report. */
+  emailColumn?: string;
 }
 
 export type MapOutcome =
@@ -133,10 +143,16 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
   const sources = [
     ...(config.identity.email ? [{ column: config.identity.email, brazeAttribute: 'email' }] : []),
     ...config.attributes,
-  ].map(({ column, brazeAttribute }) => {
+  ].map(({ column, brazeAttribute }, index) => {
     const at = columnIndex(entity, column);
-    return { column: entity.columns[at].name, at, convert: converterFor(brazeAttribute, entity.columns[at].dataType) };
+    // The email (first when configured) is trimmed and checked by `map` itself.
+    const convert =
+      index === 0 && emailAt >= 0
+        ? (cell: CellValue) => textOf(cell)
+        : converterFor(brazeAttribute, entity.columns[at].dataType);
+    return { column: entity.columns[at].name, at, convert };
   });
+  const emailColumn = emailAt >= 0 ? entity.columns[emailAt].name : undefined;
   const attributeNames = mappedAttributeNames(config);
   const columnsRead = [externalIdAt, customerIdAt, emailAt, previousAt, ...sources.map((s) => s.at)];
 
@@ -171,6 +187,8 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
     columnsRead: [...new Set(columnsRead.filter((at) => at >= 0))].sort((a, b) => a - b),
     map(cells) {
       const externalId = textOf(cells[externalIdAt]);
+      const email = emailAt >= 0 ? textOf(cells[emailAt]) : null;
+      const badEmail = email === null ? null : emailProblem(email);
       let key: IdentityKey;
       if (externalId !== null) {
         // A UTF-16 code unit is at most 3 UTF-8 bytes: only long ids need their bytes counted.
@@ -185,18 +203,20 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
       } else if (fallback === 'skip') {
         return { kind: 'skipped', reason: 'no external id (whenExternalIdMissing: skip)' };
       } else if (fallback === 'email') {
-        const email = emailAt >= 0 ? textOf(cells[emailAt]) : null;
         if (email === null) return { kind: 'skipped', reason: 'no external id and no email' };
+        // No other identifier to deliver the person under.
+        if (badEmail !== null) return { kind: 'rejected', column: emailColumn!, reason: badEmail };
         key = `m:${email}`;
       } else {
-        const customerId = textOf(cells[customerIdAt]);
+        const customerId = textOf(cells[customerIdAt]) ?? undefined;
         if (customerId === null) return { kind: 'skipped', reason: 'no external id and no customer id' };
         key = `a:${customerId}`;
       }
 
       // Identity first: a row rejected for a value still names its user, whose membership must then be kept.
       const values: BrazeValue[] = new Array(sources.length);
-      for (let i = 0; i < sources.length; i++) {
+      // An invalid email is left out (null here; the planner keeps what Braze has, see `MappedRow.emailProblem`).
+      for (let i = badEmail === null ? 0 : 1; i < sources.length; i++) {
         const source = sources[i];
         const converted = source.convert(cells[source.at]);
         if (converted instanceof RejectReason) {
@@ -204,15 +224,22 @@ export function createProfileMapper(config: ExportConfig, entity: EntityDescript
         }
         values[i] = converted;
       }
+      if (badEmail !== null) values[0] = null;
 
-      const previous = previousAt >= 0 && key.startsWith('a:') ? textOf(cells[previousAt]) : null;
+      // CI merges of any kind of profile join them (the planner folds the previous ones into this one).
+      const previous = previousAt >= 0 ? textOf(cells[previousAt]) : null;
       const previousCustomerIds = previous
         ? previous
             .split(';')
             .map((id) => id.trim())
             .filter(Boolean)
         : NO_PREVIOUS_IDS;
-      return { kind: 'mapped', row: { key, values, previousCustomerIds } };
+      const customerId = textOf(cells[customerIdAt]) ?? undefined;
+      if (badEmail === null) return { kind: 'mapped', row: { key, values, previousCustomerIds, customerId } };
+      return {
+        kind: 'mapped',
+        row: { key, values, previousCustomerIds, customerId, emailProblem: badEmail, emailColumn },
+      };
     },
     readRaw(rows, row, facts) {
       const bytes = rows.bytes;

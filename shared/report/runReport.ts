@@ -276,6 +276,10 @@ function rowsSection(s: RunSummary): string {
     ['Skipped', s.skipped],
     ['Rejected (source, mapping or Braze)', s.rejected],
     ['… of which unreadable source rows', s.sourceRowsRejected],
+    ['Delivered without their invalid email', s.emailsRejected],
+    ['Identity changes: identified', s.identified],
+    ['Identity changes: renamed', s.renamed],
+    ['Identity changes: merged', s.merged],
   ];
   return `<section id="rows">
 <h2>Rows</h2>

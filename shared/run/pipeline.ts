@@ -1,5 +1,6 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
+import { IdentityDelivery } from '../braze/identity';
 import type { RowResult } from '../braze/types';
 import { ConfigError } from '../config/errors';
 import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
@@ -8,7 +9,14 @@ import { createProfileMapper, emptyRawRowFacts, missingColumns, type ProfileMapp
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
-import { DeltaPlanner, roomForNewUsers, type PlannedChange, type PlannedObject, type RowPlan } from '../state/diff';
+import {
+  DeltaPlanner,
+  roomForNewUsers,
+  snapshotAttributeNames,
+  type PlannedChange,
+  type PlannedObject,
+  type PlannedRow,
+} from '../state/diff';
 import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
 import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
@@ -41,6 +49,7 @@ import { ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
 import { readJson } from './records';
+import { IdentityStage } from './identityStage';
 import type {
   PhaseTimes,
   RunCounters,
@@ -127,6 +136,10 @@ function emptyCounters(): RunCounters {
     skipped: 0,
     rejected: 0,
     sourceRowsRejected: 0,
+    emailsRejected: 0,
+    identified: 0,
+    renamed: 0,
+    merged: 0,
     requests: 0,
     retries: 0,
     throttled: 0,
@@ -159,6 +172,8 @@ class RunStep {
   private replayBelow = 0;
   private resendOnResume: ReadonlySet<number> = new Set();
   private delivery: BrazeDelivery | null = null;
+  /** Identity changes and the rows that wait for them (see `IdentityStage`). */
+  private readonly identity = new IdentityStage<SegmentReading>();
   private planner!: DeltaPlanner;
   /** Version of the snapshot the planner took over (`LoadedSnapshot.version`): what the next one can patch. */
   private loadedVersion: string | null = null;
@@ -338,6 +353,17 @@ class RunStep {
         onFailure: (error) => this.durable?.abort(error),
         logger: this.logger,
       });
+      this.identity.connect(
+        new IdentityDelivery({
+          endpoint: resolveBrazeEndpoint(settings.brazeRestEndpoint, {
+            allowInsecureLoopback: settings.brazeAllowInsecureLoopback,
+          }),
+          apiKey: settings.brazeApiKey,
+          maxAttempts: settings.brazeMaxAttempts,
+          requestTimeoutInMs: settings.brazeRequestTimeoutInMs,
+        }),
+        (error) => this.durable?.abort(error),
+      );
       this.durable = new DurableProgress(
         (state) => this.saveCheckpoint(state),
         () => this.progressState(),
@@ -349,6 +375,14 @@ class RunStep {
     this.enterPhase('reading');
     const finishedReading = await this.readSegments(descriptor, selected, segmentMembers);
     if (!finishedReading) return this.pause();
+    // CI merges and splits, decided now that every row was read; then every identity change is answered.
+    this.planner.finishReading();
+    for (const row of this.identity.takeDeferred()) {
+      const seq = this.nextSeq++;
+      const wait = this.follow(seq, this.planner.planDeferred(row.row, row.segment), row.reading, row.blob, row.line);
+      if (wait) await wait;
+    }
+    await this.identity.settle();
 
     this.enterPhase('removals');
     const held = this.segmentsToHold(covered, segmentMembers, request);
@@ -399,7 +433,7 @@ class RunStep {
         runId,
         committedAt: new Date(this.clock()).toISOString(),
         segmentIds,
-        attributeNames,
+        attributeNames: snapshotAttributeNames(attributeNames),
         users: next.size,
         // What Braze holds: held and rejected removals keep their members (a dropped segment is gone once at 0).
         segmentMembers: next.segmentMemberCounts(),
@@ -556,14 +590,32 @@ class RunStep {
       return;
     }
     this.counters.attributesFullResend += 1 + countValues(outcome.row.values);
+    const { emailProblem, emailColumn } = outcome.row;
+    if (emailProblem !== undefined) {
+      // Delivered without the email; decoded again next run (no raw fingerprint), so reported again until fixed.
+      this.counters.emailsRejected++;
+      this.rejected.push({
+        seq,
+        stage: 'source',
+        reason: emailProblem,
+        blob: record.blobName,
+        line: record.line,
+        column: emailColumn,
+      });
+      rawFingerprint = NO_RAW_FINGERPRINT;
+    }
     const rowPlan = this.planner.planRow(outcome.row, segment, rawFingerprint);
+    if (rowPlan.kind === 'deferred') {
+      this.identity.defer({ row: outcome.row, segment, reading, blob: record.blobName, line: record.line });
+      return;
+    }
     return this.follow(seq, rowPlan, reading, record.blobName, record.line);
   }
 
   /** Counts a planned row and sends what it plans. */
   private follow(
     seq: number,
-    rowPlan: RowPlan,
+    rowPlan: PlannedRow,
     reading: SegmentReading,
     blob: string,
     line: number,
@@ -646,7 +698,7 @@ class RunStep {
 
   /** What this run changed in the loaded snapshot: the save can then be a patch of it. None on a first run. */
   private snapshotChanges(): SnapshotChanges | undefined {
-    if (this.loadedVersion === null) return undefined;
+    if (this.loadedVersion === null || this.planner.needsWholeSave) return undefined;
     return {
       loadedVersion: this.loadedVersion,
       loadedUsers: this.planner.previousUsers,
@@ -680,6 +732,7 @@ class RunStep {
       attributesChanged: planned.attributesChanged,
       membershipsAdded: planned.membershipsAdded,
       removedSegments: planned.removedSegments,
+      identity: planned.identity,
       blob,
       line,
     };
@@ -695,7 +748,22 @@ class RunStep {
       return;
     }
     this.pending.set(seq, pending);
-    const pushed = this.delivery!.push({ ref: seq, object: planned.object });
+    // Identity calls first: the object goes once Braze made them (and is refused with them otherwise).
+    const identityDone = this.identity.before(planned);
+    if (identityDone) {
+      void identityDone.then((refusal) => {
+        if (refusal === null) return this.push(seq, planned.object);
+        this.pending.delete(seq);
+        this.brazeRejected.set(seq, refusal);
+        this.rejectObject(seq, pending, refusal);
+      });
+      return;
+    }
+    return this.push(seq, planned.object);
+  }
+
+  private push(seq: number, object: Record<string, unknown>): Promise<void> | undefined {
+    const pushed = this.delivery!.push({ ref: seq, object });
     return pushed ? pushed.then(() => this.recordSent(seq)) : this.recordSent(seq);
   }
 
@@ -736,6 +804,11 @@ class RunStep {
     c.membershipsAdded += planned.membershipsAdded;
     c.membershipsRemoved += removed;
     if (removed > 0) c.removalObjectsSent++;
+    for (const change of planned.identity ?? []) {
+      if (change.kind === 'identify') c.identified++;
+      else if (change.kind === 'rename') c.renamed++;
+      else c.merged++;
+    }
     if (planned.membershipsAdded) this.segmentAdded[planned.segment]++;
     for (const segment of planned.removedSegments) this.segmentRemoved[segment]++;
     if (planned.slot >= this.usersSentFlags.length) {
@@ -751,6 +824,7 @@ class RunStep {
 
   private rejectObject(seq: number, pending: PendingObject, reason: string): void {
     this.planner.reject(pending);
+    for (const change of pending.identity ?? []) this.planner.rejectIdentity(change);
     const idHash = hashId(this.planner.next.keyOf(pending.slot));
     this.reject(seq, 'braze', reason, { blob: pending.blob, line: pending.line, idHash });
   }
@@ -804,6 +878,9 @@ class RunStep {
   }
 
   private async settleDeliveries(): Promise<void> {
+    // Objects that wait for identity changes are handed to the delivery first.
+    await this.identity.settle();
+    this.identity.close();
     if (this.delivery) {
       const stats = await this.delivery.flush();
       this.counters.requests = this.checkpoint.delivery.requests + stats.requests;

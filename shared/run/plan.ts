@@ -42,6 +42,7 @@ export class ChangePlan {
       users: summary.usersSent,
       attributesToSend: summary.attributesSent,
       attributesFullResend: summary.attributesFullResend,
+      identity: { identify: summary.identified, rename: summary.renamed, merge: summary.merged },
       segments: summary.segments,
       stateChange: summary.stateChange,
       attributes: Object.fromEntries(this.attributeChanges),

@@ -59,6 +59,12 @@ export interface RunCounters {
   skipped: number;
   rejected: number;
   sourceRowsRejected: number;
+  /** Rows delivered without their email, which Braze would refuse (each has a line in rejected.ndjson). */
+  emailsRejected: number;
+  /** Braze identity changes made (`/users/identify`, `/users/external_ids/rename`, `/users/merge`). */
+  identified: number;
+  renamed: number;
+  merged: number;
   requests: number;
   retries: number;
   throttled: number;

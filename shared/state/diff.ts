@@ -1,6 +1,6 @@
 import type { ExportConfig } from '../config/exportConfig';
 import { identifierFields, type BrazeValue, type MappedRow, type RawRowFacts } from '../mapping/profileMapper';
-import { fingerprintValue, NO_VALUE } from './fingerprint';
+import { fingerprintValue, hashString, NO_VALUE } from './fingerprint';
 import { countSegmentMembers, hashKey, NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
 /** A Braze attributes object the planner wants sent, with what it carries (for counters and rejection handling). */
@@ -15,6 +15,35 @@ export interface PlannedObject {
   membershipsAdded: number;
   /** The segments whose membership attribute the object removes (removal phase; none for a row). */
   removedSegments: readonly number[];
+  /** Braze identity calls to make, and have answered, before the object is sent (rare; see `IdentityChange`). */
+  identity?: IdentityChange[];
+}
+
+/**
+ * A change of the Braze identity of one person, which `/users/track` cannot make (spec §3.2, §7): `identify` an
+ * email-only or alias-only profile with an external id, `rename` an external id, or `merge` one profile into another.
+ * `from` and `to` are identity keys (`e:`, `m:`, `a:`).
+ */
+export interface IdentityChange {
+  kind: 'identify' | 'rename' | 'merge';
+  from: string;
+  to: string;
+  /** The person's slot in `next`: addressed by `to` once the change is made. */
+  slot: number;
+  /** For a merge (and an identify into an existing profile): the slot of the profile folded away, else -1. */
+  foldedSlot: number;
+}
+
+/** Attribute words the snapshot keeps per user after the mapped attributes: the CI CustomerId's 64-bit hash. */
+export const IDENTITY_WORDS = 2;
+/** Their names in the snapshot's meta: not Braze attributes, never part of a mapping change. */
+export const IDENTITY_ATTRIBUTE_NAMES: readonly string[] = ['$ci_customer_id_hash_low', '$ci_customer_id_hash_high'];
+const CUSTOMER_SEED_LOW = 0x1d8e4e27;
+const CUSTOMER_SEED_HIGH = 0x7a2c5b13;
+
+/** The snapshot's attribute names: the mapped ones, then the identity words (stored in the snapshot's meta). */
+export function snapshotAttributeNames(attributeNames: readonly string[]): string[] {
+  return [...attributeNames, ...IDENTITY_ATTRIBUTE_NAMES];
 }
 
 /** What a planned object changes, without the object: what a run keeps of it while Braze answers. */
@@ -27,7 +56,20 @@ export type RowPlan =
   | { kind: 'send'; planned: PlannedObject }
   | { readonly kind: 'unchanged' }
   /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
-  | { readonly kind: 'duplicate' };
+  | { readonly kind: 'duplicate' }
+  /**
+   * A CI merge or split to decide once every row was read (`finishReading`): the row names a previous CustomerId
+   * that has not been read yet, and whether that id is still in the export tells a split from a merge.
+   */
+  | { readonly kind: 'deferred' };
+
+/** 32 bits of a CustomerId's hash; never 0, which stands for "not known". */
+function customerHash(customerId: string, seed: number): number {
+  return hashString(customerId, seed) >>> 0 || 1;
+}
+
+/** A row's plan once its identity is settled (every plan but `deferred`). */
+export type PlannedRow = Exclude<RowPlan, { kind: 'deferred' }>;
 
 /**
  * What a mapping change (mappingChange.ts) makes a run send besides the rows' own changes. Dropped segments need
@@ -54,8 +96,12 @@ export function roomForNewUsers(previousUsers: number): number {
 }
 
 // Shared answers: most rows of a delta are unchanged, and an object per row would only feed the garbage collector.
-const UNCHANGED: RowPlan = Object.freeze({ kind: 'unchanged' });
-const DUPLICATE: RowPlan = Object.freeze({ kind: 'duplicate' });
+const UNCHANGED: PlannedRow = Object.freeze({ kind: 'unchanged' });
+const DUPLICATE: PlannedRow = Object.freeze({ kind: 'duplicate' });
+const DEFERRED: RowPlan = Object.freeze({ kind: 'deferred' });
+const NO_SLOT = -1;
+/** Load of the CustomerId index table. */
+const CUSTOMER_TABLE_LOAD = 0.5;
 
 /**
  * Computes what Braze must be told, user by user, by comparing the export with the snapshot of what Braze
@@ -87,8 +133,24 @@ export class DeltaPlanner {
   private seen: Uint8Array;
   private readonly membershipValue: BrazeValue;
   private readonly leaveValue: BrazeValue;
-  /** CI customer id key -> the alias key its profile had before a merge. Merges are rare: a Map is fine. */
-  private readonly mergedKeys = new Map<string, string>();
+  /** Where the identity words (`IDENTITY_WORDS`) sit among a user's attribute fingerprints. */
+  private readonly customerAt: number;
+  /**
+   * CustomerId hash (low word) -> slot, open addressing: finds the person whose key changed. Built on first need (a row
+   * whose key is not known), so a run where every key is known never pays for it. Entries of slots whose CustomerId
+   * changed stay and are passed over (the slot's words are compared).
+   */
+  private customerTable: Int32Array | null = null;
+  private customerEntries = 0;
+  /** Slots folded into another profile in this run (merged, identified into an existing one): no removal, no row. */
+  private readonly folded = new Set<number>();
+  /** The previous segment words of folded slots, to put them back when Braze refuses the change. */
+  private readonly foldedWords = new Map<number, Uint32Array>();
+  /** Rows are read: deferred rows are planned now, and a previous CustomerId seen by then is in the export. */
+  private readingDone = false;
+  /** The loaded snapshot had no identity words: this run decodes every row once to learn them. */
+  private readonly learningIdentities: boolean;
+  private identityChanges = 0;
   /** Segment indexes this run covers, as an array: iterating a Set allocates an iterator, and this runs per user. */
   private readonly selected: readonly number[];
   /** The selected segments as bits, per word of the segment bitset. */
@@ -105,7 +167,12 @@ export class DeltaPlanner {
     private readonly fullResync: boolean,
     private readonly reconcile: Reconcile = NO_RECONCILE,
   ) {
-    this.next = previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
+    const attributeCount = attributeNames.length + IDENTITY_WORDS;
+    this.next = previous ?? Snapshot.create({ segmentCount: segmentIds.length, attributeCount });
+    // A snapshot of an earlier version: its users' CustomerIds are learnt from their rows in this run.
+    this.learningIdentities = this.next.attributeCount === attributeNames.length;
+    if (this.learningIdentities) this.next.widenAttributes(IDENTITY_WORDS);
+    this.customerAt = attributeNames.length;
     this.previousUsers = this.next.size;
     this.previousSegments = this.next.sections().segments.slice();
     this.segmentWords = Math.ceil(segmentIds.length / 32);
@@ -127,11 +194,10 @@ export class DeltaPlanner {
    * known and the row's raw fingerprint is the one their attribute fingerprints came from, so no attribute changed.
    * Null when the row must be decoded, mapped and given to `planRow`. What it plans is what `planRow` would.
    */
-  planRaw(facts: RawRowFacts, segment: number): RowPlan | null {
-    // A first run knows nobody: every row is new and must be decoded.
-    if (this.fullResync || this.previousUsers === 0) return null;
-    // A key merged into another in this run (`mergedKeys`) is never in `next` itself: it is not found here, and
-    // `planRow` resolves it.
+  planRaw(facts: RawRowFacts, segment: number): PlannedRow | null {
+    // A first run knows nobody: every row is new and must be decoded. So is every row of a run that learns CustomerIds.
+    if (this.fullResync || this.previousUsers === 0 || this.learningIdentities) return null;
+    // A folded profile's raw fingerprint is cleared: its key finds it, its rows are decoded and resolved by `planRow`.
     const slot = this.next.findRawKey(facts.keyPrefix, facts.keyHash, facts.bytes, facts.idStart, facts.idEnd);
     if (slot < 0) return null;
     const firstSight = !this.isSeen(slot);
@@ -156,24 +222,22 @@ export class DeltaPlanner {
    * read as bytes; kept with the user so that the next run can plan the same row with `planRaw`.
    */
   planRow(row: MappedRow, segment: number, rawFingerprint = NO_RAW_FINGERPRINT): RowPlan {
-    // Merges are rare: skip the map lookup (a string hash per row) while there are none.
-    const key = this.mergedKeys.size === 0 ? row.key : (this.mergedKeys.get(row.key) ?? row.key);
-    // One hash of the key serves every lookup of it (finding the user; for a merge, whether the key was known).
-    const hash = hashKey(key);
-    // On first sight the key is the row's own: a merged key is recorded (and seen) at once.
+    const hash = hashKey(row.key);
+    const customerLow = row.customerId === undefined ? 0 : customerHash(row.customerId, CUSTOMER_SEED_LOW);
+    const customerHigh = row.customerId === undefined ? 0 : customerHash(row.customerId, CUSTOMER_SEED_HIGH);
     let slot: number;
-    // The key stored at `slot` (decoded text holds no lone surrogate, so it reads back the same as `keyOf(slot)`).
-    let slotKey = key;
-    if (row.previousCustomerIds.length === 0) {
-      // No merge to resolve: one probe of the table finds the user or adds them.
-      slot = this.next.insert(key, hash);
+    let identity: IdentityChange[] | undefined;
+    if (this.previousUsers === 0 && row.previousCustomerIds.length === 0) {
+      // Nobody's identity to remember yet: one probe of the table finds the user or adds them.
+      slot = this.next.insert(row.key, hash);
     } else {
-      slot = this.next.find(key, hash);
-      if (slot < 0 || !this.isSeen(slot)) {
-        slotKey = this.resolveKey(row, hash);
-        slot = this.next.insert(slotKey, slotKey === key ? hash : hashKey(slotKey));
-      }
+      const located = this.locate(row, hash, customerLow, customerHigh);
+      if (located === null) return DEFERRED;
+      slot = located.slot;
+      identity = located.identity;
     }
+    // The key the person is addressed by: their row's, or the one they keep (sticky identity; see `locate`).
+    const slotKey = this.next.keyOf(slot);
     const firstSight = this.see(slot);
     if (!firstSight && this.next.hasSegment(slot, segment)) return DUPLICATE;
 
@@ -181,6 +245,8 @@ export class DeltaPlanner {
     let object: Record<string, unknown> | null = null;
     let attributesChanged = 0;
     for (let a = 0; a < row.values.length; a++) {
+      // An email Braze would refuse is not sent: what Braze has stays (and so does its fingerprint).
+      if (a === 0 && row.emailProblem !== undefined) continue;
       const value = row.values[a];
       const fingerprint = fingerprintValue(value);
       const current = this.next.attribute(slot, a);
@@ -192,6 +258,13 @@ export class DeltaPlanner {
       object ??= identifierFields(slotKey, this.config.updateExistingOnly);
       object[this.attributeNames[a]] = value;
       attributesChanged++;
+    }
+    if (
+      customerLow !== this.next.attribute(slot, this.customerAt) ||
+      customerHigh !== this.next.attribute(slot, this.customerAt + 1)
+    ) {
+      if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
+      this.setCustomer(slot, customerLow, customerHigh);
     }
     // The user's attribute fingerprints now hold this row's values: keep the fingerprint of its bytes, or, when they
     // are unknown, the one before only if it still describes the same values.
@@ -213,11 +286,232 @@ export class DeltaPlanner {
       object[this.segmentIds[segment]] = this.membershipValue;
       membershipsAdded = 1;
     }
+    if (identity) {
+      // The identity change goes first; an object names the person the way Braze will know them afterwards.
+      object ??= identifierFields(slotKey, this.config.updateExistingOnly);
+      return {
+        kind: 'send',
+        planned: { object, slot, segment, attributesChanged, membershipsAdded, removedSegments: NO_SEGMENTS, identity },
+      };
+    }
     if (!object) return UNCHANGED;
     return {
       kind: 'send',
       planned: { object, slot, segment, attributesChanged, membershipsAdded, removedSegments: NO_SEGMENTS },
     };
+  }
+
+  /** Every row was read: the deferred rows (CI merges and splits) can be planned now, with `planDeferred`. */
+  finishReading(): void {
+    this.readingDone = true;
+  }
+
+  /** Plans a row `planRow` deferred, once `finishReading` was called. */
+  planDeferred(row: MappedRow, segment: number): PlannedRow {
+    if (!this.readingDone) throw new Error('planDeferred before finishReading');
+    return this.planRow(row, segment) as PlannedRow;
+  }
+
+  /** True when the next snapshot cannot be saved as a patch of the loaded one (keys changed, or its layout). */
+  get needsWholeSave(): boolean {
+    return this.learningIdentities || this.next.rekeyedBelow(this.previousUsers);
+  }
+
+  /** Identity changes planned so far. */
+  get identityChangesPlanned(): number {
+    return this.identityChanges;
+  }
+
+  /**
+   * Finds the slot of the person of a row, and the identity changes Braze needs first (design: identity lifecycle):
+   * - key known and theirs (or nobody's yet): that slot;
+   * - the person (by CustomerId, or a previous CustomerId of a CI merge not in the export) had another key: with an
+   *   external id now, `identify` (from an email or alias) or `rename` (from another external id) when the new key is
+   *   nobody's, or `merge` into the profile the new key names; without one, the known profile keeps being addressed
+   *   (sticky: a removal under one key and a set under another would land on the same Braze profile);
+   * - CI merges fold the other previous profiles into the person's; a split (the previous id is still in the export)
+   *   is a new person.
+   * Null: decide after reading (`DEFERRED`).
+   */
+  private locate(
+    row: MappedRow,
+    hash: number,
+    customerLow: number,
+    customerHigh: number,
+  ): { slot: number; identity?: IdentityChange[] } | null {
+    const keySlot = this.next.find(row.key, hash);
+    const usable = keySlot >= 0 && !this.folded.has(keySlot);
+    const hasCustomer = customerLow !== 0 || customerHigh !== 0;
+    if (
+      usable &&
+      (!hasCustomer || this.customerIs(keySlot, customerLow, customerHigh)) &&
+      row.previousCustomerIds.length === 0
+    ) {
+      return { slot: keySlot };
+    }
+    let known = hasCustomer ? this.findCustomer(customerLow, customerHigh) : NO_SLOT;
+    if (known === keySlot && usable) known = NO_SLOT;
+    const folds: number[] = [];
+    if (known < 0 && row.previousCustomerIds.length > 0) {
+      for (const id of row.previousCustomerIds) {
+        const previous = this.previousProfile(id);
+        if (previous < 0 || previous === keySlot || this.folded.has(previous)) continue;
+        // Seen in this run: the id is still in the export (a split), or its profile was already taken over.
+        if (this.isSeen(previous)) continue;
+        if (!this.readingDone) return null;
+        if (known < 0 && !usable) known = previous;
+        else folds.push(previous);
+      }
+    }
+    const identity: IdentityChange[] = [];
+    let slot: number;
+    if (known < 0) {
+      slot = usable ? keySlot : this.next.insert(row.key, hash);
+      if (!usable && keySlot >= 0) this.unfold(keySlot);
+    } else {
+      slot = this.takeOver(known, row.key, hash, keySlot, identity);
+    }
+    for (const from of folds) this.fold(from, slot, identity);
+    return identity.length > 0 ? { slot, identity } : { slot };
+  }
+
+  /**
+   * The person's profile is `known` (under another key); their row's key is `key`, held by `keySlot` or nobody (-1).
+   * Returns the slot that stands for them from now on, adding the identity changes that get Braze there.
+   */
+  private takeOver(known: number, key: string, hash: number, keySlot: number, identity: IdentityChange[]): number {
+    const knownKey = this.next.keyOf(known);
+    // No external id now: keep addressing the profile they have (an email change of an email-only profile cannot be
+    // followed, since the email is its identifier: that makes a new profile).
+    if (key[0] !== 'e') return knownKey[0] === 'm' && key[0] === 'm' ? this.next.insert(key, hash) : known;
+    const kind = knownKey[0] === 'e' ? 'rename' : 'identify';
+    // The new key's profile was folded into another one in this run: keep addressing the known profile.
+    if (keySlot >= 0 && this.folded.has(keySlot)) return known;
+    if (keySlot >= 0) {
+      // The new key is someone's profile already: the known one is merged into it (identify merges too).
+      this.fold(known, keySlot, identity, kind === 'identify' ? 'identify' : 'merge');
+      return keySlot;
+    }
+    this.next.rekey(known, key, hash);
+    this.identityChanges++;
+    identity.push({ kind, from: knownKey, to: key, slot: known, foldedSlot: NO_SLOT });
+    return known;
+  }
+
+  /**
+   * Folds the profile of `from` into `into`'s (a Braze merge): `from` leaves the snapshot's people (no removal, no
+   * values), and what it was a member of becomes `into`'s to settle, since Braze copies it over.
+   */
+  private fold(from: number, into: number, identity: IdentityChange[], kind: 'merge' | 'identify' = 'merge'): void {
+    this.see(from);
+    if (from < this.previousUsers) {
+      const words = this.previousSegments.slice(from * this.segmentWords, (from + 1) * this.segmentWords);
+      this.foldedWords.set(from, words);
+      this.saveBeforeChange(from);
+      if (into < this.previousUsers) {
+        for (let word = 0; word < words.length; word++)
+          this.previousSegments[into * this.segmentWords + word] |= words[word];
+      }
+      this.previousSegments.fill(0, from * this.segmentWords, (from + 1) * this.segmentWords);
+    }
+    for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(from, s, false);
+    for (let a = 0; a < this.next.attributeCount; a++) this.next.setAttribute(from, a, NO_VALUE);
+    this.next.setRawFingerprint(from, NO_RAW_FINGERPRINT);
+    this.folded.add(from);
+    this.identityChanges++;
+    identity.push({ kind, from: this.next.keyOf(from), to: this.next.keyOf(into), slot: into, foldedSlot: from });
+  }
+
+  /** A folded slot whose key comes back (another person now): it is theirs, from an empty state. */
+  private unfold(slot: number): void {
+    this.folded.delete(slot);
+  }
+
+  /** Braze refused an identity change: the people involved go back to what they were. */
+  rejectIdentity(change: IdentityChange): void {
+    if (change.foldedSlot >= 0) {
+      const from = change.foldedSlot;
+      this.folded.delete(from);
+      const words = this.foldedWords.get(from);
+      if (words) this.previousSegments.set(words, from * this.segmentWords);
+      this.reject({ slot: from, segment: -1, attributesChanged: 0, membershipsAdded: 0, removedSegments: NO_SEGMENTS });
+    } else if (this.next.keyOf(change.slot) === change.to) {
+      this.next.rekey(change.slot, change.from);
+    }
+  }
+
+  /** The slot of the profile a previous CustomerId had: by its CustomerId, else (older snapshots) by its alias key. */
+  private previousProfile(customerId: string): number {
+    const low = customerHash(customerId, CUSTOMER_SEED_LOW);
+    const high = customerHash(customerId, CUSTOMER_SEED_HIGH);
+    const slot = this.findCustomer(low, high);
+    return slot >= 0 ? slot : this.next.find(`a:${customerId}`);
+  }
+
+  private customerIs(slot: number, low: number, high: number): boolean {
+    const storedLow = this.next.attribute(slot, this.customerAt);
+    const storedHigh = this.next.attribute(slot, this.customerAt + 1);
+    // A user whose CustomerId is not known yet (saved before identities were kept) takes the row's.
+    return (storedLow === low && storedHigh === high) || (storedLow === 0 && storedHigh === 0);
+  }
+
+  private setCustomer(slot: number, low: number, high: number): void {
+    this.next.setAttribute(slot, this.customerAt, low);
+    this.next.setAttribute(slot, this.customerAt + 1, high);
+    if (this.customerTable && (low !== 0 || high !== 0)) this.addCustomerEntry(slot, low);
+  }
+
+  /** The slot whose CustomerId hashes to (low, high), not folded; -1 when none. */
+  private findCustomer(low: number, high: number): number {
+    if (this.next.size === 0) return NO_SLOT;
+    const table = this.customerTable ?? this.buildCustomerTable();
+    const mask = table.length / 2 - 1;
+    for (let index = low & mask; ; index = (index + 1) & mask) {
+      const slot = table[2 * index + 1];
+      if (slot === NO_SLOT) return NO_SLOT;
+      if (
+        table[2 * index] === (low | 0) &&
+        this.next.attribute(slot, this.customerAt) === low &&
+        this.next.attribute(slot, this.customerAt + 1) === high &&
+        !this.folded.has(slot)
+      ) {
+        return slot;
+      }
+    }
+  }
+
+  private buildCustomerTable(): Int32Array {
+    let capacity = 16;
+    while (capacity * CUSTOMER_TABLE_LOAD < this.next.size + 1) capacity *= 2;
+    this.customerTable = new Int32Array(capacity * 2).fill(NO_SLOT);
+    this.customerEntries = 0;
+    for (let slot = 0; slot < this.next.size; slot++) {
+      const low = this.next.attribute(slot, this.customerAt);
+      if (low !== 0 || this.next.attribute(slot, this.customerAt + 1) !== 0) this.addCustomerEntry(slot, low);
+    }
+    return this.customerTable;
+  }
+
+  private addCustomerEntry(slot: number, low: number): void {
+    if ((this.customerEntries + 1) / (this.customerTable!.length / 2) > CUSTOMER_TABLE_LOAD) {
+      this.buildCustomerTableLarger();
+    }
+    const table = this.customerTable!;
+    const mask = table.length / 2 - 1;
+    let index = low & mask;
+    while (table[2 * index + 1] !== NO_SLOT) index = (index + 1) & mask;
+    table[2 * index] = low | 0;
+    table[2 * index + 1] = slot;
+    this.customerEntries++;
+  }
+
+  private buildCustomerTableLarger(): void {
+    const old = this.customerTable!;
+    this.customerTable = new Int32Array(old.length * 2).fill(NO_SLOT);
+    this.customerEntries = 0;
+    for (let index = 0; index < old.length; index += 2) {
+      if (old[index + 1] !== NO_SLOT) this.addCustomerEntry(old[index + 1], old[index] >>> 0);
+    }
   }
 
   /**
@@ -226,7 +520,8 @@ export class DeltaPlanner {
    * True when the user stays a member.
    */
   keepPrevious(key: string, segment: number): boolean {
-    const slot = this.next.insert(this.mergedKeys.get(key) ?? key);
+    const slot = this.next.find(key);
+    if (slot < 0) return false;
     this.see(slot);
     const member = slot < this.previousUsers && this.wasMember(slot, segment);
     if (member) this.next.setSegment(slot, segment, true);
@@ -334,28 +629,14 @@ export class DeltaPlanner {
       for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(slot, s, this.wasMember(slot, s));
       const at = this.savedAt?.[slot] ?? -1;
       if (at < 0) return;
-      const count = this.attributeNames.length;
+      const count = this.next.attributeCount;
       for (let a = 0; a < count; a++) this.next.setAttribute(slot, a, this.savedValues[at + a]);
       this.next.setRawFingerprint(slot, this.savedValues[at + count]);
     } else {
       for (let s = 0; s < this.segmentIds.length; s++) this.next.setSegment(planned.slot, s, false);
-      for (let a = 0; a < this.attributeNames.length; a++) this.next.setAttribute(planned.slot, a, NO_VALUE);
+      for (let a = 0; a < this.next.attributeCount; a++) this.next.setAttribute(planned.slot, a, NO_VALUE);
       this.next.setRawFingerprint(planned.slot, NO_RAW_FINGERPRINT);
     }
-  }
-
-  /** A merged alias-identified profile keeps its Braze alias (PreviousCustomerId), instead of creating a new one. */
-  private resolveKey(row: MappedRow, hash: number): string {
-    if (row.previousCustomerIds.length === 0 || this.isPreviousUser(this.next.find(row.key, hash))) return row.key;
-    for (const id of row.previousCustomerIds) {
-      const previousKey = `a:${id}`;
-      const previousSlot = this.next.find(previousKey);
-      if (this.isPreviousUser(previousSlot) && !this.isSeen(previousSlot)) {
-        this.mergedKeys.set(row.key, previousKey);
-        return previousKey;
-      }
-    }
-    return row.key;
   }
 
   /** A word-wise look (most users leave nothing) at whether the user was in a covered segment they are not in now. */
@@ -371,16 +652,11 @@ export class DeltaPlanner {
     return (this.previousSegments[slot * this.segmentWords + (segment >>> 5)] & (1 << (segment & 31))) !== 0;
   }
 
-  /** A slot of the previous snapshot (users this run added come after them). */
-  private isPreviousUser(slot: number): boolean {
-    return slot >= 0 && slot < this.previousUsers;
-  }
-
   /** Keeps a known user's attribute and raw fingerprints before this run first changes them (see `reject`). */
   private saveBeforeChange(slot: number): void {
     if (!this.savedAt) this.savedAt = new Int32Array(this.previousUsers).fill(-1);
     if (this.savedAt[slot] >= 0) return;
-    const count = this.attributeNames.length;
+    const count = this.next.attributeCount;
     const at = this.savedCount * (count + 1);
     if (at + count + 1 > this.savedValues.length) {
       const grown = new Uint32Array(Math.max(1024, this.savedValues.length * 2, at + count + 1));

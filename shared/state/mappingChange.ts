@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type ExportConfig } from '../config/exportConfig';
 import { mappedAttributeNames } from '../mapping/profileMapper';
+import { IDENTITY_ATTRIBUTE_NAMES, IDENTITY_WORDS } from './diff';
 import { NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
 /**
@@ -62,6 +63,8 @@ export interface MappingChange {
   rawFingerprintsValid: boolean;
   /** The loaded snapshot's arrays already have the run's layout: no remap needed. */
   sameLayout: boolean;
+  /** Where the loaded snapshot keeps the CustomerId hash words (IDENTITY_WORDS), or -1 (a snapshot from before). */
+  identitySource: number;
   mapping: SnapshotMapping;
 }
 
@@ -82,7 +85,10 @@ export function planMappingChange(
   options: { removeUnmapped: boolean },
 ): MappingChange {
   const previousSegments = stored?.segmentIds ?? [];
-  const previousAttributes = stored?.attributeNames ?? [];
+  const storedAttributes = stored?.attributeNames ?? [];
+  // The identity words follow the attributes; they are the planner's, not a mapped attribute.
+  const identitySource = storedAttributes.indexOf(IDENTITY_ATTRIBUTE_NAMES[0]);
+  const previousAttributes = storedAttributes.filter((name) => !IDENTITY_ATTRIBUTE_NAMES.includes(name));
   const membersOf = (index: number) => stored?.segmentMembers[index] ?? 0;
 
   const segmentIds = config.segments.map((s) => s.brazeSegmentApiId);
@@ -152,6 +158,7 @@ export function planMappingChange(
     clearedAttributes,
     rawFingerprintsValid: stored?.mapping?.rawFingerprintBasis === mapping.rawFingerprintBasis,
     sameLayout: sameList(segmentIds, previousSegments) && sameList(attributeNames, previousAttributes),
+    identitySource,
     mapping,
   };
 }
@@ -192,9 +199,10 @@ export function describeStateChange(change: StateChange | undefined): string[] {
  * over the users, once per mapping change.
  */
 export function remapSnapshot(previous: Snapshot, plan: MappingChange, extraUsers: number): Snapshot {
+  const identityAt = plan.attributeNames.length;
   const next = Snapshot.create({
     segmentCount: plan.segmentIds.length,
-    attributeCount: plan.attributeNames.length,
+    attributeCount: identityAt + (plan.identitySource >= 0 ? IDENTITY_WORDS : 0),
     expectedUsers: previous.size + extraUsers,
   });
   for (let slot = 0; slot < previous.size; slot++) {
@@ -206,6 +214,11 @@ export function remapSnapshot(previous: Snapshot, plan: MappingChange, extraUser
     plan.attributeSource.forEach((source, attribute) => {
       if (source >= 0) next.setAttribute(slot, attribute, previous.attribute(slot, source));
     });
+    if (plan.identitySource >= 0) {
+      for (let word = 0; word < IDENTITY_WORDS; word++) {
+        next.setAttribute(slot, identityAt + word, previous.attribute(slot, plan.identitySource + word));
+      }
+    }
     next.setRawFingerprint(slot, plan.rawFingerprintsValid ? previous.rawFingerprint(slot) : NO_RAW_FINGERPRINT);
   }
   return next;

@@ -115,7 +115,7 @@ function tableCapacityFor(users: number): number {
  */
 export class Snapshot {
   readonly segmentCount: number;
-  readonly attributeCount: number;
+  attributeCount: number;
   private readonly segmentWords: number;
   private userCount = 0;
   private keyHashes: Int32Array;
@@ -132,6 +132,13 @@ export class Snapshot {
   private tableMask: number;
   /** While loading: the users from slot 0 whose key hashes are in the table (see `indexLoadedKeys`). */
   private usersIndexed = 0;
+  /**
+   * Keys of users whose identity changed (`rekey`), until the arena is rewritten (`compactKeys`). Rare: null while
+   * there are none, so the per-row key comparisons pay one null check.
+   */
+  private rekeyed: Map<number, string> | null = null;
+  /** Table entries left behind by `rekey` (their slot now has another key): they count towards the table's load. */
+  private staleEntries = 0;
 
   private constructor(shape: SnapshotShape, capacity: number, keyByteCapacity: number) {
     checkCount('segmentCount', shape.segmentCount, MAX_SEGMENTS);
@@ -199,7 +206,7 @@ export class Snapshot {
 
   /** Adds a user (or returns the existing slot). Slots are dense, 0..size-1, in insertion order. */
   insert(key: string, hash = hashKey(key)): number {
-    if (this.userCount + 1 > (this.tableMask + 1) * MAX_TABLE_LOAD) this.growTable();
+    if (this.userCount + this.staleEntries + 1 > (this.tableMask + 1) * MAX_TABLE_LOAD) this.growTable();
     const table = this.table;
     const mask = this.tableMask;
     let index = hash & mask;
@@ -236,7 +243,46 @@ export class Snapshot {
   /** The user's key. Allocates a string: meant for removals and reports, not the per-row path. */
   keyOf(slot: number): string {
     this.checkSlot(slot);
+    const rekeyed = this.rekeyed?.get(slot);
+    if (rekeyed !== undefined) return rekeyed;
     return this.keyBytes.toString('utf8', this.keyOffsets[slot], this.keyOffsets[slot + 1]);
+  }
+
+  /**
+   * Gives a user another key (their Braze identity changed: identified, renamed): the slot and its state stay, the old
+   * key no longer finds it. The key must not be another user's.
+   */
+  rekey(slot: number, key: string, hash = hashKey(key)): void {
+    this.checkSlot(slot);
+    if (this.find(key, hash) >= 0) throw new RangeError("Snapshot rekey: the key is already another user's");
+    // The old entry stays in the table: its key no longer matches the slot's, so lookups pass over it.
+    this.staleEntries++;
+    (this.rekeyed ??= new Map()).set(slot, key);
+    this.keyHashes[slot] = hash;
+    if (this.userCount + this.staleEntries + 1 > (this.tableMask + 1) * MAX_TABLE_LOAD) this.growTable();
+    else this.indexSlots(slot, slot + 1);
+  }
+
+  /** True when a user below `slot` changed key since the load: a patch cannot say so, the save must be whole. */
+  rekeyedBelow(slot: number): boolean {
+    for (const rekeyedSlot of this.rekeyed?.keys() ?? []) if (rekeyedSlot < slot) return true;
+    return false;
+  }
+
+  /**
+   * Adds `extra` attribute fingerprints (NO_VALUE) to every user: for a snapshot saved before the planner kept more
+   * per user. Copies the attributes once.
+   */
+  widenAttributes(extra: number): void {
+    const count = this.attributeCount + extra;
+    checkCount('attributeCount', count, 0xffff);
+    const capacity = this.keyHashes.length;
+    const widened = new Uint32Array(capacity * count);
+    for (let slot = 0; slot < this.userCount; slot++) {
+      widened.set(this.attributes.subarray(slot * this.attributeCount, (slot + 1) * this.attributeCount), slot * count);
+    }
+    this.attributes = widened;
+    this.attributeCount = count;
   }
 
   hasSegment(slot: number, segment: number): boolean {
@@ -307,6 +353,7 @@ export class Snapshot {
 
   /** For the store: views of the arrays trimmed to `size`. The snapshot must not change while they are in use. */
   sections(): SnapshotSections {
+    if (this.rekeyed) this.compactKeys();
     const users = this.userCount;
     return {
       keyHashes: this.keyHashes.subarray(0, users),
@@ -324,6 +371,8 @@ export class Snapshot {
    */
   patchSince(usersBefore: number, changedSlots: Uint32Array): SnapshotPatch {
     checkCount('usersBefore', usersBefore, this.userCount);
+    if (this.rekeyedBelow(usersBefore)) throw new RangeError('Snapshot patch cannot hold users whose key changed');
+    if (this.rekeyed) this.compactKeys();
     checkPatchSlots(changedSlots, usersBefore);
     const added = this.userCount - usersBefore;
     const records = changedSlots.length + added;
@@ -425,11 +474,35 @@ export class Snapshot {
     else this.indexLoadedKeys(users - this.usersIndexed);
   }
 
+  /** Writes the arena anew with the keys `rekey` gave, so that every key sits in it again (and stale entries go). */
+  private compactKeys(): void {
+    const rekeyed = this.rekeyed!;
+    let length = this.keyOffsets[this.userCount];
+    for (const [slot, key] of rekeyed)
+      length += Buffer.byteLength(key) - (this.keyOffsets[slot + 1] - this.keyOffsets[slot]);
+    const keyBytes = Buffer.allocUnsafeSlow(
+      Math.max(MIN_KEY_BYTES, length + (this.keyBytes.length - this.keyOffsets[this.userCount])),
+    );
+    let at = 0;
+    for (let slot = 0; slot < this.userCount; slot++) {
+      const key = rekeyed.get(slot);
+      const start = at;
+      if (key === undefined) at += this.keyBytes.copy(keyBytes, at, this.keyOffsets[slot], this.keyOffsets[slot + 1]);
+      else at += keyBytes.write(key, at, 'utf8');
+      this.keyOffsets[slot] = start;
+    }
+    this.keyOffsets[this.userCount] = at;
+    this.keyBytes = keyBytes;
+    this.rekeyed = null;
+    this.rehash(this.tableMask + 1);
+  }
+
   private growTable(): void {
     this.rehash((this.tableMask + 1) * 2);
   }
 
   private rehash(capacity: number): void {
+    this.staleEntries = 0;
     this.table = newTable(capacity);
     this.tableMask = capacity - 1;
     this.indexSlots(0, this.userCount);
@@ -478,6 +551,11 @@ export class Snapshot {
 
   /** True when the stored key is `prefix` + ":" followed by exactly `bytes[start..end)`. */
   private rawKeyEquals(slot: number, prefix: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const rekeyed = this.rekeyed?.get(slot);
+    if (rekeyed !== undefined)
+      return (
+        rekeyed === String.fromCharCode(prefix, CHAR_COLON) + Buffer.from(bytes.subarray(start, end)).toString('latin1')
+      );
     const stored = this.keyBytes;
     const keyStart = this.keyOffsets[slot];
     if (this.keyOffsets[slot + 1] - keyStart !== end - start + 2) return false;
@@ -490,6 +568,8 @@ export class Snapshot {
 
   /** Compares a stored key's UTF-8 bytes with a string, encoding on the fly so nothing is allocated. */
   private keyEquals(slot: number, key: string): boolean {
+    const rekeyed = this.rekeyed?.get(slot);
+    if (rekeyed !== undefined) return rekeyed === key;
     const bytes = this.keyBytes;
     let position = this.keyOffsets[slot];
     const end = this.keyOffsets[slot + 1];

@@ -169,14 +169,6 @@ describe('bad input: clear errors or per-row rejections, nothing wrong sent, no 
         'long-string.csv',
         [{ line: 7, stage: 'mapping', column: 'FirstName', reason: 'value longer than 255 characters' }],
       ],
-      [
-        'invalid emails (Braze rejects them)',
-        'invalid-emails.csv',
-        [
-          { line: 7, stage: 'braze', reason: 'EMAIL_BAD_FORMAT' },
-          { line: 8, stage: 'braze', reason: 'EMAIL_BAD_FORMAT' },
-        ],
-      ],
     ])('%s', async (_case, csv, expectedRejections) => {
       const target = await baselineSynced();
       const requestsBefore = sandbox.requests().length;
@@ -203,6 +195,30 @@ describe('bad input: clear errors or per-row rejections, nothing wrong sent, no 
       expect(sandbox.findProfile({ external_id: 'BZ-7' }) === undefined).toBe(
         expectedRejections.some((r) => r.line === 7),
       );
+    });
+
+    it('invalid emails are source rejections naming blob, line and column; the people are delivered without them', async () => {
+      const target = await baselineSynced();
+      await upload(PARTITION, fixture('invalid-emails.csv'));
+      const run = await runPipeline(target);
+      if (run.kind !== 'completed') throw run.error;
+      const { summary } = run;
+      expect(summary.status).toBe('succeeded');
+      expect(summary.rejected).toBe(0);
+      expect(summary.emailsRejected).toBe(2);
+      expect(rowsAccountedFor(summary)).toBe(summary.profilesRead);
+      const rows = await rejectedRows(target, summary.runId);
+      expect(rows.map((r) => [r.line, r.stage, r.column, r.blob])).toEqual([
+        [7, 'source', 'PrimaryEmail', PARTITION],
+        [8, 'source', 'PrimaryEmail', PARTITION],
+      ]);
+      expectBaselineMembersKept();
+      // Braze never saw the bad emails, so refused nothing; the people are members, without an email.
+      expect(sandbox.requests().every((r) => r.status === 201)).toBe(true);
+      for (const id of ['BZ-7', 'BZ-8']) {
+        expect(sandbox.findProfile({ external_id: id })).toMatchObject({ attributes: { 'seg-gold': true } });
+        expect(sandbox.findProfile({ external_id: id })?.email).toBeUndefined();
+      }
     });
 
     it('a 10 MB value in one field is rejected for its row, and the rows after it are delivered', async () => {

@@ -84,7 +84,7 @@ describe('ci-braze-export local, then the printed commands, from a folder holdin
       /^started \(UTC\)\s+duration\s+trigger\s+status\s+rows\s+users sent\s+data points\s+rejected\s+held\s+run id$/,
     );
     expect(lines[1]).toContain(run.runId);
-    expect(lines[1]).toMatch(/cli \(\S+@\S+\)\s+succeeded\s/);
+    expect(lines[1]).toMatch(/cli \(cli:\S+\)\s+succeeded\s/);
     expect(lines[2]).toContain('succeeded (dry run)');
     expect(lines[2]).toContain('(would)');
 
@@ -131,7 +131,7 @@ describe('ci-braze-export local next to the settings of a real deployment', () =
         () => null,
         (error: { code: number; stdout: string; stderr: string }) => error,
       );
-      expect(failure?.code).toBe(1);
+      expect(failure?.code).toBe(2);
       expect(failure?.stderr).toContain(
         'STATE_STORAGE__blobServiceUri, BRAZE_REST_ENDPOINT point(s) at a real deployment; `local` only rewrites local settings',
       );

@@ -48,6 +48,7 @@ describe('profile mapper', () => {
       kind: 'mapped',
       row: {
         key: 'e:BZ-1',
+        customerId: 'c-1',
         values: ['a@example.com', 'Mária', '1979-11-02', 2310.4, true],
         previousCustomerIds: [],
       },

@@ -138,12 +138,16 @@ describe('DeltaPlanner', () => {
     expect(p.next.hasSegment(removals[1].slot, GOLD)).toBe(false);
   });
 
-  it('keeps the Braze alias of a profile merged into a new CustomerId', () => {
+  it('keeps the Braze alias of a profile merged into a new CustomerId (decided once every row is read)', () => {
     const first = planner(null);
     first.planRow(row('a:old-1', [null, 'Liam', 3]), GOLD);
     const p = planner(first.next);
-    expect(p.planRow(row('a:new-9', [null, 'Liam', 3], ['old-1']), GOLD).kind).toBe('unchanged');
-    expect(sent(p.planRow(row('a:new-9', [null, 'Liam', 3], ['old-1']), CHURN))).toEqual({
+    const merged = { ...row('a:new-9', [null, 'Liam', 3], ['old-1']), customerId: 'new-9' };
+    expect(p.planRow(merged, GOLD).kind).toBe('deferred');
+    expect(p.planRow(merged, CHURN).kind).toBe('deferred');
+    p.finishReading();
+    expect(p.planDeferred(merged, GOLD).kind).toBe('unchanged');
+    expect(sent(p.planDeferred(merged, CHURN))).toEqual({
       user_alias: { alias_name: 'old-1', alias_label: 'ci_customer_id' },
       _update_existing_only: false,
       'seg-churn': true,

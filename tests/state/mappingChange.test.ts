@@ -1,6 +1,6 @@
 import { parseExportConfig, validateExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
 import { loadSettings } from '../../shared/config/settings';
-import { DeltaPlanner } from '../../shared/state/diff';
+import { DeltaPlanner, IDENTITY_WORDS, snapshotAttributeNames } from '../../shared/state/diff';
 import { NO_VALUE } from '../../shared/state/fingerprint';
 import { planMappingChange, remapSnapshot, type StoredLayout } from '../../shared/state/mappingChange';
 import { Snapshot } from '../../shared/state/snapshot';
@@ -181,5 +181,37 @@ describe('mapping change', () => {
     expect(planner.next.attribute(0, 2)).toBe(NO_VALUE);
     planner.reject(removals[0]);
     expect(planner.next.attribute(0, 2)).toBe(222);
+  });
+});
+
+describe('the identity words of the snapshot (CustomerId hash) and a mapping change', () => {
+  // What a run commits: the mapped attributes, then the identity words (shared/state/diff.ts).
+  const committed = (of: ExportConfig): StoredLayout => {
+    const stored = storedBy(of, [1, 1]);
+    return { ...stored, attributeNames: snapshotAttributeNames(stored.attributeNames) };
+  };
+
+  it('are not an attribute: an unchanged config is the same layout, nothing dropped', () => {
+    const plan = planMappingChange(committed(config), config, { removeUnmapped: true });
+    expect(plan.change.attributesDropped).toEqual([]);
+    expect(plan.clearedAttributes).toEqual([]);
+    expect(plan.sameLayout).toBe(true);
+    expect(plan.identitySource).toBe(plan.attributeNames.length);
+  });
+
+  it('move with the remap when attributes change, so the next run still knows each person', () => {
+    const stored = committed(config);
+    const previous = Snapshot.create({ segmentCount: 2, attributeCount: stored.attributeNames.length });
+    const slot = previous.insert('e:P1');
+    stored.attributeNames.forEach((_, attribute) => previous.setAttribute(slot, attribute, 100 + attribute));
+    const wider = validateExportConfig({ ...rawConfig, attributes: { ...rawConfig.attributes, C: 'city' } });
+    const plan = planMappingChange(stored, wider, { removeUnmapped: false });
+    expect(plan.change.attributesAdded).toEqual(['city']);
+    expect(plan.change.attributesDropped).toEqual([]);
+    const remapped = remapSnapshot(previous, plan, 0);
+    const identityAt = plan.attributeNames.length;
+    expect(remapped.attributeCount).toBe(identityAt + IDENTITY_WORDS);
+    expect(remapped.attribute(slot, identityAt)).toBe(100 + plan.identitySource);
+    expect(remapped.attribute(slot, identityAt + 1)).toBe(100 + plan.identitySource + 1);
   });
 });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createRandom, describeFault, FaultInjector, quotingInput } from './faults';
 import { RateLimiter } from './rateLimiter';
 import { RequestLog } from './requestLog';
-import { ApplyContext, ProfileStore } from './store';
+import { ApplyContext, IdentityOutcome, MergeIdentifier, Prioritization, ProfileStore } from './store';
 import type {
   BrazeSandbox,
   FaultAction,
@@ -21,6 +21,8 @@ import type {
   SandboxOptions,
   SandboxProfile,
   SandboxStats,
+  SharedEmail,
+  UserAlias,
 } from './types';
 import {
   checkAttributesObject,
@@ -41,6 +43,9 @@ export const SANDBOX_DEFAULT_API_KEY = 'sandbox-key';
 export const VALID_DATA_MESSAGE = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields.";
 export const MAX_INPUT_MESSAGE = 'Max Input Length Exceeded';
 const EXPORT_IDS_MAX = 50;
+/** Entries per `/users/identify`, `/users/external_ids/rename` and `/users/merge` request (spec §7). */
+export const IDENTITY_BATCH_MAX = 50;
+const PRIORITIES = new Set(['identified', 'unidentified', 'most_recently_updated']);
 const SEGMENTS_PAGE_SIZE = 100;
 const FAULT_REJECTION_TYPE = 'Rejected by a sandbox fault rule';
 
@@ -144,12 +149,18 @@ class Sandbox implements BrazeSandbox {
   private readonly routes: Record<string, Route> = {
     'POST /users/track': (x, req, res) => this.track(x, req, res),
     'POST /users/export/ids': (x, req, res) => this.exportIds(x, req, res),
+    'POST /users/identify': (x, req, res) => this.identify(x, req, res),
+    'POST /users/external_ids/rename': (x, req, res) => this.rename(x, req, res),
+    'POST /users/merge': (x, req, res) => this.merge(x, req, res),
     'GET /segments/list': (x, req, res) => this.segmentsList(x, req, res),
     'GET /segments/details': (x, req, res) => this.segmentDetails(x, req, res),
   };
   private readonly permissions: Record<string, string> = {
     'POST /users/track': 'users.track',
     'POST /users/export/ids': 'users.export.ids',
+    'POST /users/identify': 'users.identify',
+    'POST /users/external_ids/rename': 'users.external_ids.rename',
+    'POST /users/merge': 'users.merge',
     'GET /segments/list': 'segments.list',
     'GET /segments/details': 'segments.details',
   };
@@ -187,6 +198,10 @@ class Sandbox implements BrazeSandbox {
 
   findProfile(query: ProfileQuery): SandboxProfile | undefined {
     return this.store.find(query);
+  }
+
+  sharedEmails(): SharedEmail[] {
+    return this.store.sharedEmails();
   }
 
   requests(): RequestLogEntry[] {
@@ -472,6 +487,107 @@ class Sandbox implements BrazeSandbox {
     this.respond(exchange, res, 200, reply);
   }
 
+  /** Reads an identity request's list: answers 400 itself (and returns undefined) when it is missing or too long. */
+  private async identityEntries(
+    exchange: Exchange,
+    req: IncomingMessage,
+    res: ServerResponse,
+    listNames: string[],
+  ): Promise<Record<string, Array<Record<string, unknown>>> | undefined> {
+    const body = await this.readJsonBody(exchange, req, res);
+    if (body === undefined) return undefined;
+    exchange.body = this.options.logBodies ? body : undefined;
+    const lists: Record<string, Array<Record<string, unknown>>> = {};
+    let total = 0;
+    for (const name of listNames) {
+      const list = isPlainObject(body) ? body[name] : undefined;
+      if (list === undefined) continue;
+      if (!Array.isArray(list) || !list.every(isPlainObject)) {
+        this.respond(exchange, res, 400, { message: `'${name}' must be an array of objects` });
+        return undefined;
+      }
+      lists[name] = list;
+      total += list.length;
+    }
+    exchange.objectCount = total;
+    if (total === 0) {
+      this.respond(exchange, res, 400, { message: `Provide ${listNames.join(' or ')}` });
+      return undefined;
+    }
+    if (total > IDENTITY_BATCH_MAX) {
+      this.respond(exchange, res, 400, { message: `At most ${IDENTITY_BATCH_MAX} entries per request` });
+      return undefined;
+    }
+    return lists;
+  }
+
+  /** `POST /users/identify`: `aliases_to_identify` and `emails_to_identify` (spec §7). */
+  private async identify(exchange: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const lists = await this.identityEntries(exchange, req, res, ['aliases_to_identify', 'emails_to_identify']);
+    if (!lists) return;
+    const aliases = lists.aliases_to_identify ?? [];
+    const emails = lists.emails_to_identify ?? [];
+    const badAlias = aliases.findIndex((e) => typeof e.external_id !== 'string' || asAlias(e.user_alias) === null);
+    const badEmail = emails.findIndex(
+      (e) => typeof e.external_id !== 'string' || typeof e.email !== 'string' || asPrioritization(e) === null,
+    );
+    if (badAlias >= 0 || badEmail >= 0) {
+      const where = badAlias >= 0 ? `aliases_to_identify[${badAlias}]` : `emails_to_identify[${badEmail}]`;
+      this.respond(exchange, res, 400, { message: `${where} needs external_id and a user_alias or email` });
+      return;
+    }
+    const outcomes: IdentityOutcome[] = [
+      ...aliases.map((e) => this.store.identifyAlias(e.external_id as string, asAlias(e.user_alias)!)),
+      ...emails.map((e) => this.store.identifyEmail(e.external_id as string, e.email as string, asPrioritization(e)!)),
+    ];
+    this.respond(exchange, res, 201, {
+      aliases_processed: outcomes.slice(0, aliases.length).filter((o) => 'done' in o).length,
+      emails_processed: outcomes.slice(aliases.length).filter((o) => 'done' in o).length,
+      message: 'success',
+    });
+  }
+
+  /**
+   * `POST /users/external_ids/rename`. Refused renames come back in `rename_errors` as `[reason, entry]` pairs (Braze
+   * documents an array of arrays without its shape: assumption).
+   */
+  private async rename(exchange: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const lists = await this.identityEntries(exchange, req, res, ['external_id_renames']);
+    if (!lists) return;
+    const renamed: string[] = [];
+    const errors: Array<[string, Record<string, unknown>]> = [];
+    for (const entry of lists.external_id_renames) {
+      const current = entry.current_external_id;
+      const next = entry.new_external_id;
+      const refusal =
+        typeof current !== 'string' || typeof next !== 'string' || next === ''
+          ? 'current_external_id and new_external_id must be strings'
+          : this.store.renameExternalId(current, next);
+      if (refusal === undefined) renamed.push(next as string);
+      else errors.push([refusal, entry]);
+    }
+    this.respond(exchange, res, 201, { message: 'success', external_ids: renamed, rename_errors: errors });
+  }
+
+  /** `POST /users/merge`: asynchronous in Braze (202); applied at once here, unknown identifiers skipped. */
+  private async merge(exchange: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const lists = await this.identityEntries(exchange, req, res, ['merge_updates']);
+    if (!lists) return;
+    const pairs = lists.merge_updates.map((e) => [
+      asMergeIdentifier(e.identifier_to_merge),
+      asMergeIdentifier(e.identifier_to_keep),
+    ]);
+    const bad = pairs.findIndex(([merge, keep]) => merge === null || keep === null);
+    if (bad >= 0) {
+      this.respond(exchange, res, 400, {
+        message: `merge_updates[${bad}] needs identifier_to_merge and identifier_to_keep`,
+      });
+      return;
+    }
+    for (const [merge, keep] of pairs) this.store.merge(merge!, keep!);
+    this.respond(exchange, res, 202, { message: 'success' });
+  }
+
   private segmentsList(exchange: Exchange, _req: IncomingMessage, res: ServerResponse): void {
     const params = new URLSearchParams(exchange.query);
     const page = Math.max(0, Number.parseInt(params.get('page') ?? '0', 10) || 0);
@@ -598,6 +714,8 @@ class Sandbox implements BrazeSandbox {
     switch (route) {
       case 'GET /_sim/profiles':
         return sendJson(res, 200, { profiles: this.profiles() });
+      case 'GET /_sim/shared-emails':
+        return sendJson(res, 200, { emails: this.sharedEmails() });
       case 'GET /_sim/profile': {
         const profile = this.findProfile(profileQuery(params));
         return profile ? sendJson(res, 200, profile) : sendJson(res, 404, { message: 'No such profile' });
@@ -645,6 +763,30 @@ class Sandbox implements BrazeSandbox {
         return sendJson(res, 404, { message: `No control route ${route}` });
     }
   }
+}
+
+function asAlias(value: unknown): UserAlias | null {
+  if (!isPlainObject(value) || typeof value.alias_name !== 'string' || typeof value.alias_label !== 'string')
+    return null;
+  return { alias_name: value.alias_name, alias_label: value.alias_label };
+}
+
+function asPrioritization(entry: Record<string, unknown>): Prioritization | null {
+  const value = entry.prioritization;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((p) => PRIORITIES.has(p as string))) return null;
+  return value as Prioritization;
+}
+
+function asMergeIdentifier(value: unknown): MergeIdentifier | null {
+  if (!isPlainObject(value)) return null;
+  if (typeof value.external_id === 'string') return { external_id: value.external_id };
+  const alias = asAlias(value.user_alias);
+  if (alias) return { user_alias: alias };
+  if (typeof value.email === 'string') {
+    const prioritization = asPrioritization(value);
+    return prioritization ? { email: value.email, prioritization } : null;
+  }
+  return null;
 }
 
 function hasInvalidNestedValue(object: Record<string, unknown>): boolean {

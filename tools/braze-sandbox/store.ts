@@ -109,7 +109,23 @@ export interface ApplyContext {
 
 /** Sequence of a profile's last update (decides the shared-email rule); a symbol, so clones and JSON leave it out. */
 const LAST_UPDATE = Symbol('lastUpdate');
-type StoredProfile = SandboxProfile & { [LAST_UPDATE]: number };
+/** Set on a profile merged into another: it keeps its braze_id position but is gone from every lookup. */
+const REMOVED = Symbol('removed');
+type StoredProfile = SandboxProfile & { [LAST_UPDATE]: number; [REMOVED]?: true };
+
+/** How `/users/identify`, `/users/merge` and `/users/delete` pick among profiles sharing an email (spec §7). */
+export type Prioritization = Array<'identified' | 'unidentified' | 'most_recently_updated'>;
+
+/** An identifier of `/users/merge` (spec §7): external_id, user_alias, or email with prioritization. */
+export interface MergeIdentifier {
+  external_id?: string;
+  user_alias?: UserAlias;
+  email?: string;
+  prioritization?: Prioritization;
+}
+
+/** Outcome of one identify or merge entry; `skipped` says why nothing happened. */
+export type IdentityOutcome = { done: 'identified' | 'merged' | 'aliasAdded' } | { skipped: string };
 /** Secondary indexes hold one profile, or a set once several share the value (rare), to keep memory low. */
 type SecondaryIndex = Map<string, StoredProfile | Set<StoredProfile>>;
 /** Shared by profiles without aliases until one is added; replaced, never mutated. */
@@ -120,6 +136,8 @@ export class ProfileStore {
   /** Profiles in creation order; a braze_id encodes its position, so lookups by braze_id need no map. */
   private all: StoredProfile[] = [];
   private readonly byExternalId = new Map<string, StoredProfile>();
+  /** Ids renamed away (`/users/external_ids/rename`): they keep resolving to their profile. */
+  private readonly byDeprecatedExternalId = new Map<string, StoredProfile>();
   private readonly byAlias = new Map<string, StoredProfile>();
   /**
    * Email and phone indexes are built on first use and maintained from then on: a sync that identifies users by
@@ -137,7 +155,16 @@ export class ProfileStore {
   private keysChanged = 0;
 
   profiles(): SandboxProfile[] {
-    return this.all.map((profile) => structuredClone(profile));
+    return this.all.filter((profile) => !profile[REMOVED]).map((profile) => structuredClone(profile));
+  }
+
+  /** Emails held by more than one profile, each with the braze_ids holding it (what a sync must never cause). */
+  sharedEmails(): Array<{ email: string; braze_ids: string[] }> {
+    const shared: Array<{ email: string; braze_ids: string[] }> = [];
+    for (const [email, entry] of this.byEmail) {
+      if (entry instanceof Set) shared.push({ email, braze_ids: [...entry].map((p) => p.braze_id) });
+    }
+    return shared;
   }
 
   find(query: ProfileQuery): SandboxProfile | undefined {
@@ -146,11 +173,15 @@ export class ProfileStore {
   }
 
   private lookup(query: ProfileQuery): StoredProfile | undefined {
-    if (query.external_id !== undefined) return this.byExternalId.get(query.external_id);
+    if (query.external_id !== undefined) return this.byExternalIdOrDeprecated(query.external_id);
     if (query.alias) return this.byAlias.get(aliasKey(query.alias));
     if (query.braze_id !== undefined) return this.byBrazeId(query.braze_id);
     if (query.email !== undefined) return pickShared(this.byEmail.get(query.email.toLowerCase()));
     return undefined;
+  }
+
+  private byExternalIdOrDeprecated(externalId: string): StoredProfile | undefined {
+    return this.byExternalId.get(externalId) ?? this.byDeprecatedExternalId.get(externalId);
   }
 
   private get byEmail(): SecondaryIndex {
@@ -171,7 +202,8 @@ export class ProfileStore {
 
   private byBrazeId(brazeId: string): StoredProfile | undefined {
     if (!BRAZE_ID_PATTERN.test(brazeId)) return undefined;
-    return this.all[Number.parseInt(brazeId.slice(2), 16) - 1];
+    const profile = this.all[Number.parseInt(brazeId.slice(2), 16) - 1];
+    return profile?.[REMOVED] ? undefined : profile;
   }
 
   /** Every profile holding this email (export by `email_address` returns all of them). */
@@ -194,7 +226,7 @@ export class ProfileStore {
 
   resetProfiles(): void {
     this.all = [];
-    for (const map of [this.byExternalId, this.byAlias, this.byPushToken]) map.clear();
+    for (const map of [this.byExternalId, this.byDeprecatedExternalId, this.byAlias, this.byPushToken]) map.clear();
     this.emailIndex = null;
     this.phoneIndex = null;
   }
@@ -214,7 +246,7 @@ export class ProfileStore {
   resolve(o: Record<string, unknown>): SandboxProfile | undefined {
     const updateOnlyFlag = o._update_existing_only;
     if (typeof o.external_id === 'string') {
-      const existing = this.byExternalId.get(o.external_id);
+      const existing = this.byExternalIdOrDeprecated(o.external_id);
       if (existing !== undefined) return existing;
       if (updateOnlyFlag === true) return undefined;
       const profile = this.create();
@@ -508,6 +540,138 @@ export class ProfileStore {
     for (const other of entry) if (other !== profile) other.attributes[key] = value;
   }
 
+  /**
+   * `/users/identify` with `aliases_to_identify` (spec §7): the alias-only profile gets the external id, or, when that
+   * id exists, is merged into it (fields only it has are copied, its alias added). No merge when the identified user
+   * already has an alias with the same label.
+   */
+  identifyAlias(externalId: string, alias: UserAlias): IdentityOutcome {
+    const anonymous = this.byAlias.get(aliasKey(alias));
+    const identified = this.byExternalIdOrDeprecated(externalId);
+    if (identified !== undefined) {
+      if (anonymous === identified) return { skipped: 'already identified' };
+      if (identified.user_aliases.some((a) => a.alias_label === alias.alias_label)) {
+        return { skipped: 'identified user already has an alias with this label' };
+      }
+      if (anonymous === undefined) {
+        this.addAlias(identified, alias);
+        return { done: 'aliasAdded' };
+      }
+      if (anonymous.external_id !== undefined) return { skipped: 'alias belongs to an identified user' };
+      this.mergeInto(anonymous, identified);
+      return { done: 'merged' };
+    }
+    if (anonymous === undefined) return { skipped: 'no profile with this alias' };
+    if (anonymous.external_id !== undefined) return { skipped: 'alias belongs to an identified user' };
+    this.setExternalId(anonymous, externalId);
+    return { done: 'identified' };
+  }
+
+  /** `/users/identify` with `emails_to_identify`: as for an alias, for the email-only profile `prioritization` picks. */
+  identifyEmail(externalId: string, email: string, prioritization: Prioritization): IdentityOutcome {
+    const anonymous = this.pickByEmail(email, prioritization);
+    if (anonymous === undefined || anonymous.external_id !== undefined) {
+      return { skipped: 'no email-only profile with this email' };
+    }
+    const identified = this.byExternalIdOrDeprecated(externalId);
+    if (identified === undefined) {
+      this.setExternalId(anonymous, externalId);
+      return { done: 'identified' };
+    }
+    this.mergeInto(anonymous, identified);
+    return { done: 'merged' };
+  }
+
+  /**
+   * `/users/external_ids/rename`: returns the refusal, or undefined when done. The current id must be a primary id and
+   * the new one unknown (primary or deprecated); the current id becomes deprecated and still resolves.
+   */
+  renameExternalId(current: string, next: string): string | undefined {
+    const profile = this.byExternalId.get(current);
+    if (profile === undefined) return 'current_external_id is not a primary external id';
+    if (this.byExternalIdOrDeprecated(next) !== undefined) return 'new_external_id already exists';
+    this.byExternalId.delete(current);
+    this.byDeprecatedExternalId.set(current, profile);
+    profile.external_id = next;
+    this.byExternalId.set(next, profile);
+    this.touch(profile);
+    return undefined;
+  }
+
+  /** `/users/merge`: fields only the merged profile has are copied to the kept one; the merged profile is removed. */
+  merge(toMerge: MergeIdentifier, toKeep: MergeIdentifier): IdentityOutcome {
+    const source = this.lookupMergeIdentifier(toMerge);
+    const target = this.lookupMergeIdentifier(toKeep);
+    if (source === undefined) return { skipped: 'identifier_to_merge not found' };
+    if (target === undefined) return { skipped: 'identifier_to_keep not found' };
+    if (source === target) return { skipped: 'both identifiers name the same profile' };
+    this.mergeInto(source, target);
+    return { done: 'merged' };
+  }
+
+  private lookupMergeIdentifier(identifier: MergeIdentifier): StoredProfile | undefined {
+    if (identifier.external_id !== undefined) return this.byExternalIdOrDeprecated(identifier.external_id);
+    if (identifier.user_alias !== undefined) return this.byAlias.get(aliasKey(identifier.user_alias));
+    if (identifier.email !== undefined) return this.pickByEmail(identifier.email, identifier.prioritization ?? []);
+    return undefined;
+  }
+
+  /** The profile with this email that `prioritization` ranks first; ties go to the most recently updated. */
+  private pickByEmail(email: string, prioritization: Prioritization): StoredProfile | undefined {
+    const entry = this.byEmail.get(email.toLowerCase());
+    const candidates = entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
+    const wantsIdentified = prioritization.find((p) => p === 'identified' || p === 'unidentified');
+    const ranked = wantsIdentified
+      ? candidates.filter((p) => (p.external_id !== undefined) === (wantsIdentified === 'identified'))
+      : candidates;
+    const pool = ranked.length > 0 ? ranked : candidates;
+    let best: StoredProfile | undefined;
+    for (const candidate of pool)
+      if (best === undefined || candidate[LAST_UPDATE] > best[LAST_UPDATE]) best = candidate;
+    return best;
+  }
+
+  private setExternalId(profile: StoredProfile, externalId: string): void {
+    profile.external_id = externalId;
+    this.byExternalId.set(externalId, profile);
+    this.touch(profile);
+  }
+
+  private addAlias(profile: StoredProfile, alias: UserAlias): void {
+    profile.user_aliases = [...profile.user_aliases, alias];
+    this.byAlias.set(aliasKey(alias), profile);
+  }
+
+  /** Copies what only `source` has onto `target` (attributes, email, phone, aliases, events), then removes `source`. */
+  private mergeInto(source: StoredProfile, target: StoredProfile): void {
+    for (const key of Object.keys(source.attributes)) {
+      if (!(key in target.attributes)) target.attributes[key] = source.attributes[key];
+    }
+    const email = source.email;
+    const phone = source.phone;
+    this.forget(source);
+    if (target.email === undefined && email !== undefined) this.setEmail(target, email);
+    if (target.phone === undefined && phone !== undefined) this.setPhone(target, phone);
+    for (const alias of source.user_aliases) {
+      if (!target.user_aliases.some((a) => a.alias_label === alias.alias_label)) this.addAlias(target, alias);
+    }
+    if (source.custom_events) target.custom_events = addCounts(target.custom_events, source.custom_events);
+    if (source.purchases) target.purchases = addCounts(target.purchases, source.purchases);
+    this.touch(target);
+  }
+
+  /** Takes a profile out of every lookup; its braze_id no longer resolves. */
+  private forget(profile: StoredProfile): void {
+    if (profile.external_id !== undefined) this.byExternalId.delete(profile.external_id);
+    for (const [id, owner] of this.byDeprecatedExternalId)
+      if (owner === profile) this.byDeprecatedExternalId.delete(id);
+    for (const alias of profile.user_aliases) this.byAlias.delete(aliasKey(alias));
+    for (const [token, owner] of this.byPushToken) if (owner === profile) this.byPushToken.delete(token);
+    this.setEmail(profile, null);
+    this.setPhone(profile, null);
+    profile[REMOVED] = true;
+  }
+
   applyEvent(profile: SandboxProfile, event: Record<string, unknown>, ctx: ApplyContext): void {
     profile.custom_events ??= {};
     record(profile.custom_events, String(event.name), String(event.time));
@@ -563,6 +727,17 @@ function reindex(
   if (entry === undefined) index.set(newKey, profile);
   else if (entry instanceof Set) entry.add(profile);
   else if (entry !== profile) index.set(newKey, new Set([entry, profile]));
+}
+
+type Counts = Record<string, { count: number; first: string; last: string }>;
+
+function addCounts(kept: Counts | undefined, merged: Counts): Counts {
+  const result: Counts = { ...kept };
+  for (const [name, entry] of Object.entries(merged)) {
+    const existing = result[name];
+    result[name] = existing ? { ...existing, count: existing.count + entry.count } : entry;
+  }
+  return result;
 }
 
 function dedupe(values: string[]): string[] {

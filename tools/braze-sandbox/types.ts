@@ -171,6 +171,12 @@ export interface ProfileQuery {
   email?: string;
 }
 
+/** An email held by several profiles (`GET /_sim/shared-emails`). */
+export interface SharedEmail {
+  email: string;
+  braze_ids: string[];
+}
+
 export interface BrazeSandbox {
   url: string;
   port: number;
@@ -178,6 +184,8 @@ export interface BrazeSandbox {
   close(): Promise<void>;
   profiles(): SandboxProfile[];
   findProfile(q: ProfileQuery): SandboxProfile | undefined;
+  /** Emails held by more than one profile. */
+  sharedEmails(): SharedEmail[];
   requests(): RequestLogEntry[];
   ledger(): Ledger;
   stats(): SandboxStats;

@@ -107,7 +107,13 @@ export const STANDARD_FIELDS = new Set([
 ]);
 
 const SUBSCRIBE_STATES = new Set(['opted_in', 'subscribed', 'unsubscribed']);
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * Braze's email syntax (spec §3.4): no whitespace, one `@`, `.` only between characters; the local part takes Unicode
+ * letters and digits and the usual specials; the domain is ASCII (a non-ASCII domain must come as Punycode), labels of
+ * letters, digits and inner hyphens, at least two of them.
+ */
+const EMAIL_LOCAL_PATTERN = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
+const EMAIL_DOMAIN_PATTERN = /^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_EXTERNAL_ID_BYTES = 987;
 const MAX_KEY_LENGTH = 255;
@@ -117,7 +123,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 export function isValidEmail(value: unknown): value is string {
-  return typeof value === 'string' && EMAIL_PATTERN.test(value);
+  if (typeof value !== 'string') return false;
+  const at = value.lastIndexOf('@');
+  if (at < 0) return false;
+  return EMAIL_LOCAL_PATTERN.test(value.slice(0, at)) && EMAIL_DOMAIN_PATTERN.test(value.slice(at + 1));
 }
 
 function isValidTime(value: unknown): boolean {

@@ -64,6 +64,12 @@ export function formatPlan(plan: RunPlan): string {
   const width = Math.max(9, ...Object.keys(plan.attributes).map((name) => name.length));
   const lines = [
     'change plan (nothing was sent):',
+    ...(plan.identity
+      ? [
+          `  identity changes: identify ${number(plan.identity.identify)}, rename ${number(plan.identity.rename)}, ` +
+            `merge ${number(plan.identity.merge)}`,
+        ]
+      : []),
     `  ${'attribute'.padEnd(width)}  ${'set'.padStart(9)}  ${'cleared'.padStart(9)}`,
   ];
   for (const [name, counts] of Object.entries(plan.attributes)) {
