@@ -183,6 +183,8 @@ class RunStep {
   private readProgress = { partitions: 0, done: 0, current: 0 };
   /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
   private comparedWithPreviousState = false;
+  /** The export config's hash (exportConfigHash), shown in the report's context. */
+  private configHash = '';
   private durable: DurableProgress | null = null;
   private lastProgressAt = 0;
   private readonly phaseMs: PhaseTimes = { starting: 0, reading: 0, removals: 0, committing: 0 };
@@ -220,6 +222,7 @@ class RunStep {
     const selected = selectSegments(exportConfig, this.input.request);
     const key = stateKey(stateScope(settings, exportConfig));
     const configHash = exportConfigHash(exportConfig);
+    this.configHash = configHash;
     // Three independent reads, at once: each is a round trip to storage.
     const [discovered, saved, own] = await Promise.all([
       discoverExport(exportContainer, settings.ciExportPath, {
@@ -991,7 +994,7 @@ class RunStep {
       startedAt: this.checkpoint.startedAt,
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: (this.checkpoint.workedMs ?? 0) + finishedAtMs - this.stepStartedAtMs,
-      context: runContext(request, descriptor, this.checkpoint.configHash, this.comparedWithPreviousState),
+      context: runContext(request, descriptor, this.configHash, this.comparedWithPreviousState),
     };
   }
 }

@@ -100,7 +100,7 @@ describe('ci-braze-export local, then the printed commands, from a folder holdin
     expect(context).toContain('HighValueSegment/2025/03/10/0200');
     expect(context).toMatch(/hash <code>[0-9a-f]{16}<\/code> · <a href="config\.json">config\.json<\/a>/);
     expect(context).toContain('nothing: first sync under this config');
-    expect(context).toMatch(/cli \(\S+@\S+\)/);
+    expect(context).toMatch(/cli \(cli:\S+\)/);
     expect(page.dom).toContain('first sync: no earlier state to compare with');
 
     const planOut = path.join(folder, 'plan.html');

@@ -225,12 +225,12 @@ describe('run pipeline against Azurite and the Braze sandbox', () => {
     const rows: Row[] = Array.from({ length: 200 }, (_, i) => [`s${i}`, `BZ-S${i}`, '', `S${i}`, `${i}`, '']);
     await writeExport(exportContainer, '16/0200', { Gold: rows, Churn: [] });
     const requestsBefore = sandbox.requests().length;
-    // The second request is answered 2 s late; concurrency 2 lets (2 + 1) x 2 objects go unrecorded at once.
+    // The second request is answered 2 s late; a fixed concurrency of 2 lets (2 + 1) x 2 objects go unrecorded at once.
     sandbox.setFaults([{ match: { nth: 2 }, action: { latencyMs: 2_000 } }]);
     try {
       const outcome = await run(
         {},
-        { BRAZE_CONCURRENCY: '2', BRAZE_API_KEY: workspaceKey('slow') },
+        { BRAZE_CONCURRENCY: 'fixed:2', BRAZE_API_KEY: workspaceKey('slow') },
         undefined,
         ownSnapshot('slow'),
       );

@@ -121,7 +121,7 @@ describe('security: Braze error texts are reduced before they are stored or prin
       { match: { nth: 2 }, action: { rejectIndexes: everyIndex, quoteInput: true } },
     ] satisfies FaultRule[]);
     const first = await cli(['run', '--json']);
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(4); // succeeded with rejected rows
     const summary = JSON.parse(first.stdout.trim().split('\n').at(-1)!);
     expect(summary).toMatchObject({ status: 'succeeded', rejected: 85 });
     // Braze's error type, with the quoted values replaced, e.g. "… (external_id '[value]', user [value] [value], …)".
