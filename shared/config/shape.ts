@@ -22,7 +22,7 @@ export interface ObjectSpec {
 }
 
 /** Braze's limit on attribute names; longer keys are refused rather than truncated by Braze. */
-export const MAX_BRAZE_KEY_LENGTH = 255;
+const MAX_BRAZE_KEY_LENGTH = 255;
 
 type JsonObject = Record<string, unknown>;
 
