@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors';
-import { readShape, toJsonSchema, type ObjectSpec } from './shape';
+import { readDocument, toJsonSchema, type ObjectSpec } from './shape';
 
 export type WhenExternalIdMissing = 'email' | 'alias' | 'skip';
 export type MembershipValue = string | number | boolean;
@@ -135,6 +135,7 @@ interface ReadConfig {
   membership?: { value?: MembershipValue; onLeave?: ExportConfig['membership']['onLeave'] };
   updateExistingOnly?: boolean;
 }
+
 /** `EXPORT_CONFIG` holds either the JSON itself or a path to a file with it. */
 export function loadExportConfig(source: string): ExportConfig {
   const trimmed = source.trim();
@@ -160,7 +161,7 @@ export function parseExportConfig(text: string, sourceName: string): ExportConfi
 
 export function validateExportConfig(raw: unknown, sourceName = 'export config'): ExportConfig {
   const problems: string[] = [];
-  const read = (readShape(raw, EXPORT_CONFIG_SHAPE, '', problems, EXPORT_CONFIG_SHAPE) ?? {}) as ReadConfig;
+  const read = (readDocument(raw, EXPORT_CONFIG_SHAPE, problems) ?? {}) as ReadConfig;
 
   const identity = read.identity ?? {};
   if (identity.whenExternalIdMissing === 'email' && identity.email === null) {

@@ -26,17 +26,16 @@ const MAX_BRAZE_KEY_LENGTH = 255;
 
 type JsonObject = Record<string, unknown>;
 
+/** A whole document read against its description (see `readShape`). */
+export function readDocument(value: unknown, spec: ObjectSpec, problems: string[]): unknown {
+  return readShape(value, spec, '', problems, spec);
+}
+
 /**
  * The value with defaults filled and strings trimmed, or `undefined` where it is unusable (the problem is then
  * in `problems`). Keys are checked at every level: an unknown key is a problem, never silently ignored.
  */
-export function readShape(
-  value: unknown,
-  spec: FieldSpec,
-  path: string,
-  problems: string[],
-  root: ObjectSpec,
-): unknown {
+function readShape(value: unknown, spec: FieldSpec, path: string, problems: string[], root: ObjectSpec): unknown {
   switch (spec.kind) {
     case 'string':
       return readString(value, spec, path, problems);
