@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors';
+import { readDocument, toJsonSchema, type ObjectSpec } from './shape';
 
 export type WhenExternalIdMissing = 'email' | 'alias' | 'skip';
 export type MembershipValue = string | number | boolean;
@@ -30,6 +31,90 @@ export interface ExportConfig {
   updateExistingOnly: boolean;
 }
 
+/**
+ * The export config's shape (design §5), described once: the validator reads with it, `export.config.schema.json`
+ * is generated from it and docs/configuration.md's key table is tested against it.
+ */
+export const EXPORT_CONFIG_SHAPE: ObjectSpec = {
+  kind: 'object',
+  doc: 'ci-braze-export export config: which CI tables are which Braze segments, and which columns go where.',
+  required: true,
+  fields: {
+    $schema: { kind: 'string', doc: 'The JSON Schema of this file, for editors; ignored by the app.' },
+    identity: {
+      kind: 'object',
+      doc: 'How a CI profile is identified in Braze.',
+      required: true,
+      fields: {
+        externalId: { kind: 'string', doc: 'CI column holding the Braze external_id.', required: true },
+        email: { kind: 'string', doc: 'CI column with the email; sent as Braze email.', default: null },
+        whenExternalIdMissing: {
+          kind: 'enum',
+          doc: 'email: identify by email; alias: a user_alias with label ci_customer_id; skip: counted, not sent.',
+          values: ['email', 'alias', 'skip'],
+          default: 'email',
+        },
+        customerId: { kind: 'string', doc: 'CI column with the unified profile id.', default: 'CustomerId' },
+        previousCustomerId: {
+          kind: 'string',
+          doc: 'CI column listing the ids a merged profile had before (a;b).',
+          default: 'PreviousCustomerId',
+        },
+      },
+    },
+    segments: {
+      kind: 'list',
+      doc: 'CI tables (segments) and the Braze segment each one is.',
+      items: {
+        kind: 'object',
+        doc: 'One CI segment table.',
+        required: true,
+        fields: {
+          table: { kind: 'string', doc: 'CI table (entity) name in the export.', required: true },
+          brazeSegmentApiId: {
+            kind: 'string',
+            doc: "The Braze segment API identifier: the membership attribute's key.",
+            required: true,
+            brazeKey: true,
+          },
+        },
+      },
+    },
+    attributes: {
+      kind: 'map',
+      doc: 'CI column -> Braze attribute (first_name, dob, country, ... or a custom name).',
+      values: { kind: 'string', doc: 'The Braze attribute the column is written to.', required: true, brazeKey: true },
+    },
+    membership: {
+      kind: 'object',
+      doc: "What a segment's membership attribute holds.",
+      fields: {
+        value: { kind: 'scalar', doc: 'The value written for members.', default: true },
+        onLeave: {
+          kind: 'enum',
+          doc: 'remove sends null (removes the attribute); false writes false.',
+          values: ['remove', 'false'],
+          default: 'remove',
+        },
+      },
+    },
+    updateExistingOnly: {
+      kind: 'boolean',
+      doc: 'true sends _update_existing_only: true, so no profile is ever created.',
+      default: false,
+    },
+  },
+};
+
+/** The content of the shipped `export.config.schema.json`. */
+export function exportConfigJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'ci-braze-export export config',
+    ...toJsonSchema(EXPORT_CONFIG_SHAPE),
+  };
+}
+
 /** Keys Braze reserves on an attributes object; mapping a column onto one would corrupt identity or flags. */
 const RESERVED_BRAZE_KEYS = new Set([
   'external_id',
@@ -41,7 +126,15 @@ const RESERVED_BRAZE_KEYS = new Set([
   '_merge_objects',
   'push_token_import',
 ]);
-const MAX_BRAZE_KEY_LENGTH = 255;
+
+/** The config as the shape reads it (undefined where a value was unusable); semantic checks follow. */
+interface ReadConfig {
+  identity?: Partial<ExportConfig['identity']>;
+  segments?: Array<Partial<SegmentConfig> | undefined>;
+  attributes?: Record<string, string | undefined>;
+  membership?: { value?: MembershipValue; onLeave?: ExportConfig['membership']['onLeave'] };
+  updateExistingOnly?: boolean;
+}
 
 /** `EXPORT_CONFIG` holds either the JSON itself or a path to a file with it. */
 export function loadExportConfig(source: string): ExportConfig {
@@ -68,55 +161,28 @@ export function parseExportConfig(text: string, sourceName: string): ExportConfi
 
 export function validateExportConfig(raw: unknown, sourceName = 'export config'): ExportConfig {
   const problems: string[] = [];
-  const root = objectAt(raw, '(root)', problems) ?? {};
-  const known = new Set(['identity', 'segments', 'attributes', 'membership', 'updateExistingOnly', '$schema']);
-  for (const key of Object.keys(root)) if (!known.has(key)) problems.push(`${key}: unknown key`);
+  const read = (readDocument(raw, EXPORT_CONFIG_SHAPE, problems) ?? {}) as ReadConfig;
 
-  const identityRaw = objectAt(root.identity, 'identity', problems) ?? {};
-  const identity: ExportConfig['identity'] = {
-    externalId: stringAt(identityRaw.externalId, 'identity.externalId', problems, { required: true }) ?? '',
-    email: stringAt(identityRaw.email, 'identity.email', problems) ?? null,
-    whenExternalIdMissing: oneOf(
-      identityRaw.whenExternalIdMissing,
-      'identity.whenExternalIdMissing',
-      ['email', 'alias', 'skip'] as const,
-      'email',
-      problems,
-    ),
-    customerId: stringAt(identityRaw.customerId, 'identity.customerId', problems) ?? 'CustomerId',
-    previousCustomerId:
-      stringAt(identityRaw.previousCustomerId, 'identity.previousCustomerId', problems) ?? 'PreviousCustomerId',
-  };
+  const identity = read.identity ?? {};
   if (identity.whenExternalIdMissing === 'email' && identity.email === null) {
     problems.push('identity.whenExternalIdMissing is "email" but identity.email names no column');
   }
 
   const segments: SegmentConfig[] = [];
-  if (!Array.isArray(root.segments) || root.segments.length === 0) {
-    problems.push('segments: expected a non-empty array of { "table", "brazeSegmentApiId" }');
-  } else {
-    root.segments.forEach((entry: unknown, index: number) => {
-      const path = `segments[${index}]`;
-      const segment = objectAt(entry, path, problems);
-      if (!segment) return;
-      const table = stringAt(segment.table, `${path}.table`, problems, { required: true });
-      const apiId = stringAt(segment.brazeSegmentApiId, `${path}.brazeSegmentApiId`, problems, { required: true });
-      if (apiId) checkBrazeKey(apiId, `${path}.brazeSegmentApiId`, problems);
-      if (table && segments.some((s) => s.table === table)) problems.push(`${path}.table: "${table}" is listed twice`);
-      if (apiId && segments.some((s) => s.brazeSegmentApiId === apiId)) {
-        problems.push(`${path}.brazeSegmentApiId: "${apiId}" is listed twice`);
-      }
-      if (table && apiId) segments.push({ table, brazeSegmentApiId: apiId });
-    });
-  }
+  (read.segments ?? []).forEach((segment, index) => {
+    const path = `segments[${index}]`;
+    const { table, brazeSegmentApiId: apiId } = segment ?? {};
+    if (table && segments.some((s) => s.table === table)) problems.push(`${path}.table: "${table}" is listed twice`);
+    if (apiId && segments.some((s) => s.brazeSegmentApiId === apiId)) {
+      problems.push(`${path}.brazeSegmentApiId: "${apiId}" is listed twice`);
+    }
+    if (table && apiId) segments.push({ table, brazeSegmentApiId: apiId });
+  });
 
   const attributes: ExportConfig['attributes'] = [];
-  const attributesRaw = root.attributes === undefined ? {} : objectAt(root.attributes, 'attributes', problems);
-  for (const [column, target] of Object.entries(attributesRaw ?? {})) {
-    const path = `attributes.${column}`;
-    const brazeAttribute = stringAt(target, path, problems, { required: true });
+  for (const [column, brazeAttribute] of Object.entries(read.attributes ?? {})) {
     if (!brazeAttribute) continue;
-    checkBrazeKey(brazeAttribute, path, problems);
+    const path = `attributes.${column}`;
     if (RESERVED_BRAZE_KEYS.has(brazeAttribute)) {
       problems.push(`${path}: "${brazeAttribute}" is a Braze identifier or flag and cannot be a mapped attribute`);
     }
@@ -129,25 +195,17 @@ export function validateExportConfig(raw: unknown, sourceName = 'export config')
     attributes.push({ column, brazeAttribute });
   }
 
-  const membershipRaw = root.membership === undefined ? {} : (objectAt(root.membership, 'membership', problems) ?? {});
-  let value: MembershipValue = true;
-  if (membershipRaw.value !== undefined) {
-    const type = typeof membershipRaw.value;
-    if (type === 'string' || type === 'number' || type === 'boolean') value = membershipRaw.value as MembershipValue;
-    else problems.push('membership.value: expected a string, number or boolean');
-    if (membershipRaw.value === false) problems.push('membership.value: false would make members look like leavers');
-  }
-  const onLeave = oneOf(membershipRaw.onLeave, 'membership.onLeave', ['remove', 'false'] as const, 'remove', problems);
-  if (onLeave === 'false' && value === false) problems.push('membership: value and onLeave cannot both be false');
-
-  let updateExistingOnly = false;
-  if (root.updateExistingOnly !== undefined) {
-    if (typeof root.updateExistingOnly === 'boolean') updateExistingOnly = root.updateExistingOnly;
-    else problems.push('updateExistingOnly: expected true or false');
-  }
+  if (read.membership?.value === false) problems.push('membership.value: false would make members look like leavers');
 
   if (problems.length > 0) throw new ConfigError(sourceName, problems);
-  return { identity, segments, attributes, membership: { value, onLeave }, updateExistingOnly };
+  // No problem: the shape filled every default, so every key holds a valid value.
+  return {
+    identity: identity as ExportConfig['identity'],
+    segments,
+    attributes,
+    membership: read.membership as ExportConfig['membership'],
+    updateExistingOnly: read.updateExistingOnly as boolean,
+  };
 }
 
 /**
@@ -168,7 +226,7 @@ export function exportConfigHash(config: ExportConfig): string {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as JsonObject)
+    const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, entry]) => entry !== undefined)
       .sort(([a], [b]) => compareText(a, b));
     return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
@@ -178,42 +236,4 @@ export function canonicalJson(value: unknown): string {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-type JsonObject = Record<string, unknown>;
-
-function objectAt(value: unknown, path: string, problems: string[]): JsonObject | null {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as JsonObject;
-  problems.push(`${path}: expected an object`);
-  return null;
-}
-
-function stringAt(value: unknown, path: string, problems: string[], options: { required?: boolean } = {}) {
-  if (value === undefined || value === null) {
-    if (options.required) problems.push(`${path}: required, expected a non-empty string`);
-    return undefined;
-  }
-  if (typeof value !== 'string' || value.trim() === '') {
-    problems.push(`${path}: expected a non-empty string`);
-    return undefined;
-  }
-  return value.trim();
-}
-
-function oneOf<T extends string>(
-  value: unknown,
-  path: string,
-  allowed: readonly T[],
-  fallback: T,
-  problems: string[],
-): T {
-  if (value === undefined) return fallback;
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  problems.push(`${path}: expected one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
-  return fallback;
-}
-
-function checkBrazeKey(key: string, path: string, problems: string[]): void {
-  if (key.startsWith('$')) problems.push(`${path}: Braze attribute names must not start with "$"`);
-  if (key.length > MAX_BRAZE_KEY_LENGTH) problems.push(`${path}: longer than ${MAX_BRAZE_KEY_LENGTH} characters`);
 }

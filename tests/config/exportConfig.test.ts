@@ -65,6 +65,37 @@ describe('export config', () => {
     );
   });
 
+  it('refuses unknown keys at every level, naming the full path and the near miss', () => {
+    const problems = problemsOf({
+      ...valid,
+      identity: { externalId: 'BrazeCustomerId', email: 'PrimaryEmail', whenExternalIDMissing: 'alias' },
+      segments: [...valid.segments, { table: 'B', brazeSegmentApiId: 'b' }, { tabel: 'C', brazeSegmentApiId: 'c' }],
+      membership: { value: true, onleave: 'false' },
+      updateExistingOnyl: true,
+      whenExternalIdMissing: 'skip',
+      notes: 'kept for later',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'identity.whenExternalIDMissing: unknown key; did you mean identity.whenExternalIdMissing?',
+        'segments[2].tabel: unknown key; did you mean segments[2].table?',
+        'membership.onleave: unknown key; did you mean membership.onLeave?',
+        'updateExistingOnyl: unknown key; did you mean updateExistingOnly?',
+        // Right name, wrong level.
+        'whenExternalIdMissing: unknown key; did you mean identity.whenExternalIdMissing?',
+        'notes: unknown key',
+      ]),
+    );
+    // The misspelt segment has no table; the typo is not silently replaced by a default.
+    expect(problems).toContain('segments[2].table: required, expected a non-empty string');
+  });
+
+  it('accepts $schema (for editors) and leaves it out of the config and its hash', () => {
+    const config = validateExportConfig({ $schema: './export.config.schema.json', ...valid });
+    expect(config).not.toHaveProperty('$schema');
+    expect(exportConfigHash(config)).toBe(exportConfigHash(validateExportConfig(valid)));
+  });
+
   it('rejects an empty segment list and email fallback without an email column', () => {
     const problems = problemsOf({ identity: { externalId: 'X' }, segments: [] });
     expect(problems).toContain('segments: expected a non-empty array of { "table", "brazeSegmentApiId" }');

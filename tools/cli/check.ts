@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { resolveBrazeEndpoint } from '../../shared/braze/endpoint';
 import { ConfigError } from '../../shared/config/errors';
 import { loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
+import { editDistance } from '../../shared/config/shape';
 import { loadSettings, type Environment, type Settings } from '../../shared/config/settings';
 import { missingColumns } from '../../shared/mapping/profileMapper';
 import { isForeignMessage, parseRunMessage } from '../../shared/run/queue';
@@ -553,16 +554,4 @@ function suggestion(wanted: string, names: readonly string[], what: string): str
   if (best !== null && bestDistance <= Math.max(2, Math.floor(wanted.length / 4))) return `; did you mean "${best}"?`;
   const shown = names.slice(0, 30).join(', ');
   return `; ${what}: ${shown || 'none'}${names.length > 30 ? `, … (${names.length} in all)` : ''}`;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
