@@ -1,9 +1,16 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { EntityDescriptor, ExportDescriptor } from '../source/types';
 import type { Logger } from '../telemetry/logger';
+import type { Snapshot } from '../state/snapshot';
 import { runBlobName } from './artifacts';
 import { readJson, writeJson } from './records';
 import { storageStatus } from './storage';
+import { withStorageRetry } from './storageErrors';
+
+/** `runs/<runId>/<MEMBERSHIP_KEYS>`: an append blob, one JSON-encoded user key a line. */
+const MEMBERSHIP_KEYS = 'membership-keys.ndjson';
+/** Braze-independent limit of one append: Azure takes at most 4 MiB a block. */
+const MAX_APPEND_BYTES = 4 * 1024 * 1024;
 
 /**
  * The export version a run is bound to, as `runs/<runId>/export.json`: the descriptor its first step read (entities,
@@ -94,4 +101,67 @@ async function firstChangedBlob(
   );
   const index = names.findIndex((blob, i) => current[i] !== etags[blob]);
   return index < 0 ? null : names[index];
+}
+
+/**
+ * Records the keys of users this run sent a membership for (issue 23.1), before the checkpoint that settles their
+ * rows: should the version the run started with be gone, those rows cannot be read again, and these users are what
+ * the run must take back from the segments the newest export does not put them in (`assumeMembers`).
+ */
+export async function recordMembershipKeys(
+  stateContainer: ContainerClient,
+  runId: string,
+  keys: readonly string[],
+): Promise<void> {
+  if (keys.length === 0) return;
+  const blob = stateContainer.getAppendBlobClient(runBlobName(runId, MEMBERSHIP_KEYS));
+  const what = runBlobName(runId, MEMBERSHIP_KEYS);
+  await withStorageRetry(what, () => blob.createIfNotExists());
+  let lines: string[] = [];
+  let bytes = 0;
+  const append = async () => {
+    const body = Buffer.from(lines.join(''), 'utf8');
+    await withStorageRetry(what, () => blob.appendBlock(body, body.length));
+    lines = [];
+    bytes = 0;
+  };
+  for (const key of keys) {
+    const line = `${JSON.stringify(key)}\n`;
+    const length = Buffer.byteLength(line, 'utf8');
+    if (bytes + length > MAX_APPEND_BYTES) await append();
+    lines.push(line);
+    bytes += length;
+  }
+  await append();
+}
+
+/** The keys `recordMembershipKeys` recorded for the run, repeats included; none when it recorded nothing. */
+export async function readMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<string[]> {
+  try {
+    const body = await stateContainer.getBlobClient(runBlobName(runId, MEMBERSHIP_KEYS)).downloadToBuffer();
+    return body
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as string);
+  } catch (error) {
+    if (storageStatus(error) === 404) return [];
+    throw error;
+  }
+}
+
+export async function deleteMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<void> {
+  await stateContainer.getBlobClient(runBlobName(runId, MEMBERSHIP_KEYS)).deleteIfExists();
+}
+
+/**
+ * Makes `snapshot` say that each of `keys` is a member of every covered segment: the planner then sends the leave
+ * value (with `_update_existing_only`) for each of those segments the newest export does not put the user in,
+ * whatever the lost version's rows had added. Users it did not know are added (no attributes known).
+ */
+export function assumeMembers(snapshot: Snapshot, keys: Iterable<string>, covered: ReadonlySet<number>): void {
+  for (const key of keys) {
+    const slot = snapshot.insert(key);
+    for (const segment of covered) snapshot.setSegment(slot, segment, true);
+  }
 }

@@ -10,7 +10,7 @@ import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
 import { DeltaPlanner, roomForNewUsers, type PlannedChange, type PlannedObject, type RowPlan } from '../state/diff';
 import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
-import { NO_RAW_FINGERPRINT } from '../state/snapshot';
+import { NO_RAW_FINGERPRINT, Snapshot } from '../state/snapshot';
 import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
 import {
   deleteSnapshotData,
@@ -36,7 +36,13 @@ import { runContext } from '../report/runContext';
 import { writeRunReport } from '../report/runReport';
 import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
-import { bindExportVersion } from './exportPin';
+import {
+  assumeMembers,
+  bindExportVersion,
+  deleteMembershipKeys,
+  readMembershipKeys,
+  recordMembershipKeys,
+} from './exportPin';
 import { ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
@@ -164,6 +170,10 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
+  /** Keys of users sent a membership since the last checkpoint (see `recordMembershipKeys`). */
+  private membershipKeys: string[] = [];
+  /** Members per segment the shrink guard compares with, when not the planner's previous ones (issue 23.1). */
+  private guardMembers: number[] | null = null;
   /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
   private readProgress = { partitions: 0, done: 0, current: 0 };
   /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
@@ -225,6 +235,9 @@ class RunStep {
     const sentBefore = saved !== null && (saved.settledBelow > 0 || saved.unsettled.length > 0);
     const request =
       bound.kind === 'gone' && sentBefore ? { ...this.input.request, fullResync: true } : this.input.request;
+    // ...and every user it sent a membership for leaves the segments the newest export does not put them in.
+    const lostMembershipKeys =
+      bound.kind === 'gone' && sentBefore && !request.dryRun ? await readMembershipKeys(stateContainer, runId) : [];
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -313,6 +326,14 @@ class RunStep {
     else if (loaded && !layout.rawFingerprintsValid) clearRawFingerprints(loaded.snapshot);
     // A snapshot whose layout or raw fingerprints changed is saved whole: a patch would carry the old ones.
     this.loadedVersion = layout.sameLayout && layout.rawFingerprintsValid ? (loaded?.version ?? null) : null;
+    if (lostMembershipKeys.length > 0) {
+      previous ??= Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
+      // The shrink guard compares with what Braze held before this run, not with what it assumes here.
+      this.guardMembers = previous.segmentMemberCounts();
+      assumeMembers(previous, lostMembershipKeys, covered);
+      // Assumed memberships differ from the stored snapshot where a patch would not look: save it whole.
+      this.loadedVersion = null;
+    }
     this.planner = new DeltaPlanner(exportConfig, attributeNames, segmentIds, covered, previous, request.fullResync, {
       resendMemberships: change.membershipValueChanged,
       resendLeaves: change.onLeaveChanged,
@@ -418,6 +439,7 @@ class RunStep {
     ]);
     // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
+    await deleteMembershipKeys(stateContainer, runId);
     this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
     return { kind: 'completed' as const, summary };
   }
@@ -587,7 +609,7 @@ class RunStep {
   private segmentsToHold(selected: ReadonlySet<number>, members: number[], request: RunRequest): Map<number, string> {
     const held = new Map<number, string>();
     const guard = this.deps.settings.segmentShrinkGuardPercent;
-    const previousMembers = this.planner.previousMemberCounts();
+    const previousMembers = this.guardMembers ?? this.planner.previousMemberCounts();
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
@@ -695,6 +717,7 @@ class RunStep {
       return;
     }
     this.pending.set(seq, pending);
+    if (planned.membershipsAdded > 0) this.membershipKeys.push(this.planner.next.keyOf(planned.slot));
     const pushed = this.delivery!.push({ ref: seq, object: planned.object });
     return pushed ? pushed.then(() => this.recordSent(seq)) : this.recordSent(seq);
   }
@@ -815,6 +838,14 @@ class RunStep {
 
   private async saveCheckpoint(state: ProgressState, final?: Checkpoint['final']): Promise<void> {
     const stats = this.delivery?.stats;
+    const keys = this.membershipKeys;
+    this.membershipKeys = [];
+    try {
+      await recordMembershipKeys(this.deps.stateContainer, this.input.runId, keys);
+    } catch (error) {
+      this.membershipKeys = keys.concat(this.membershipKeys);
+      throw error;
+    }
     await saveCheckpoint(this.deps.stateContainer, {
       ...this.checkpoint,
       settledBelow: state.settledBelow,
