@@ -7,7 +7,7 @@ import { readJson, writeJson } from './records';
 import { storageStatus } from './storage';
 import { withStorageRetry } from './storageErrors';
 
-/** `runs/<runId>/<MEMBERSHIP_KEYS>`: an append blob, one JSON-encoded user key a line. */
+/** `runs/<runId>/<MEMBERSHIP_KEYS>`: an append blob, one `[user key, Braze segment API id]` JSON array a line. */
 const MEMBERSHIP_KEYS = 'membership-keys.ndjson';
 /** Braze-independent limit of one append: Azure takes at most 4 MiB a block. */
 const MAX_APPEND_BYTES = 4 * 1024 * 1024;
@@ -103,17 +103,20 @@ async function firstChangedBlob(
   return index < 0 ? null : names[index];
 }
 
+/** A membership a run sent: the user's key and the segment's Braze API id. */
+export type SentMembership = readonly [key: string, segmentId: string];
+
 /**
- * Records the keys of users this run sent a membership for (issue 23.1), before the checkpoint that settles their
- * rows: should the version the run started with be gone, those rows cannot be read again, and these users are what
- * the run must take back from the segments the newest export does not put them in (`assumeMembers`).
+ * Records the memberships this run sent (issue 23.1), before the checkpoint that settles their rows: should the
+ * version the run started with be gone, those rows cannot be read again, and these are what the run must take back
+ * where the newest export does not imply them (`assumeMembers`).
  */
 export async function recordMembershipKeys(
   stateContainer: ContainerClient,
   runId: string,
-  keys: readonly string[],
+  memberships: readonly SentMembership[],
 ): Promise<void> {
-  if (keys.length === 0) return;
+  if (memberships.length === 0) return;
   const blob = stateContainer.getAppendBlobClient(runBlobName(runId, MEMBERSHIP_KEYS));
   const what = runBlobName(runId, MEMBERSHIP_KEYS);
   await withStorageRetry(what, () => blob.createIfNotExists());
@@ -125,8 +128,8 @@ export async function recordMembershipKeys(
     lines = [];
     bytes = 0;
   };
-  for (const key of keys) {
-    const line = `${JSON.stringify(key)}\n`;
+  for (const membership of memberships) {
+    const line = `${JSON.stringify(membership)}\n`;
     const length = Buffer.byteLength(line, 'utf8');
     if (bytes + length > MAX_APPEND_BYTES) await append();
     lines.push(line);
@@ -135,15 +138,15 @@ export async function recordMembershipKeys(
   await append();
 }
 
-/** The keys `recordMembershipKeys` recorded for the run, repeats included; none when it recorded nothing. */
-export async function readMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<string[]> {
+/** The memberships `recordMembershipKeys` recorded for the run, repeats included; none when it recorded nothing. */
+export async function readMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<SentMembership[]> {
   try {
     const body = await stateContainer.getBlobClient(runBlobName(runId, MEMBERSHIP_KEYS)).downloadToBuffer();
     return body
       .toString('utf8')
       .split('\n')
       .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as string);
+      .map((line) => JSON.parse(line) as SentMembership);
   } catch (error) {
     if (storageStatus(error) === 404) return [];
     throw error;
@@ -155,13 +158,19 @@ export async function deleteMembershipKeys(stateContainer: ContainerClient, runI
 }
 
 /**
- * Makes `snapshot` say that each of `keys` is a member of every covered segment: the planner then sends the leave
- * value (with `_update_existing_only`) for each of those segments the newest export does not put the user in,
- * whatever the lost version's rows had added. Users it did not know are added (no attributes known).
+ * Makes `snapshot` hold the sent memberships of the covered segments (`segmentIds`: the snapshot's order): the planner
+ * then sends the leave value (with `_update_existing_only`) for those the newest export does not imply. Users it did
+ * not know are added (no attributes known).
  */
-export function assumeMembers(snapshot: Snapshot, keys: Iterable<string>, covered: ReadonlySet<number>): void {
-  for (const key of keys) {
-    const slot = snapshot.insert(key);
-    for (const segment of covered) snapshot.setSegment(slot, segment, true);
+export function assumeMembers(
+  snapshot: Snapshot,
+  memberships: Iterable<SentMembership>,
+  segmentIds: readonly string[],
+  covered: ReadonlySet<number>,
+): void {
+  const indexOf = new Map(segmentIds.map((id, index) => [id, index]));
+  for (const [key, segmentId] of memberships) {
+    const segment = indexOf.get(segmentId);
+    if (segment !== undefined && covered.has(segment)) snapshot.setSegment(snapshot.insert(key), segment, true);
   }
 }

@@ -42,6 +42,7 @@ import {
   deleteMembershipKeys,
   readMembershipKeys,
   recordMembershipKeys,
+  type SentMembership,
 } from './exportPin';
 import { ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
@@ -170,8 +171,8 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
-  /** Keys of users sent a membership since the last checkpoint (see `recordMembershipKeys`). */
-  private membershipKeys: string[] = [];
+  /** Memberships sent since the last checkpoint (see `recordMembershipKeys`). */
+  private membershipKeys: SentMembership[] = [];
   /** Members per segment the shrink guard compares with, when not the planner's previous ones (issue 23.1). */
   private guardMembers: number[] | null = null;
   /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
@@ -330,7 +331,7 @@ class RunStep {
       previous ??= Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
       // The shrink guard compares with what Braze held before this run, not with what it assumes here.
       this.guardMembers = previous.segmentMemberCounts();
-      assumeMembers(previous, lostMembershipKeys, covered);
+      assumeMembers(previous, lostMembershipKeys, segmentIds, covered);
       // Assumed memberships differ from the stored snapshot where a patch would not look: save it whole.
       this.loadedVersion = null;
     }
@@ -717,7 +718,9 @@ class RunStep {
       return;
     }
     this.pending.set(seq, pending);
-    if (planned.membershipsAdded > 0) this.membershipKeys.push(this.planner.next.keyOf(planned.slot));
+    if (planned.membershipsAdded > 0) {
+      this.membershipKeys.push([this.planner.next.keyOf(planned.slot), this.layout.segmentIds[planned.segment]]);
+    }
     const pushed = this.delivery!.push({ ref: seq, object: planned.object });
     return pushed ? pushed.then(() => this.recordSent(seq)) : this.recordSent(seq);
   }
