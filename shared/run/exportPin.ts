@@ -7,8 +7,6 @@ import { readJson, writeJson } from './records';
 import { storageStatus } from './storage';
 import { withStorageRetry } from './storageErrors';
 
-/** `runs/<runId>/<MEMBERSHIP_KEYS>`: an append blob, one `[user key, Braze segment API id]` JSON array a line. */
-const MEMBERSHIP_KEYS = 'membership-keys.ndjson';
 /** Braze-independent limit of one append: Azure takes at most 4 MiB a block. */
 const MAX_APPEND_BYTES = 4 * 1024 * 1024;
 
@@ -107,24 +105,31 @@ async function firstChangedBlob(
 export type SentMembership = readonly [key: string, segmentId: string];
 
 /**
+ * The append blob of the memberships run `runId` sent, one `[user key, Braze segment API id]` JSON array a line. It
+ * holds users' keys, as the snapshot does: it is kept beside it, not in the run's folder (records without identifiers).
+ */
+export function sentMembershipsBlobName(stateKey: string, runId: string): string {
+  return `snapshots/${stateKey}/sent-memberships-${runId}.ndjson`;
+}
+
+/**
  * Records the memberships this run sent (issue 23.1), before the checkpoint that settles their rows: should the
  * version the run started with be gone, those rows cannot be read again, and these are what the run must take back
  * where the newest export does not imply them (`assumeMembers`).
  */
 export async function recordMembershipKeys(
   stateContainer: ContainerClient,
-  runId: string,
+  blobName: string,
   memberships: readonly SentMembership[],
 ): Promise<void> {
   if (memberships.length === 0) return;
-  const blob = stateContainer.getAppendBlobClient(runBlobName(runId, MEMBERSHIP_KEYS));
-  const what = runBlobName(runId, MEMBERSHIP_KEYS);
-  await withStorageRetry(what, () => blob.createIfNotExists());
+  const blob = stateContainer.getAppendBlobClient(blobName);
+  await withStorageRetry(blobName, () => blob.createIfNotExists());
   let lines: string[] = [];
   let bytes = 0;
   const append = async () => {
     const body = Buffer.from(lines.join(''), 'utf8');
-    await withStorageRetry(what, () => blob.appendBlock(body, body.length));
+    await withStorageRetry(blobName, () => blob.appendBlock(body, body.length));
     lines = [];
     bytes = 0;
   };
@@ -139,9 +144,9 @@ export async function recordMembershipKeys(
 }
 
 /** The memberships `recordMembershipKeys` recorded for the run, repeats included; none when it recorded nothing. */
-export async function readMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<SentMembership[]> {
+export async function readMembershipKeys(stateContainer: ContainerClient, blobName: string): Promise<SentMembership[]> {
   try {
-    const body = await stateContainer.getBlobClient(runBlobName(runId, MEMBERSHIP_KEYS)).downloadToBuffer();
+    const body = await stateContainer.getBlobClient(blobName).downloadToBuffer();
     return body
       .toString('utf8')
       .split('\n')
@@ -153,8 +158,8 @@ export async function readMembershipKeys(stateContainer: ContainerClient, runId:
   }
 }
 
-export async function deleteMembershipKeys(stateContainer: ContainerClient, runId: string): Promise<void> {
-  await stateContainer.getBlobClient(runBlobName(runId, MEMBERSHIP_KEYS)).deleteIfExists();
+export async function deleteMembershipKeys(stateContainer: ContainerClient, blobName: string): Promise<void> {
+  await stateContainer.getBlobClient(blobName).deleteIfExists();
 }
 
 /**

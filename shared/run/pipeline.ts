@@ -42,6 +42,7 @@ import {
   deleteMembershipKeys,
   readMembershipKeys,
   recordMembershipKeys,
+  sentMembershipsBlobName,
   type SentMembership,
 } from './exportPin';
 import { ResumeLaterError, runOutcome } from './outcome';
@@ -171,8 +172,9 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
-  /** Memberships sent since the last checkpoint (see `recordMembershipKeys`). */
+  /** Memberships sent since the last checkpoint (see `recordMembershipKeys`), and the blob they go to. */
   private membershipKeys: SentMembership[] = [];
+  private membershipKeysBlob = '';
   /** Members per segment the shrink guard compares with, when not the planner's previous ones (issue 23.1). */
   private guardMembers: number[] | null = null;
   /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
@@ -237,8 +239,11 @@ class RunStep {
     const request =
       bound.kind === 'gone' && sentBefore ? { ...this.input.request, fullResync: true } : this.input.request;
     // ...and every user it sent a membership for leaves the segments the newest export does not put them in.
+    this.membershipKeysBlob = sentMembershipsBlobName(key, runId);
     const lostMembershipKeys =
-      bound.kind === 'gone' && sentBefore && !request.dryRun ? await readMembershipKeys(stateContainer, runId) : [];
+      bound.kind === 'gone' && sentBefore && !request.dryRun
+        ? await readMembershipKeys(stateContainer, this.membershipKeysBlob)
+        : [];
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -440,7 +445,7 @@ class RunStep {
     ]);
     // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
-    await deleteMembershipKeys(stateContainer, runId);
+    await deleteMembershipKeys(stateContainer, this.membershipKeysBlob);
     this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
     return { kind: 'completed' as const, summary };
   }
@@ -844,7 +849,7 @@ class RunStep {
     const keys = this.membershipKeys;
     this.membershipKeys = [];
     try {
-      await recordMembershipKeys(this.deps.stateContainer, this.input.runId, keys);
+      await recordMembershipKeys(this.deps.stateContainer, this.membershipKeysBlob, keys);
     } catch (error) {
       this.membershipKeys = keys.concat(this.membershipKeys);
       throw error;
