@@ -18,7 +18,7 @@ import {
   type PlannedRow,
 } from '../state/diff';
 import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
-import { NO_RAW_FINGERPRINT } from '../state/snapshot';
+import { NO_RAW_FINGERPRINT, Snapshot } from '../state/snapshot';
 import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
 import {
   deleteSnapshotData,
@@ -44,7 +44,15 @@ import { runContext } from '../report/runContext';
 import { writeRunReport } from '../report/runReport';
 import { callerForLogs } from './caller';
 import { checkpointPacing, DurableProgress, type ProgressState } from './durableProgress';
-import { bindExportVersion } from './exportPin';
+import {
+  assumeMembers,
+  bindExportVersion,
+  deleteMembershipKeys,
+  readMembershipKeys,
+  recordMembershipKeys,
+  sentMembershipsBlobName,
+  type SentMembership,
+} from './exportPin';
 import { ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
@@ -179,6 +187,11 @@ class RunStep {
   private loadedVersion: string | null = null;
   private plan: ChangePlan | null = null;
   private checkpoint!: Checkpoint;
+  /** Memberships sent since the last checkpoint (see `recordMembershipKeys`), and the blob they go to. */
+  private membershipKeys: SentMembership[] = [];
+  private membershipKeysBlob = '';
+  /** Members per segment the shrink guard compares with, when not the planner's previous ones (issue 23.1). */
+  private guardMembers: number[] | null = null;
   /** Partitions of the selected segments, those read, and the byte share of the one being read: progress. */
   private readProgress = { partitions: 0, done: 0, current: 0 };
   /** A snapshot of an earlier sync exists and is compared with (not a first sync, not a full resync). */
@@ -243,6 +256,12 @@ class RunStep {
     const sentBefore = saved !== null && (saved.settledBelow > 0 || saved.unsettled.length > 0);
     const request =
       bound.kind === 'gone' && sentBefore ? { ...this.input.request, fullResync: true } : this.input.request;
+    // ...and every user it sent a membership for leaves the segments the newest export does not put them in.
+    this.membershipKeysBlob = sentMembershipsBlobName(key, runId);
+    const lostMembershipKeys =
+      bound.kind === 'gone' && sentBefore && !request.dryRun
+        ? await readMembershipKeys(stateContainer, this.membershipKeysBlob)
+        : [];
     checkConfigAgainstExport(exportConfig, descriptor, selected, settings.ciExportPath);
     if (meta?.runId === runId && !request.dryRun) {
       // A takeover after this run's own commit: its summary is final, completed here, never replaced.
@@ -331,6 +350,14 @@ class RunStep {
     else if (loaded && !layout.rawFingerprintsValid) clearRawFingerprints(loaded.snapshot);
     // A snapshot whose layout or raw fingerprints changed is saved whole: a patch would carry the old ones.
     this.loadedVersion = layout.sameLayout && layout.rawFingerprintsValid ? (loaded?.version ?? null) : null;
+    if (lostMembershipKeys.length > 0) {
+      previous ??= Snapshot.create({ segmentCount: segmentIds.length, attributeCount: attributeNames.length });
+      // The shrink guard compares with what Braze held before this run, not with what it assumes here.
+      this.guardMembers = previous.segmentMemberCounts();
+      assumeMembers(previous, lostMembershipKeys, segmentIds, covered);
+      // Assumed memberships differ from the stored snapshot where a patch would not look: save it whole.
+      this.loadedVersion = null;
+    }
     this.planner = new DeltaPlanner(exportConfig, attributeNames, segmentIds, covered, previous, request.fullResync, {
       resendMemberships: change.membershipValueChanged,
       resendLeaves: change.onLeaveChanged,
@@ -455,6 +482,7 @@ class RunStep {
     ]);
     // Only once the results are written: a step that dies before resumes from the checkpoint.
     await deleteCheckpoint(stateContainer, runId);
+    await deleteMembershipKeys(stateContainer, this.membershipKeysBlob);
     this.logger.log('info', 'run step finished', { runId, status: summary.status, durationMs: summary.durationMs });
     return { kind: 'completed' as const, summary };
   }
@@ -642,7 +670,7 @@ class RunStep {
   private segmentsToHold(selected: ReadonlySet<number>, members: number[], request: RunRequest): Map<number, string> {
     const held = new Map<number, string>();
     const guard = this.deps.settings.segmentShrinkGuardPercent;
-    const previousMembers = this.planner.previousMemberCounts();
+    const previousMembers = this.guardMembers ?? this.planner.previousMemberCounts();
     for (const segment of selected) {
       const before = previousMembers[segment];
       if (before === 0 || request.allowMassRemoval) continue;
@@ -751,6 +779,9 @@ class RunStep {
       return;
     }
     this.pending.set(seq, pending);
+    if (planned.membershipsAdded > 0) {
+      this.membershipKeys.push([this.planner.next.keyOf(planned.slot), this.layout.segmentIds[planned.segment]]);
+    }
     // Identity calls first: the object goes once Braze made them (and is refused with them otherwise).
     const identityDone = this.identity.before(planned);
     if (identityDone) {
@@ -869,6 +900,8 @@ class RunStep {
     await this.settleDeliveries();
     if (!this.input.request.dryRun) await this.saveCheckpoint(this.progressState());
     if (this.input.signal?.aborted) {
+      // The run record keeps how far an interrupted step got: its last progress report may be seconds old.
+      this.reportProgress();
       throw new RunInterruptedError('the run lock was lost; the run will resume from its checkpoint');
     }
     const progress = this.progress();
@@ -895,6 +928,14 @@ class RunStep {
 
   private async saveCheckpoint(state: ProgressState, final?: Checkpoint['final']): Promise<void> {
     const stats = this.delivery?.stats;
+    const keys = this.membershipKeys;
+    this.membershipKeys = [];
+    try {
+      await recordMembershipKeys(this.deps.stateContainer, this.membershipKeysBlob, keys);
+    } catch (error) {
+      this.membershipKeys = keys.concat(this.membershipKeys);
+      throw error;
+    }
     await saveCheckpoint(this.deps.stateContainer, {
       ...this.checkpoint,
       settledBelow: state.settledBelow,
