@@ -199,7 +199,7 @@ describe('bad input: clear errors or per-row rejections, nothing wrong sent, no 
 
     it('invalid emails are source rejections naming blob, line and column; the people are delivered without them', async () => {
       const target = await baselineSynced();
-      await upload(PARTITION, fixture('invalid-emails.csv'));
+      await replacePartition(fixture('invalid-emails.csv'));
       const run = await runPipeline(target);
       if (run.kind !== 'completed') throw run.error;
       const { summary } = run;
