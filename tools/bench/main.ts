@@ -25,10 +25,14 @@ import { peerUnavailable, runPeer, usersNotLanded, writePeerCsv, type PeerRun } 
 import type { SandboxProfile } from '../braze-sandbox/types';
 
 const EXPORT_CONTAINER = 'ci-exports';
-/** Run 0 (full sync) and run 1 (delta) in two export folders, so both stay generated side by side. */
-const FULL_EXPORT_PATH = 'CustomerInsights_bench/Run0';
-const DELTA_EXPORT_PATH = 'CustomerInsights_bench/Run1';
-const READY_MARKER = 'bench-ready.json';
+/**
+ * One export, as Customer Insights keeps it: run 0 (full sync) and run 1 (delta) in their own run folders under the
+ * same export path, so the delta diffs against the full sync's state (the state is per export location). Each run's
+ * model.json is kept beside the export and copied in before its phase, so both stay generated side by side.
+ */
+const EXPORT_PATH = 'CustomerInsights_bench/BrazeFeed';
+const modelOfRun = (run: 0 | 1) => `bench-model-run${run}.json`;
+const READY_MARKER = 'bench-ready-v2.json';
 const SANDBOX_API_KEY = 'bench-sandbox-key';
 const MB = 2 ** 20;
 
@@ -98,12 +102,24 @@ async function ensureExport(container: ContainerClient, generator: GeneratorOpti
     return { generatedSeconds: 0 };
   }
   const started = Date.now();
-  await writeExport(containerSink(container), FULL_EXPORT_PATH, { ...generator, run: 0 });
-  await writeExport(containerSink(container), DELTA_EXPORT_PATH, { ...generator, run: 1 });
+  for (const run of [0, 1] as const) {
+    await writeExport(containerSink(container), EXPORT_PATH, { ...generator, run });
+    await container.getBlockBlobClient(modelOfRun(run)).syncCopyFromURL(metadataBlob(container).url);
+  }
   const generatedSeconds = (Date.now() - started) / 1000;
   await containerSink(container).writeBlob(READY_MARKER, JSON.stringify({ ...generator, generatedSeconds }));
   log(`export: generated runs 0 and 1 in ${generatedSeconds.toFixed(1)} s`);
   return { generatedSeconds };
+}
+
+function metadataBlob(container: ContainerClient) {
+  return container.getBlockBlobClient(`${EXPORT_PATH}/model.json`);
+}
+
+/** Makes `run` the export's current version: its model.json, written after its partitions as CI writes it. */
+async function useRun(container: ContainerClient, run: 0 | 1): Promise<void> {
+  const model = await container.getBlobClient(modelOfRun(run)).downloadToBuffer();
+  await metadataBlob(container).upload(model, model.length);
 }
 
 /** CPU seconds (user + system) a child process has used so far (Linux /proc; 0 elsewhere). */
@@ -381,8 +397,8 @@ async function main(argv: string[]): Promise<number> {
         // A state container per bench run: the first sync is a full one.
         extra: { ...settings, CI_EXPORT_STORAGE: azurite!.exportConnectionString },
       });
-    const stateEnvironment = environment(FULL_EXPORT_PATH);
-    const deltaEnvironment = { ...stateEnvironment, CI_EXPORT_PATH: DELTA_EXPORT_PATH };
+    const stateEnvironment = environment(EXPORT_PATH);
+    await useRun(container, 0);
 
     if (options.peerPath !== null) {
       await sideBySide(options, options.peerPath, sandbox, stateEnvironment, path.resolve('.bench', 'peer', cacheKey));
@@ -398,14 +414,15 @@ async function main(argv: string[]): Promise<number> {
       // The floor right before the delta it is the yardstick of: this machine's speed moves in phases of tens of
       // seconds, which a floor measured before the full sync would not share with the delta.
       const floorCpuBefore = process.cpuUsage();
-      floor = await measureReadFloor(container, DELTA_EXPORT_PATH, validateExportConfig(exportConfig));
+      await useRun(container, 1);
+      floor = await measureReadFloor(container, EXPORT_PATH, validateExportConfig(exportConfig));
       const floorCpu = process.cpuUsage(floorCpuBefore);
       // CPU time is less disturbed than wall time when other work shares the machine: reported next to it.
       floorCpuSeconds = (floorCpu.user + floorCpu.system) / 1e6;
       log(`parse floor: ${floor.rows.toLocaleString('en-US')} rows in ${floor.seconds.toFixed(2)} s`);
-      phases.delta = await measurePhase(sandbox, deltaEnvironment, options);
+      phases.delta = await measurePhase(sandbox, stateEnvironment, options);
       log(`delta sync: ${phases.delta.seconds.toFixed(2)} s`);
-      phases.unchanged = await measurePhase(sandbox, deltaEnvironment, options);
+      phases.unchanged = await measurePhase(sandbox, stateEnvironment, options);
       log(`unchanged re-run: ${phases.unchanged.seconds.toFixed(2)} s`);
     }
 
