@@ -1,5 +1,5 @@
 import type { Checkpoint } from './artifacts';
-import type { RunOutcome, RunRecord, RunStatus, RunSummary } from './types';
+import type { RunCounters, RunOutcome, RunRecord, RunStatus, RunSummary } from './types';
 
 /**
  * Exit codes of `ci-braze-export run` (documented in docs/operations.md and `--help`). Distinct per outcome, so a
@@ -37,6 +37,33 @@ export function exitCodeOf(record: { status: RunStatus; summary?: Pick<RunSummar
   return EXIT_CODES[runOutcome(record.status, record.summary) ?? 'interrupted'];
 }
 
+/** Counters of a run that has read and sent nothing yet. */
+export function emptyCounters(): RunCounters {
+  return {
+    profilesRead: 0,
+    duplicateRows: 0,
+    usersSent: 0,
+    objectsSent: 0,
+    attributesSent: 0,
+    attributesFullResend: 0,
+    membershipsAdded: 0,
+    membershipsRemoved: 0,
+    removalObjectsSent: 0,
+    membershipsRemovalHeld: 0,
+    unchanged: 0,
+    skipped: 0,
+    rejected: 0,
+    sourceRowsRejected: 0,
+    emailsRejected: 0,
+    identified: 0,
+    renamed: 0,
+    merged: 0,
+    requests: 0,
+    retries: 0,
+    throttled: 0,
+  };
+}
+
 /**
  * The summary of a run that stopped before completing (failed or interrupted): the error and how far it got, from
  * its last progress and checkpoint. Counts it could not know stay 0.
@@ -53,24 +80,9 @@ export function partialSummary(record: RunRecord, checkpoint: Checkpoint | null,
     exportFingerprint: checkpoint?.exportFingerprint ?? '',
     exportMetadataBlob: '',
     alreadySynced: false,
+    ...emptyCounters(),
     profilesRead: record.progress?.rowsRead ?? 0,
-    duplicateRows: 0,
-    usersSent: 0,
     objectsSent: record.progress?.objectsSent ?? 0,
-    attributesSent: 0,
-    attributesFullResend: 0,
-    membershipsAdded: 0,
-    membershipsRemoved: 0,
-    removalObjectsSent: 0,
-    membershipsRemovalHeld: 0,
-    unchanged: 0,
-    skipped: 0,
-    rejected: 0,
-    sourceRowsRejected: 0,
-    emailsRejected: 0,
-    identified: 0,
-    renamed: 0,
-    merged: 0,
     requests: checkpoint?.delivery.requests ?? 0,
     retries: checkpoint?.delivery.retries ?? 0,
     throttled: checkpoint?.delivery.throttled ?? 0,

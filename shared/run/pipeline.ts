@@ -53,20 +53,12 @@ import {
   sentMembershipsBlobName,
   type SentMembership,
 } from './exportPin';
-import { ResumeLaterError, runOutcome } from './outcome';
+import { emptyCounters, ResumeLaterError, runOutcome } from './outcome';
 import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
 import { readJson } from './records';
 import { IdentityStage } from './identityStage';
-import type {
-  PhaseTimes,
-  RunCounters,
-  RunExecutor,
-  RunProgress,
-  RunRequest,
-  RunSummary,
-  TimelineSample,
-} from './types';
+import type { PhaseTimes, RunExecutor, RunProgress, RunRequest, RunSummary, TimelineSample } from './types';
 
 export interface PipelineDependencies {
   settings: Settings;
@@ -126,32 +118,6 @@ interface SegmentReading {
 interface PendingObject extends PlannedChange {
   blob?: string;
   line?: number;
-}
-
-function emptyCounters(): RunCounters {
-  return {
-    profilesRead: 0,
-    duplicateRows: 0,
-    usersSent: 0,
-    objectsSent: 0,
-    attributesSent: 0,
-    attributesFullResend: 0,
-    membershipsAdded: 0,
-    membershipsRemoved: 0,
-    removalObjectsSent: 0,
-    membershipsRemovalHeld: 0,
-    unchanged: 0,
-    skipped: 0,
-    rejected: 0,
-    sourceRowsRejected: 0,
-    emailsRejected: 0,
-    identified: 0,
-    renamed: 0,
-    merged: 0,
-    requests: 0,
-    retries: 0,
-    throttled: 0,
-  };
 }
 
 /** The next snapshot's data, written while the removals are sent. */
