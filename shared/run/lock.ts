@@ -1,3 +1,4 @@
+import { AppError } from '../errors';
 import { hostname } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { Logger } from '../telemetry/logger';
@@ -18,8 +19,9 @@ export interface RunLeaseOptions {
 export const DEFAULT_LEASE_DURATION_IN_SECONDS = 60;
 
 /** The lease could not be kept: another worker may now own the run, so this one must stop. */
-export class RunLeaseLostError extends Error {
+export class RunLeaseLostError extends AppError {
   override readonly name = 'RunLeaseLostError';
+  readonly code = 'RUN_LEASE_LOST';
   readonly retryable = true;
   constructor(cause: string) {
     super(`lost the run lease on ${RUN_LOCK_BLOB}: ${cause}`);

@@ -1,3 +1,4 @@
+import { AppError, isRetryable } from '../errors';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
 import { IdentityDelivery } from '../braze/identity';
@@ -71,8 +72,9 @@ export interface PipelineDependencies {
 }
 
 /** A run that stopped because its lease was lost: the queue retries it and it resumes from the checkpoint. */
-export class RunInterruptedError extends Error {
+export class RunInterruptedError extends AppError {
   override readonly name = 'RunInterruptedError';
+  readonly code = 'RUN_INTERRUPTED';
   readonly retryable = true;
 }
 
@@ -94,7 +96,7 @@ function maxRetryTimeSeconds(settings: Settings, request: RunRequest): number | 
 
 /** Under a max retry time, a retryable failure is not left to the queue: the run stops, resumable later. */
 function failFast(error: unknown, maxRetrySeconds: number | undefined): unknown {
-  if (maxRetrySeconds === undefined || (error as { retryable?: unknown } | null)?.retryable !== true) return error;
+  if (maxRetrySeconds === undefined || !isRetryable(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new ResumeLaterError(`${message} (max retry time ${maxRetrySeconds} s spent; start the run again to resume)`);
 }

@@ -1,3 +1,4 @@
+import { AppError } from '../../shared/errors';
 import { parseConcurrencySetting } from '../../shared/braze/concurrency';
 import { MAX_CONCURRENCY } from '../../shared/config/settings';
 import { parseLatency } from '../braze-sandbox/cliOptions';
@@ -39,8 +40,10 @@ export const BENCH_USAGE = `Usage: npm run bench -- [--profiles N] [--segments S
 Defaults: --profiles 100000 --segments 3 --changed 5 --latency-ms 0 --rate-limit off --concurrency (the app's)
   --requests-per-second 20000 --batch-size 75 --seed 20261128 --snapshot-users 1000000 --peer-threads 150`;
 
-export class BenchArgsError extends Error {
+export class BenchArgsError extends AppError {
   override readonly name = 'BenchArgsError';
+  readonly code = 'BENCH_ARGS_INVALID';
+  readonly retryable = false;
 }
 
 interface NumberFlag {

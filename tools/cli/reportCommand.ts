@@ -1,3 +1,4 @@
+import { AppError } from '../../shared/errors';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +8,10 @@ import { runBlobName } from '../../shared/run/artifacts';
 import { getRun } from '../../shared/run/records';
 import { storageStatus } from '../../shared/run/storage';
 
-export class ReportNotFoundError extends Error {
+export class ReportNotFoundError extends AppError {
   override readonly name = 'ReportNotFoundError';
+  readonly code = 'REPORT_NOT_FOUND';
+  readonly retryable = false;
 }
 
 /** The stored `runs/<runId>/report.html`, or a message saying why there is none. */
