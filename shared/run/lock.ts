@@ -1,7 +1,8 @@
-import { AppError } from '../errors';
 import { hostname } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../errors';
 import type { Logger } from '../telemetry/logger';
+import { scrubSecrets } from '../telemetry/scrub';
 import { getRun, readJson, TERMINAL_STATUSES, writeJson } from './records';
 import { storageStatus } from './storage';
 
@@ -56,7 +57,9 @@ export async function withRunLease<T>(
       try {
         await leaseClient.renewLease();
       } catch (error) {
-        const reason = storageStatus(error) ? `HTTP ${storageStatus(error)}` : (error as Error).message;
+        const reason = storageStatus(error)
+          ? `HTTP ${storageStatus(error)}`
+          : scrubSecrets(String((error as Error)?.message));
         options.logger.log('error', 'run lease renewal failed; stopping the run', { lockBlob: RUN_LOCK_BLOB, reason });
         controller.abort(new RunLeaseLostError(reason));
       }

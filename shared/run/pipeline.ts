@@ -1,4 +1,3 @@
-import { AppError, isRetryable } from '../errors';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
 import { IdentityDelivery } from '../braze/identity';
@@ -6,6 +5,7 @@ import type { RowResult } from '../braze/types';
 import { ConfigError } from '../config/errors';
 import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
 import type { Settings } from '../config/settings';
+import { AppError, isRetryable } from '../errors';
 import { createProfileMapper, emptyRawRowFacts, missingColumns, type ProfileMapper } from '../mapping/profileMapper';
 import { discoverExport } from '../source';
 import { readPartitionBatches } from '../source/readPartition';

@@ -1,7 +1,7 @@
-import { AppError } from '../errors';
 import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { QueueClient } from '@azure/storage-queue';
+import { AppError } from '../errors';
 import { isValidRunId } from './records';
 
 export interface RunMessage {

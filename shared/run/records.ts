@@ -1,6 +1,6 @@
-import { AppError } from '../errors';
 import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../errors';
 import { storageStatus } from './storage';
 import { withStorageRetry } from './storageErrors';
 import type { RunRecord, RunRequest, RunStatus } from './types';

@@ -4,6 +4,7 @@ import { BrazeFatalError } from '../braze/types';
 import { isRetryable } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { logRunMetrics } from '../telemetry/metrics';
+import { scrubSecrets } from '../telemetry/scrub';
 import { writeRunReport } from '../report/runReport';
 import { loadCheckpoint, writeRunResults } from './artifacts';
 import { claimActiveRun, clearActiveRun, DEFAULT_LEASE_DURATION_IN_SECONDS, withRunLease } from './lock';
@@ -451,6 +452,6 @@ async function endUnfinished(
 const MAX_ERROR_LENGTH = 2000;
 
 function safeMessage(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = scrubSecrets(error instanceof Error ? error.message : String(error));
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }

@@ -1,6 +1,6 @@
-import { AppError } from '../../shared/errors';
 import { parseConcurrencySetting } from '../../shared/braze/concurrency';
 import { MAX_CONCURRENCY } from '../../shared/config/settings';
+import { AppError } from '../../shared/errors';
 import { parseLatency } from '../braze-sandbox/cliOptions';
 /** Flags of `npm run bench`: `--profiles N --segments S --changed P --latency-ms L --json` are a contract. */
 

@@ -1,9 +1,9 @@
-import { AppError } from '../../shared/errors';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../../shared/errors';
 import { runBlobName } from '../../shared/run/artifacts';
 import { getRun } from '../../shared/run/records';
 import { storageStatus } from '../../shared/run/storage';
