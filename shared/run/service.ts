@@ -130,9 +130,9 @@ export type ProcessRunResult =
  *   towards `maxDequeueCount` and could poison a healthy long run's duplicate message, a copy is queued with a
  *   visibility delay longer than the lease, and this message completes. When the copy arrives the holder has
  *   finished (the copy is skipped), paused (the copy continues the run) or crashed (its lease has expired).
- * - Braze asked for a wait beyond the retry budget (a `BrazeFatalError` with `resumeAfterInMs`): `paused`, with the record's
- *   `resumeNotBefore` set and the continuation delayed until then; a message that arrives earlier is put back
- *   (`waiting`), so no step starts before it, whichever message comes.
+ * - Braze asked for a wait beyond the retry budget (a `BrazeFatalError` with `resumeAfterInMs`): `paused`, with
+ *   the record's `resumeNotBefore` set and the continuation delayed until then; a message that arrives earlier is
+ *   put back (`waiting`), so no step starts before it, whichever message comes.
  * - a message of another deployment sharing the queue name (`foreign`): a copy is queued for its owner, never
  *   deleted as an unknown run (see `passOnForeignMessage`).
  */
