@@ -1,4 +1,5 @@
 import type { Settings } from '../config/settings';
+import { AppError, isRetryable } from '../errors';
 import type { DeltaPlanner } from '../state/diff';
 import { commitRun, dropStaged, stageSnapshot } from './commit';
 import { ResumeLaterError } from './outcome';
@@ -16,8 +17,9 @@ export type { PipelineDependencies } from './stepContext';
 export { selectSegments } from './planning';
 
 /** A run that stopped because its lease was lost: the queue retries it and it resumes from the checkpoint. */
-export class RunInterruptedError extends Error {
+export class RunInterruptedError extends AppError {
   override readonly name = 'RunInterruptedError';
+  readonly code = 'RUN_INTERRUPTED';
   readonly retryable = true;
 }
 
@@ -39,7 +41,7 @@ function maxRetryTimeSeconds(settings: Settings, request: RunRequest): number | 
 
 /** Under a max retry time, a retryable failure is not left to the queue: the run stops, resumable later. */
 function failFast(error: unknown, maxRetrySeconds: number | undefined): unknown {
-  if (maxRetrySeconds === undefined || (error as { retryable?: unknown } | null)?.retryable !== true) return error;
+  if (maxRetrySeconds === undefined || !isRetryable(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new ResumeLaterError(`${message} (max retry time ${maxRetrySeconds} s spent; start the run again to resume)`);
 }

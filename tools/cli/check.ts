@@ -369,7 +369,7 @@ async function checkStateStorage(settings: Settings): Promise<Finding[]> {
   } catch (error) {
     const message = isStorageError(error)
       ? describeStorageFailure(error, state, step).message
-      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error), [])} (check STATE_STORAGE)`;
+      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error))} (check STATE_STORAGE)`;
     findings.push(finding('error', area, message));
   }
   return findings;
@@ -390,7 +390,7 @@ function describeStorageError(error: unknown, settings: Settings): string {
   const message = error instanceof Error ? error.message : String(error);
   return (
     `cannot read the CI export storage account${typeof code === 'string' ? ` (${code})` : ''}: ` +
-    message.replace(/([?&]sig=)[^&\s"]+/gi, '$1[redacted]').slice(0, 300)
+    scrubSecrets(message).slice(0, 300)
   );
 }
 
