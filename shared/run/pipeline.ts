@@ -3,7 +3,7 @@ import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
 import { IdentityDelivery } from '../braze/identity';
 import type { RowResult } from '../braze/types';
 import { ConfigError } from '../config/errors';
-import { exportConfigHash, type ExportConfig } from '../config/exportConfig';
+import { columnTypingOf, exportConfigHash, type ExportConfig } from '../config/exportConfig';
 import type { Settings } from '../config/settings';
 import { createProfileMapper, emptyRawRowFacts, missingColumns, type ProfileMapper } from '../mapping/profileMapper';
 import { discoverExport } from '../source';
@@ -19,7 +19,7 @@ import {
 } from '../state/diff';
 import { clearRawFingerprints, planMappingChange, remapSnapshot, type MappingChange } from '../state/mappingChange';
 import { NO_RAW_FINGERPRINT, Snapshot } from '../state/snapshot';
-import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
+import { earlierStateKeys, findEarlierSnapshot, stateKey, stateScope } from '../state/stateKey';
 import {
   deleteSnapshotData,
   loadSnapshot,
@@ -250,13 +250,15 @@ class RunStep {
         logger: this.logger,
         settleTimeInMs: settings.sourceSettleTimeInMs,
         now: this.clock,
+        columnTyping: columnTypingOf(exportConfig),
       }),
       loadCheckpoint(stateContainer, runId),
       loadSnapshotMeta(stateContainer, key),
     ]);
-    // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
-    const snapshotKey = own ? key : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
-    const meta = own ?? (await loadSnapshotMeta(stateContainer, snapshotKey));
+    // A state with no snapshot yet takes over one saved under a key of an earlier version (earlierStateKeys), once.
+    const earlier = own ? null : await findEarlierSnapshot(stateContainer, earlierStateKeys(settings, exportConfig));
+    const snapshotKey = earlier?.key ?? key;
+    const meta = own ?? earlier?.meta ?? null;
     // A run finishes against the export version it started with (issue 23.1).
     const bound = await bindExportVersion(stateContainer, exportContainer, runId, discovered, this.logger);
     const descriptor = bound.descriptor;
