@@ -44,7 +44,8 @@ describe('bare run folders and column-name case through the CLI (Azurite and the
       exportContainer: 'ci-exports',
       exportPath: 'unset',
       exportConfig: {},
-      extra: { EXPORT_SCHEDULE: '0 30 3 * * *' },
+      // Files just written are complete: no settle time for bare run folders.
+      extra: { EXPORT_SCHEDULE: '0 30 3 * * *', SOURCE_SETTLE_SECONDS: '0' },
     });
   });
   afterAll(async () => {
