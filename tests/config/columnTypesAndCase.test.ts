@@ -89,7 +89,7 @@ describe('column names in the wrong case', () => {
     const others = [
       { ...right, identity: { ...right.identity, externalId: 'OtherId' } },
       { ...right, identity: { ...right.identity, whenExternalIdMissing: 'alias' } },
-    ].map(validateExportConfig);
+    ].map((raw) => validateExportConfig(raw));
     for (const other of others)
       expect(stateKey(stateScope(settings, other))).not.toBe(stateKey(stateScope(settings, base)));
     const renamed = validateExportConfig({ ...right, attributes: { ...right.attributes, FirstName: 'ci_first' } });
