@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { validateExportConfig } from '../../shared/config/exportConfig';
+import { loadSettings } from '../../shared/config/settings';
+import { earlierStateKeys, stateKey, stateScope } from '../../shared/state/stateKey';
 import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import type { SandboxProfile } from '../../tools/braze-sandbox/types';
 import {
@@ -150,5 +153,32 @@ describe('bare run folders and column-name case through the CLI (Azurite and the
     expect(again.code).toBe(0);
     expect(summaryOf(again)).toMatchObject({ alreadySynced: false, objectsSent: 0, stateChange: { fresh: false } });
     expect(await requestCount()).toBe(before);
+  });
+
+  it('an upgrade takes over the snapshot saved under the key from before column names were lower-cased', async () => {
+    const options: GeneratorOptions = { profiles: 300, seed: 24 };
+    const config = configOf(options);
+    const exportPath = 'CustomerInsights_upgrade/Feed';
+    await writeExport(containerSink(container), exportPath, { ...options, run: 0 });
+    expect((await cli(['run', '--json'], exportPath, config)).code).toBe(0);
+    // As the previous version left it: the pointer under the key it computed from the names as written.
+    const settings = loadSettings({ ...env, CI_EXPORT_PATH: exportPath, EXPORT_CONFIG: JSON.stringify(config) });
+    const validated = validateExportConfig(config);
+    const state = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      settings.stateContainer,
+    );
+    const own = state.getBlockBlobClient(`snapshots/${stateKey(stateScope(settings, validated))}/current.json`);
+    const [previousKey] = earlierStateKeys(settings, validated);
+    const pointer = await own.downloadToBuffer();
+    await state.getBlockBlobClient(`snapshots/${previousKey}/current.json`).upload(pointer, pointer.length);
+    await own.delete();
+
+    await writeExport(containerSink(container), exportPath, { ...options, run: 0 });
+    const before = await requestCount();
+    const adopted = await cli(['run', '--json'], exportPath, config);
+    expect(adopted.code).toBe(0);
+    expect(summaryOf(adopted)).toMatchObject({ objectsSent: 0, stateChange: { fresh: false } });
+    expect(await requestCount()).toBe(before);
+    expect(await own.exists()).toBe(true);
   });
 });
