@@ -137,6 +137,12 @@ describe('bare run folders and column-name case through the CLI (Azurite and the
     const exportPath = 'CustomerInsights_case/Feed';
     await writeExport(containerSink(container), exportPath, { ...options, run: 0 });
 
+    // With model.json the export's own types win: columnTypes is pointed out as unused.
+    const typed = await cli(['check'], exportPath, { ...right, columnTypes: { LifetimeValue: 'string' } });
+    expect(typed.stdout).toContain(
+      'warn  columnTypes (LifetimeValue) is not used: the export has model.json, whose types win',
+    );
+
     const first = await cli(['run', '--json'], exportPath, wrong);
     expect(first.code).toBe(0);
     expect(summaryOf(first).objectsSent).toBeGreaterThan(100);
