@@ -179,6 +179,10 @@ describe('bare run folders and column-name case through the CLI (Azurite and the
     await state.getBlockBlobClient(`snapshots/${previousKey}/current.json`).upload(pointer, pointer.length);
     await own.delete();
 
+    const check = await cli(['check'], exportPath, config);
+    expect(check.stdout).toContain(`ok    snapshot ${previousKey} of run`);
+    expect(check.stdout).not.toContain('starts fresh');
+
     await writeExport(containerSink(container), exportPath, { ...options, run: 0 });
     const before = await requestCount();
     const adopted = await cli(['run', '--json'], exportPath, config);

@@ -17,7 +17,7 @@ import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
 import { describeStateChange, planMappingChange } from '../../shared/state/mappingChange';
 import { loadSnapshotMeta, type SnapshotMeta } from '../../shared/state/snapshotStore';
-import { stateKey, stateScope } from '../../shared/state/stateKey';
+import { earlierStateKeys, findEarlierSnapshot, stateKey, stateScope } from '../../shared/state/stateKey';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
 import { nextOccurrences, parseSchedule, ScheduleError, type Schedule } from './ncrontab';
 
@@ -97,10 +97,14 @@ export function formatFindings(findings: readonly Finding[]): string {
 /** Whether a run starts fresh or from a snapshot, and what the config changed since that snapshot. */
 async function checkState(settings: Settings, config: ExportConfig): Promise<Finding[]> {
   const area = 'state';
-  const key = stateKey(stateScope(settings, config));
+  let key = stateKey(stateScope(settings, config));
   let meta: SnapshotMeta | null;
   try {
-    meta = await loadSnapshotMeta(createContainerClient(settings.stateStorage, settings.stateContainer), key);
+    const container = createContainerClient(settings.stateStorage, settings.stateContainer);
+    meta = await loadSnapshotMeta(container, key);
+    // As a run would: a snapshot saved under an earlier version's key is taken over, not a fresh start.
+    const earlier = meta ? null : await findEarlierSnapshot(container, earlierStateKeys(settings, config));
+    if (earlier) ({ key, meta } = earlier);
   } catch (error) {
     return [
       finding('warning', area, `snapshot not read from STATE_STORAGE (status ${storageStatus(error) ?? 'unknown'})`),
