@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { ColumnTyping } from '../source/bareColumns';
 import { ConfigError } from './errors';
 import { readDocument, toJsonSchema, type ObjectSpec } from './shape';
 
 export type WhenExternalIdMissing = 'email' | 'alias' | 'skip';
+/** The type names `columnTypes` accepts: CDM data type names, as model.json writes them (shared/source/dataTypes.ts). */
+export const COLUMN_TYPE_NAMES = ['string', 'int64', 'double', 'decimal', 'boolean', 'dateTime'] as const;
+export type ColumnTypeName = (typeof COLUMN_TYPE_NAMES)[number];
 export type MembershipValue = string | number | boolean;
 
 export interface SegmentConfig {
@@ -29,6 +33,11 @@ export interface ExportConfig {
   attributes: Array<{ column: string; brazeAttribute: string }>;
   membership: { value: MembershipValue; onLeave: 'remove' | 'false' };
   updateExistingOnly: boolean;
+  /**
+   * CI column -> type, for exports without model.json or manifest (whose CSV files carry no types). Present only
+   * when the config sets some: a config without it hashes as it did before the key existed.
+   */
+  columnTypes?: Record<string, ColumnTypeName>;
 }
 
 /**
@@ -103,6 +112,17 @@ export const EXPORT_CONFIG_SHAPE: ObjectSpec = {
       doc: 'true sends _update_existing_only: true, so no profile is ever created.',
       default: false,
     },
+    columnTypes: {
+      kind: 'map',
+      doc:
+        'CI column -> type, for exports without model.json or manifest: Braze fixes an attribute type on its first ' +
+        'write, so mapped columns with numbers or booleans need one. Ignored when the export has metadata.',
+      values: {
+        kind: 'enum',
+        doc: 'The CDM type the column is read as.',
+        values: COLUMN_TYPE_NAMES,
+      },
+    },
   },
 };
 
@@ -134,6 +154,7 @@ interface ReadConfig {
   attributes?: Record<string, string | undefined>;
   membership?: { value?: MembershipValue; onLeave?: ExportConfig['membership']['onLeave'] };
   updateExistingOnly?: boolean;
+  columnTypes?: Record<string, ColumnTypeName | undefined>;
 }
 
 /** `EXPORT_CONFIG` holds either the JSON itself or a path to a file with it. */
@@ -197,6 +218,8 @@ export function validateExportConfig(raw: unknown, sourceName = 'export config')
 
   if (read.membership?.value === false) problems.push('membership.value: false would make members look like leavers');
 
+  const columnTypes = readColumnTypes(read.columnTypes ?? {}, identity, attributes, problems);
+
   if (problems.length > 0) throw new ConfigError(sourceName, problems);
   // No problem: the shape filled every default, so every key holds a valid value.
   return {
@@ -205,19 +228,71 @@ export function validateExportConfig(raw: unknown, sourceName = 'export config')
     attributes,
     membership: read.membership as ExportConfig['membership'],
     updateExistingOnly: read.updateExistingOnly as boolean,
+    ...(columnTypes ? { columnTypes } : {}),
+  };
+}
+
+/** `columnTypes`, or undefined when empty; a type for a column the config never reads is a mistake worth naming. */
+function readColumnTypes(
+  read: Record<string, ColumnTypeName | undefined>,
+  identity: Partial<ExportConfig['identity']>,
+  attributes: ExportConfig['attributes'],
+  problems: string[],
+): Record<string, ColumnTypeName> | undefined {
+  const readColumns = [
+    identity.externalId,
+    identity.email,
+    identity.customerId,
+    identity.previousCustomerId,
+    ...attributes.map((a) => a.column),
+  ].flatMap((column) => (column ? [column.toLowerCase()] : []));
+  const types: Record<string, ColumnTypeName> = {};
+  for (const [column, type] of Object.entries(read)) {
+    if (!type) continue;
+    if (!readColumns.includes(column.toLowerCase())) {
+      problems.push(`columnTypes.${column}: not a column the config reads (identity or attributes)`);
+    }
+    if (Object.keys(types).some((typed) => typed.toLowerCase() === column.toLowerCase())) {
+      problems.push(`columnTypes.${column}: the column is listed twice (names are matched ignoring case)`);
+    }
+    types[column] = type;
+  }
+  return Object.keys(types).length > 0 ? types : undefined;
+}
+
+/** What the reader needs of the config to type the columns of an export without metadata (see `discoverExport`). */
+export function columnTypingOf(config: ExportConfig): ColumnTyping {
+  return {
+    types: config.columnTypes ?? {},
+    tables: config.segments.map((s) => s.table),
+    attributeColumns: config.attributes.map((a) => ({ column: a.column, configKey: `attributes.${a.column}` })),
   };
 }
 
 /**
  * Hash of what the config means: equal for configs that differ only in the order of `attributes` or `segments`, in
- * whitespace or in JSON formatting. It tells whether an export was synced with the same config ("already synced");
- * what keys the snapshot is `stateKey` (shared/state/stateKey.ts), which a mapping change does not touch.
+ * whitespace or in JSON formatting, or in the case of column names (matched ignoring case, see profileMapper.ts). It
+ * tells whether an export was synced with the same config ("already synced"); what keys the snapshot is `stateKey`
+ * (shared/state/stateKey.ts), which a mapping change does not touch.
  */
 export function exportConfigHash(config: ExportConfig): string {
+  const { identity } = config;
+  const lower = (column: string) => column.toLowerCase();
   const canonical = {
     ...config,
+    identity: {
+      ...identity,
+      externalId: lower(identity.externalId),
+      email: identity.email === null ? null : lower(identity.email),
+      customerId: lower(identity.customerId),
+      previousCustomerId: lower(identity.previousCustomerId),
+    },
     segments: [...config.segments].sort((a, b) => compareText(a.brazeSegmentApiId, b.brazeSegmentApiId)),
-    attributes: [...config.attributes].sort((a, b) => compareText(a.brazeAttribute, b.brazeAttribute)),
+    attributes: config.attributes
+      .map((a) => ({ ...a, column: lower(a.column) }))
+      .sort((a, b) => compareText(a.brazeAttribute, b.brazeAttribute)),
+    columnTypes:
+      config.columnTypes && Object.fromEntries(Object.entries(config.columnTypes).map(([c, t]) => [lower(c), t])),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex').slice(0, 16);
 }

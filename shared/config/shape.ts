@@ -5,13 +5,14 @@
  */
 export type FieldSpec =
   | { kind: 'string'; doc: string; required?: true; default?: string | null; brazeKey?: true }
-  | { kind: 'enum'; doc: string; values: readonly string[]; default: string }
+  /** `default` is left out only where a value is always given (the values of a map). */
+  | { kind: 'enum'; doc: string; values: readonly string[]; default?: string }
   | { kind: 'boolean'; doc: string; default: boolean }
   | { kind: 'scalar'; doc: string; default: string | number | boolean }
   | ObjectSpec
   | { kind: 'list'; doc: string; items: ObjectSpec }
-  /** Free keys (e.g. CI column names), each mapped to a string. */
-  | { kind: 'map'; doc: string; values: FieldSpec & { kind: 'string' } };
+  /** Free keys (e.g. CI column names), each mapped to a string or to one of a few names. */
+  | { kind: 'map'; doc: string; values: FieldSpec & { kind: 'string' | 'enum' } };
 
 export interface ObjectSpec {
   kind: 'object';
@@ -179,7 +180,9 @@ export function toJsonSchema(spec: FieldSpec): JsonObject {
       return described(spec.default === undefined ? withNull : { ...withNull, default: spec.default });
     }
     case 'enum':
-      return described({ enum: spec.values, default: spec.default });
+      return described(
+        spec.default === undefined ? { enum: spec.values } : { enum: spec.values, default: spec.default },
+      );
     case 'boolean':
       return described({ type: 'boolean', default: spec.default });
     case 'scalar':

@@ -1,9 +1,9 @@
-import { exportConfigHash } from '../config/exportConfig';
+import { columnTypingOf, exportConfigHash } from '../config/exportConfig';
 import { ConfigError } from '../config/errors';
 import { discoverExport } from '../source';
 import type { ExportDescriptor } from '../source/types';
 import { planMappingChange, type MappingChange } from '../state/mappingChange';
-import { legacyStateKey, stateKey, stateScope } from '../state/stateKey';
+import { earlierStateKeys, findEarlierSnapshot, stateKey, stateScope } from '../state/stateKey';
 import { loadSnapshotMeta, type SnapshotMeta } from '../state/snapshotStore';
 import { writeRunReport } from '../report/runReport';
 import { loadCheckpoint, writeRunResults } from './artifacts';
@@ -55,13 +55,15 @@ export async function openStep(ctx: StepContext): Promise<OpenedStep | Completed
       logger,
       settleTimeInMs: settings.sourceSettleTimeInMs,
       now: clock,
+      columnTyping: columnTypingOf(exportConfig),
     }),
     loadCheckpoint(stateContainer, runId),
     loadSnapshotMeta(stateContainer, key),
   ]);
-  // A state with no snapshot yet takes over the one saved under the key used before state keys, once.
-  const snapshotKey = own ? key : legacyStateKey(exportConfig, settings.brazeRestEndpoint);
-  const meta = own ?? (await loadSnapshotMeta(stateContainer, snapshotKey));
+  // A state with no snapshot yet takes over one saved under a key of an earlier version (earlierStateKeys), once.
+  const earlier = own ? null : await findEarlierSnapshot(stateContainer, earlierStateKeys(settings, exportConfig));
+  const snapshotKey = earlier?.key ?? key;
+  const meta = own ?? earlier?.meta ?? null;
   // A run finishes against the export version it started with (issue 23.1).
   const bound = await bindExportVersion(stateContainer, exportContainer, runId, discovered, logger);
   const descriptor = bound.descriptor;

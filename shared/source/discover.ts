@@ -3,6 +3,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { storageStatus } from '../errors';
 import type { Logger } from '../telemetry/logger';
+import { ColumnTyping, SampledType, sampleColumnTypes, throwIfUntyped, typeBareColumns } from './bareColumns';
 import { DEFAULT_CSV_SETTINGS, RawCsvSettings, parseCsvSettings } from './csvSettings';
 import { normalizeDataType } from './dataTypes';
 import { SourceError } from './errors';
@@ -18,6 +19,11 @@ export interface DiscoverOptions {
   settleTimeInMs?: number;
   /** The clock the settle time is measured with. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Listing mode: column types from the export config. Without it every column reads as text; with it a mapped
+   * column that looks numeric or boolean and has no type is refused (a ConfigError naming table, column and key).
+   */
+  columnTyping?: ColumnTyping;
 }
 
 /** A blob as a listing shows it: what completeness checks need. */
@@ -74,7 +80,7 @@ export async function discoverExport(
     etags = await checkPartitions(container, descriptor, filesInFolder.get(manifests[0]));
   } else {
     const settle = { settleTimeInMs: options.settleTimeInMs ?? 0, now: options.now ?? Date.now };
-    ({ descriptor, etags } = await discoverByListing(container, folder, settle));
+    ({ descriptor, etags } = await discoverByListing(container, folder, settle, options.columnTyping));
   }
   const export_: ExportDescriptor = { ...descriptor, fingerprint: fingerprintOf(etags) };
   const partitions = [...export_.entities.values()].reduce((sum, e) => sum + e.partitions.length, 0);
@@ -486,6 +492,7 @@ async function discoverByListing(
   container: ContainerClient,
   folder: string,
   settle: { settleTimeInMs: number; now: () => number },
+  typing: ColumnTyping | undefined,
 ): Promise<{ descriptor: Omit<ExportDescriptor, 'fingerprint'>; etags: Map<string, string> }> {
   const prefix = folder === '' ? '' : `${folder}/`;
   const tables = new Map<string, Map<string, ListedBlob[]>>();
@@ -508,6 +515,7 @@ async function discoverByListing(
     );
   }
   const warnings: string[] = [];
+  const typingProblems: string[] = [];
   const entities = new Map<string, EntityDescriptor>();
   const etags = new Map<string, string>();
   for (const [table, runs] of [...tables.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -515,12 +523,16 @@ async function discoverByListing(
     const files = runs.get(newest) ?? [];
     for (const file of files) etags.set(file.name, file.etag);
     const ordered = sortPartitions(files.map((f) => ({ blobName: f.name, csv: DEFAULT_CSV_SETTINGS })));
-    const { columns, csv } = await headerFromFirstPartition(container, ordered[0].blobName);
+    const { columns: sampled, csv } = await headerFromFirstPartition(container, ordered[0].blobName);
+    const columns = typeBareColumns(table, sampled, ordered[0].blobName, typing, typingProblems);
+    const typed = columns.filter((c) => c.dataType !== 'string').map((c) => `${c.name} as ${c.dataType}`);
     warnings.push(
-      `${table}: no model.json or manifest; columns taken from the header row of ${ordered[0].blobName} (delimiter ${JSON.stringify(csv.delimiter)}), all read as text`,
+      `${table}: no model.json or manifest; columns taken from the header row of ${ordered[0].blobName} (delimiter ${JSON.stringify(csv.delimiter)}), ` +
+        (typed.length > 0 ? `${typed.join(', ')} (columnTypes), the others read as text` : 'all read as text'),
     );
     addEntity(entities, { name: table, columns, partitions: ordered.map((p) => ({ ...p, csv })) }, folder);
   }
+  throwIfUntyped(folder || '(container root)', typingProblems);
   return { descriptor: { metadataBlob: folder, format: 'listing', entities, warnings }, etags };
 }
 
@@ -556,15 +568,19 @@ function newestCompleteRun(
   return '';
 }
 
-/** Reads the first line of a partition as column names; the delimiter is the most frequent of `,` `;` tab `|`. */
+/**
+ * Reads the first line of a partition as column names (the delimiter is the most frequent of `,` `;` tab `|`), and
+ * what the values of the rows after it look like.
+ */
 async function headerFromFirstPartition(
   container: ContainerClient,
   blobName: string,
-): Promise<{ columns: ColumnSchema[]; csv: CsvSettings }> {
+): Promise<{ columns: Array<{ name: string; sampled: SampledType | undefined }>; csv: CsvSettings }> {
   const response = await container.getBlobClient(blobName).download(0, HEADER_PROBE_BYTES);
   const chunks: Buffer[] = [];
   for await (const chunk of response.readableStreamBody ?? []) chunks.push(chunk as Buffer);
-  let text = Buffer.concat(chunks).toString('utf8');
+  const probe = Buffer.concat(chunks);
+  let text = probe.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const firstLine = text.split(/\r?\n|\r/, 1)[0];
   const counts = [',', ';', '\t', '|'].map((d) => ({ d, n: firstLine.split(d).length - 1 }));
@@ -585,8 +601,10 @@ async function headerFromFirstPartition(
       1,
     );
   }
+  const afterHeader = text.slice(firstLine.length).replace(/^\r?\n|^\r/, '');
+  const sampled = sampleColumnTypes(afterHeader, delimiter, names.length, probe.length >= HEADER_PROBE_BYTES);
   return {
-    columns: names.map((n) => ({ name: n.trim(), dataType: 'string' as const })),
+    columns: names.map((n, index) => ({ name: n.trim(), sampled: sampled[index] })),
     csv: { ...DEFAULT_CSV_SETTINGS, delimiter, columnHeaders: true },
   };
 }

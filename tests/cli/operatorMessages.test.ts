@@ -99,7 +99,7 @@ describe('operator messages of the CLI (Azurite and the Braze sandbox)', () => {
       expect(outcome.stdout).not.toContain('AccountKey');
     });
 
-    it('warns that a listing-only export (no model.json) sends every value as text', async () => {
+    it('refuses a listing-only export (no model.json) whose numeric columns have no type in the config', async () => {
       const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
         'ci-exports',
       );
@@ -109,8 +109,9 @@ describe('operator messages of the CLI (Azurite and the Braze sandbox)', () => {
         metadata: 'listing',
       });
       const outcome = await cli(['check'], { CI_EXPORT_PATH: 'CustomerInsights_bare/Feed' });
+      expect(outcome.code).toBe(1);
       expect(outcome.stdout).toContain(
-        'warn  no model.json or manifest: columns have no types, so every value is sent as text',
+        'ERROR table HighValueSegment: column LifetimeValue (attributes.LifetimeValue) has no type',
       );
     });
 

@@ -16,6 +16,7 @@ import type {
   FaultRule,
   Ledger,
   ProfileQuery,
+  RateLimitOptions,
   RequestLogEntry,
   ResetTarget,
   SandboxApiKey,
@@ -50,8 +51,12 @@ const PRIORITIES = new Set(['identified', 'unidentified', 'most_recently_updated
 const SEGMENTS_PAGE_SIZE = 100;
 const FAULT_REJECTION_TYPE = 'Rejected by a sandbox fault rule';
 
-type ResolvedOptions = Required<Omit<SandboxOptions, 'rateLimit' | 'clock'>> & {
+type ResolvedOptions = Required<
+  Omit<SandboxOptions, 'rateLimit' | 'identityRateLimit' | 'renameRateLimit' | 'clock'>
+> & {
   rateLimit: SandboxOptions['rateLimit'];
+  identityRateLimit: SandboxOptions['identityRateLimit'];
+  renameRateLimit: SandboxOptions['renameRateLimit'];
   clock: () => number;
 };
 
@@ -60,6 +65,8 @@ const DEFAULTS: ResolvedOptions = {
   apiKeys: [{ key: SANDBOX_DEFAULT_API_KEY }],
   instanceHost: 'rest.iad-01.braze.com',
   rateLimit: { limit: 3000, windowSeconds: 3, resetStyle: 'epoch', throttleHeaders: 'ratelimit' },
+  identityRateLimit: { limit: 20_000, windowSeconds: 60, resetStyle: 'epoch', throttleHeaders: 'ratelimit' },
+  renameRateLimit: { limit: 1_000, windowSeconds: 60, resetStyle: 'epoch', throttleHeaders: 'ratelimit' },
   maxObjectsPerRequest: 75,
   objectCapScope: 'combined',
   maxBodyBytes: 4_194_304,
@@ -131,6 +138,9 @@ class Sandbox implements BrazeSandbox {
   private readonly faults: FaultInjector;
   private random: () => number;
   private limiter: RateLimiter | null = null;
+  /** `/users/identify` and `/users/merge` share one; renames have their own. */
+  private identityLimiter: RateLimiter | null = null;
+  private renameLimiter: RateLimiter | null = null;
   private keys = new Map<string, SandboxApiKey>();
   private blocklist = new Set<string>();
   private seq = 0;
@@ -228,7 +238,12 @@ class Sandbox implements BrazeSandbox {
     this.options = { ...this.options, ...patch, port: this.options.port };
     if (patch.apiKeys) this.apiKey = this.options.apiKeys[0]?.key ?? SANDBOX_DEFAULT_API_KEY;
     if (patch.seed !== undefined) this.random = createRandom(patch.seed);
-    this.applyDerivedOptions(patch.rateLimit !== undefined || patch.clock !== undefined);
+    this.applyDerivedOptions(
+      patch.rateLimit !== undefined ||
+        patch.identityRateLimit !== undefined ||
+        patch.renameRateLimit !== undefined ||
+        patch.clock !== undefined,
+    );
   }
 
   private applyDerivedOptions(rebuildLimiter = true): void {
@@ -236,7 +251,11 @@ class Sandbox implements BrazeSandbox {
     this.blocklist = new Set(this.options.blocklistedExternalIds);
     this.log.setLimit(this.options.requestLogLimit);
     if (rebuildLimiter) {
-      this.limiter = this.options.rateLimit ? new RateLimiter(this.options.rateLimit, this.options.clock) : null;
+      const limiterOf = (limit: RateLimitOptions | null | undefined) =>
+        limit ? new RateLimiter(limit, this.options.clock) : null;
+      this.limiter = limiterOf(this.options.rateLimit);
+      this.identityLimiter = limiterOf(this.options.identityRateLimit);
+      this.renameLimiter = limiterOf(this.options.renameRateLimit);
     }
   }
 
@@ -485,6 +504,22 @@ class Sandbox implements BrazeSandbox {
     res: ServerResponse,
     listNames: string[],
   ): Promise<Record<string, Array<Record<string, unknown>>> | undefined> {
+    // Counted before the body is read, like /users/track.
+    const limiter = exchange.path === '/users/external_ids/rename' ? this.renameLimiter : this.identityLimiter;
+    if (limiter) {
+      const decision = limiter.take();
+      if (!decision.allowed) {
+        this.respondRaw(
+          exchange,
+          res,
+          429,
+          { ...JSON_HEADERS, ...decision.headers },
+          JSON.stringify({ message: 'API rate limit reached' }),
+        );
+        return undefined;
+      }
+      exchange.rateHeaders = decision.headers;
+    }
     const body = await this.readJsonBody(exchange, req, res);
     if (body === undefined) return undefined;
     exchange.body = this.options.logBodies ? body : undefined;

@@ -44,6 +44,13 @@ export interface SandboxOptions {
   instanceHost?: string;
   /** null = no rate limit and no `x-ratelimit-*` headers. */
   rateLimit?: RateLimitOptions | null;
+  /**
+   * Limit shared by `/users/identify` and `/users/merge` (Braze: 20,000 requests a minute, spec §5), counted apart from
+   * `/users/track`; null = none.
+   */
+  identityRateLimit?: RateLimitOptions | null;
+  /** Limit of `/users/external_ids/rename` (Braze: 1,000 requests a minute, spec §7); null = none. */
+  renameRateLimit?: RateLimitOptions | null;
   maxObjectsPerRequest?: number;
   /** `combined` = the cap applies to attributes + events + purchases; `perArray` = to each array (legacy contracts). */
   objectCapScope?: 'combined' | 'perArray';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolveBrazeEndpoint } from '../../shared/braze/endpoint';
 import { ConfigError } from '../../shared/config/errors';
-import { loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
+import { columnTypingOf, loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
 import { editDistance } from '../../shared/config/shape';
 import { loadSettings, misspeltSettings, type Environment, type Settings } from '../../shared/config/settings';
 import { missingColumns } from '../../shared/mapping/profileMapper';
@@ -17,7 +17,7 @@ import { discoverExport, SourceError } from '../../shared/source';
 import type { ExportDescriptor } from '../../shared/source/types';
 import { describeStateChange, planMappingChange } from '../../shared/state/mappingChange';
 import { loadSnapshotMeta, type SnapshotMeta } from '../../shared/state/snapshotStore';
-import { stateKey, stateScope } from '../../shared/state/stateKey';
+import { earlierStateKeys, findEarlierSnapshot, stateKey, stateScope } from '../../shared/state/stateKey';
 import { scrubSecrets } from '../../shared/telemetry/scrub';
 import { nextOccurrences, parseSchedule, ScheduleError, type Schedule } from './ncrontab';
 
@@ -98,10 +98,14 @@ export function formatFindings(findings: readonly Finding[]): string {
 /** Whether a run starts fresh or from a snapshot, and what the config changed since that snapshot. */
 async function checkState(settings: Settings, config: ExportConfig): Promise<Finding[]> {
   const area = 'state';
-  const key = stateKey(stateScope(settings, config));
+  let key = stateKey(stateScope(settings, config));
   let meta: SnapshotMeta | null;
   try {
-    meta = await loadSnapshotMeta(createContainerClient(settings.stateStorage, settings.stateContainer), key);
+    const container = createContainerClient(settings.stateStorage, settings.stateContainer);
+    meta = await loadSnapshotMeta(container, key);
+    // As a run would: a snapshot saved under an earlier version's key is taken over, not a fresh start.
+    const earlier = meta ? null : await findEarlierSnapshot(container, earlierStateKeys(settings, config));
+    if (earlier) ({ key, meta } = earlier);
   } catch (error) {
     return [
       finding('warning', area, `snapshot not read from STATE_STORAGE (status ${storageStatus(error) ?? 'unknown'})`),
@@ -201,14 +205,22 @@ async function checkRunQueue(settings: Settings): Promise<Finding[]> {
 async function checkExport(settings: Settings, config: ExportConfig | null): Promise<Finding[]> {
   const area = 'export';
   const where = `${settings.ciExportContainer}/${settings.ciExportPath}`;
+  const container = createContainerClient(settings.ciExportStorage, settings.ciExportContainer);
+  const untyped: Finding[] = [];
   let descriptor: ExportDescriptor;
   try {
-    descriptor = await discoverExport(
-      createContainerClient(settings.ciExportStorage, settings.ciExportContainer),
-      settings.ciExportPath,
-    );
+    descriptor = await discoverExport(container, settings.ciExportPath, {
+      columnTyping: config ? columnTypingOf(config) : undefined,
+    });
   } catch (error) {
-    return [finding('error', area, describeStorageError(error, settings))];
+    if (!(error instanceof ConfigError)) return [finding('error', area, describeStorageError(error, settings))];
+    // Columns a run would refuse untyped: reported, and the rest of the export still checked.
+    untyped.push(...error.problems.map((problem) => finding('error', area, problem)));
+    try {
+      descriptor = await discoverExport(container, settings.ciExportPath);
+    } catch (again) {
+      return [...untyped, finding('error', area, describeStorageError(again, settings))];
+    }
   }
   const tables = [...descriptor.entities.values()];
   const partitions = tables.reduce((sum, entity) => sum + entity.partitions.length, 0);
@@ -219,15 +231,15 @@ async function checkExport(settings: Settings, config: ExportConfig | null): Pro
       `${descriptor.format} found in ${where}: ${descriptor.metadataBlob}, ${tables.length} table(s), ${partitions} partition(s)`,
     ),
     ...descriptor.warnings.map((warning) => finding('warning', area, warning)),
+    ...untyped,
   ];
-  if (descriptor.format === 'listing') {
+  const columnTypes = Object.keys(config?.columnTypes ?? {});
+  if (descriptor.format !== 'listing' && columnTypes.length > 0) {
     findings.push(
       finding(
         'warning',
         area,
-        'no model.json or manifest: columns have no types, so every value is sent as text, and Braze fixes an ' +
-          "attribute's type on its first write (a number or boolean would become a string attribute); export " +
-          'with metadata from Customer Insights, see docs/braze-setup.md',
+        `columnTypes (${columnTypes.join(', ')}) is not used: the export has ${descriptor.format}, whose types win`,
       ),
     );
   }

@@ -4,8 +4,11 @@ export type ProgressUpdate = RunProgress & { requests?: number; throttled?: numb
 
 export interface ProgressReporter {
   onProgress(progress: ProgressUpdate): void;
-  /** Ends the display: finishes the redrawn line on a terminal, prints the last state otherwise. */
-  done(): void;
+  /**
+   * Ends the display: with the run's final progress (phase `finished`), a last line at 100 %; without (the run
+   * failed or was interrupted), the last state as it was, the redrawn line finished on a terminal.
+   */
+  done(final?: RunProgress): void;
 }
 
 export interface ProgressReporterOptions {
@@ -56,8 +59,11 @@ export function createProgressReporter(
       }
       latestPrinted = false;
     },
-    done() {
-      if (interactive) {
+    done(final) {
+      if (final?.phase === 'finished') {
+        const line = describe(final, ratePerSecond, interactive);
+        stream.write(interactive ? `\r${line}\x1b[K\n` : `${line}\n`);
+      } else if (interactive) {
         if (redrawn) stream.write('\n');
       } else if (latest && !latestPrinted) {
         stream.write(`${describe(latest, ratePerSecond, false)}\n`);
@@ -69,6 +75,15 @@ export function createProgressReporter(
 }
 
 function describe(progress: ProgressUpdate, ratePerSecond: number, withBar: boolean): string {
+  if (progress.phase === 'finished') {
+    // The run's final counts; a rate over the whole run would mix in reading and commit time, so none is shown.
+    const bar = withBar ? `[${'#'.repeat(BAR_WIDTH)}] ` : '';
+    return [
+      `${bar}finished (100 %)`,
+      `${count(progress.rowsRead)} rows read`,
+      `${count(progress.objectsSent)} objects sent`,
+    ].join(' · ');
+  }
   const step = PHASES.indexOf(progress.phase) + 1;
   const bar = withBar ? `[${progressBar(progress)}] ` : '';
   const share = progress.phase === 'reading' && progress.readFraction !== undefined;

@@ -52,10 +52,14 @@ export async function runNow(
   logger: Logger,
   options: RunNowOptions = {},
 ): Promise<RunRecord> {
+  let record: RunRecord | undefined;
   try {
-    return await workRun(app, request, logger, options);
+    record = await workRun(app, request, logger, options);
+    return record;
   } finally {
-    options.progress?.done();
+    // A failed or interrupted run's progress also reads `finished`: only a run that ran to its end shows 100 %.
+    const ranToItsEnd = record?.status === 'succeeded' || record?.status === 'held';
+    options.progress?.done(ranToItsEnd ? record?.progress : undefined);
   }
 }
 
