@@ -1,8 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
+const ROOT = path.join(__dirname, '..', '..');
+
 /** The compiled CLI: `npm test` builds it first (pretest). */
-export const CLI = path.join(__dirname, '..', '..', 'dist', 'tools', 'cli', 'main.js');
+export const CLI = path.join(ROOT, 'dist', 'tools', 'cli', 'main.js');
+
+/** A bare `npx jest` on a fresh checkout has no dist/: build it before starting a compiled entry point. */
+export function buildIfMissing(entryPoint = CLI): void {
+  if (!existsSync(entryPoint))
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
 
 /** A hang guard only: a CLI that never ends is killed, and the test fails on its exit code with its output. */
 const HANG_GUARD_IN_MS = 240_000;
