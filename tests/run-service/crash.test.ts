@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { loadCheckpoint } from '../../shared/run/artifacts';
 import { checkpointPacing } from '../../shared/run/durableProgress';
 import { getActiveRunId } from '../../shared/run/lock';
@@ -10,13 +9,7 @@ import { startRun } from '../../shared/run/service';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { compareWithSandbox, expectedState } from '../../tools/demo/expected';
-import {
-  containerSink,
-  GeneratorOptions,
-  sampleExportConfig,
-  writeExport,
-} from '../../tools/generate-export/generator';
-import type { Azurite } from '../../tools/local/azurite';
+import { GeneratorOptions, sampleExportConfig } from '../../tools/generate-export/generator';
 import { buildIfMissing } from '../helpers/cli';
 import { startExportStack, type ExportStack } from '../helpers/localStack';
 
@@ -35,7 +28,6 @@ const LEASE_SECONDS = 15;
  */
 describe('run worker crash and restart', () => {
   let stack: ExportStack;
-  let azurite: Azurite;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
   const children: ChildProcess[] = [];
@@ -57,7 +49,7 @@ describe('run worker crash and restart', () => {
         RUN_TIME_BUDGET_SECONDS: '600',
       },
     });
-    ({ azurite, sandbox, env } = stack);
+    ({ sandbox, env } = stack);
     // Writing 200,000 profiles to Azurite takes minutes on a busy machine.
   }, 600_000);
   afterAll(async () => {
