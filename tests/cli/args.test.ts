@@ -1,4 +1,4 @@
-import { parseArgs, UsageError } from '../../tools/cli/args';
+import { parseArgs, USAGE, UsageError } from '../../tools/cli/args';
 
 describe('CLI arguments', () => {
   it('parses run with every option', () => {
@@ -72,7 +72,9 @@ describe('CLI arguments', () => {
   it.each([
     [['deploy'], 'unknown command "deploy"'],
     [['run', '--config'], '--config needs a value'],
+    [['run', '--config', '--json'], '--config needs a value'],
     [['run', '--dry-run=yes'], '--dry-run takes no value'],
+    [['run', '-x'], 'run does not take -x'],
     [['status', '--dry-run'], 'status does not take --dry-run'],
     [['runs', '--limit', '0'], '--limit must be a whole number from 1 to 100'],
     [['run', 'extra'], 'unexpected argument "extra"'],
@@ -81,5 +83,11 @@ describe('CLI arguments', () => {
     [['local', '--profiles', '0'], '--profiles must be a whole number from 1 to 1000000'],
   ])('refuses %j with a precise message', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(new UsageError(message));
+  });
+
+  it('prints the real defaults in its usage', () => {
+    expect(USAGE).toContain('newest first (default 20)');
+    expect(USAGE).toContain('(default 5000 profiles)');
+    expect(USAGE).not.toContain('${');
   });
 });

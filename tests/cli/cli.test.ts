@@ -1,51 +1,45 @@
-import { execFile } from 'node:child_process';
 import { userInfo } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import {
   containerSink,
   sampleExportConfig,
   writeExport,
   type GeneratorOptions,
 } from '../../tools/generate-export/generator';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import type { Azurite } from '../../tools/local/azurite';
+import { runCli, type CliOutcome } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '..', '..', 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_PATH = 'CustomerInsights_cli/BrazeFeed';
 const options = { profiles: 600, seed: 7 };
 const config = sampleExportConfig(options) as { segments: GeneratorOptions['segments']; attributes: object };
 
 describe('ci-braze-export CLI (compiled, as a child process)', () => {
+  let stack: ExportStack;
   let azurite: Azurite;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('ci-exports');
-    await container.create();
-    await writeExport(containerSink(container), EXPORT_PATH, { ...options, segments: config.segments, run: 0 });
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
-      exportContainer: 'ci-exports',
+    stack = await startExportStack({
       exportPath: EXPORT_PATH,
+      generator: { ...options, segments: config.segments, run: 0 },
       exportConfig: config,
     });
+    ({ azurite, sandbox, env } = stack);
   });
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(() => stack?.stop());
 
-  const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, ...extraEnv } });
+  const cliOutcome = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCli(args, { ...process.env, ...env, ...extraEnv });
+  /** The CLI's output when it exits 0; otherwise the test fails with its exit code and stderr. */
+  const cli = async (args: string[]): Promise<CliOutcome> => {
+    const outcome = await cliOutcome(args);
+    if (outcome.code !== 0)
+      throw new Error(`ci-braze-export ${args.join(' ')} exited ${outcome.code}:\n${outcome.stderr}`);
+    return outcome;
+  };
 
   it('run --json delivers the export and ends with the summary as one JSON line', async () => {
     const { stdout, stderr } = await cli(['run', '--json']);
@@ -104,24 +98,18 @@ describe('ci-braze-export CLI (compiled, as a child process)', () => {
       ...config,
       attributes: { ...config.attributes, FavouriteColour: 'ci_colour' },
     };
-    const error = await cli(['check'], {
+    const outcome = await cliOutcome(['check'], {
       EXPORT_CONFIG: JSON.stringify(broken),
       BRAZE_REST_ENDPOINT: 'rest.iad-01.braze.com.evil.example',
-    }).then(
-      () => null,
-      (failure: { code: number; stdout: string }) => failure,
-    );
-    expect(error?.code).toBe(1);
-    expect(error?.stdout).toContain('FavouriteColour');
-    expect(error?.stdout).toContain('BRAZE_REST_ENDPOINT');
+    });
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).toContain('FavouriteColour');
+    expect(outcome.stdout).toContain('BRAZE_REST_ENDPOINT');
   });
 
   it('refuses bad usage with exit code 2', async () => {
-    const error = await cli(['run', '--bogus']).then(
-      () => null,
-      (failure: { code: number; stderr: string }) => failure,
-    );
-    expect(error?.code).toBe(2);
-    expect(error?.stderr).toContain('run does not take --bogus');
+    const outcome = await cliOutcome(['run', '--bogus']);
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('run does not take --bogus');
   });
 });

@@ -1,67 +1,43 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { text } from '../../shared/report/runReport';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
 import {
   containerSink,
   sampleExportConfig,
   writeExport,
   type GeneratorOptions,
 } from '../../tools/generate-export/generator';
-import { AZURITE_ACCOUNT, freePort, startAzurite, type Azurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import { AZURITE_ACCOUNT, freePort, type Azurite } from '../../tools/local/azurite';
+import { runCli } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '..', '..', 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_PATH = 'CustomerInsights_ops/BrazeFeed';
 const options = { profiles: 200, seed: 11 };
 const config = sampleExportConfig(options) as { segments: GeneratorOptions['segments']; attributes: object };
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('operator messages of the CLI (Azurite and the Braze sandbox)', () => {
+  let stack: ExportStack;
   let azurite: Azurite;
-  let sandbox: BrazeSandbox;
   let env: Record<string, string>;
   let unreachableStorage: string;
 
   beforeAll(async () => {
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('ci-exports');
-    await container.create();
-    await writeExport(containerSink(container), EXPORT_PATH, { ...options, segments: config.segments, run: 0 });
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
-      exportContainer: 'ci-exports',
+    stack = await startExportStack({
       exportPath: EXPORT_PATH,
+      generator: { ...options, segments: config.segments, run: 0 },
       exportConfig: config,
-      extra: { EXPORT_SCHEDULE: '0 30 3 * * *' },
+      settings: { EXPORT_SCHEDULE: '0 30 3 * * *' },
     });
+    ({ azurite, env } = stack);
     // A port nothing listens on: connecting to it is refused.
     const port = await freePort();
     unreachableStorage = azurite.connectionString
       .replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`)
       .replace(/QueueEndpoint=[^;]+/, `QueueEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`);
   });
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(() => stack?.stop());
 
-  const cli = (args: string[], extraEnv: Record<string, string> = {}): Promise<Outcome> =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, ...extraEnv } }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (failure: Outcome) => failure,
-    );
+  const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCli(args, { ...process.env, ...env, ...extraEnv });
 
   describe('check', () => {
     it.each([

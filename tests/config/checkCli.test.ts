@@ -1,58 +1,36 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { startBrazeSandbox, type BrazeSandbox } from '../../tools/braze-sandbox/server';
-import { containerSink, sampleExportConfig, writeExport } from '../../tools/generate-export/generator';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import { sampleExportConfig } from '../../tools/generate-export/generator';
+import { runCli, type CliOutcome } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '..', '..', 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_PATH = 'CustomerInsights_typo/BrazeFeed';
 const options = { profiles: 50, seed: 11 };
 const config = sampleExportConfig(options) as { identity: Record<string, unknown>; segments: [] };
 
 describe('ci-braze-export check with a typo in a nested key of the export config (compiled CLI)', () => {
-  let azurite: Azurite;
-  let sandbox: BrazeSandbox;
-  let env: Record<string, string>;
+  let stack: ExportStack;
   let folder: string;
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(tmpdir(), 'ci-braze-typo-'));
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('ci-exports');
-    await container.create();
-    await writeExport(containerSink(container), EXPORT_PATH, { ...options, segments: config.segments, run: 0 });
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
-      exportContainer: 'ci-exports',
+    stack = await startExportStack({
       exportPath: EXPORT_PATH,
+      generator: { ...options, segments: config.segments, run: 0 },
       exportConfig: config,
     });
   });
   afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
+    await stack?.stop();
     rmSync(folder, { recursive: true, force: true });
   });
 
   /** `check --config <file>`, as an operator checks an edited config: exit code and output. */
-  async function check(exportConfig: unknown, settings: Record<string, string> = {}) {
+  async function check(exportConfig: unknown, settings: Record<string, string> = {}): Promise<CliOutcome> {
     const file = path.join(folder, `config-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(exportConfig, null, 2));
-    return run(process.execPath, [CLI, 'check', '--config', file], {
-      env: { ...process.env, ...env, ...settings },
-    }).then(
-      ({ stdout }) => ({ code: 0, stdout }),
-      (failure: { code: number; stdout: string }) => ({ code: failure.code, stdout: failure.stdout }),
-    );
+    return runCli(['check', '--config', file], { ...process.env, ...stack.env, ...settings });
   }
 
   it('the config as written is ready, so the typo alone is what check refuses', async () => {

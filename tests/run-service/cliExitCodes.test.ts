@@ -1,6 +1,3 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { runBlobName } from '../../shared/run/artifacts';
@@ -9,65 +6,45 @@ import { EXIT_CODES } from '../../shared/run/outcome';
 import { startRun } from '../../shared/run/service';
 import type { RunSummary } from '../../shared/run/types';
 import { silentLogger } from '../../shared/telemetry/logger';
-import { BrazeSandbox, startBrazeSandbox } from '../../tools/braze-sandbox/server';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import {
   containerSink,
   GeneratorOptions,
   sampleExportConfig,
   writeExport,
 } from '../../tools/generate-export/generator';
-import { Azurite, startAzurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import type { Azurite } from '../../tools/local/azurite';
+import { buildIfMissing, runCli } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_PATH = 'CustomerInsights_exitcodes/BrazeFeed';
 
 /** Every exit code of `ci-braze-export run`, each caused for real, through the compiled CLI as a child process. */
 describe('CLI exit codes', () => {
+  let stack: ExportStack;
   let azurite: Azurite;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
   const options: GeneratorOptions = { profiles: 2_000, seed: 2323, churnPercent: 20 };
   const config = sampleExportConfig(options) as { segments: GeneratorOptions['segments'] };
   const withSegments: GeneratorOptions = { ...options, segments: config.segments };
-  const exportContainer = () =>
-    BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('ci-exports');
+  const exportContainer = () => stack.exportContainer;
 
   beforeAll(async () => {
-    if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null });
-    await exportContainer().create();
-    await writeExport(containerSink(exportContainer()), EXPORT_PATH, { ...withSegments, run: 0 });
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
-      exportContainer: 'ci-exports',
+    buildIfMissing();
+    stack = await startExportStack({
       exportPath: EXPORT_PATH,
+      generator: { ...withSegments, run: 0 },
       exportConfig: config,
-      extra: { STATE_CONTAINER: 'state-exit-codes', RUN_QUEUE_NAME: 'runs-exit-codes' },
+      settings: { STATE_CONTAINER: 'state-exit-codes', RUN_QUEUE_NAME: 'runs-exit-codes' },
     });
+    ({ azurite, sandbox, env } = stack);
   }, 120_000);
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(() => stack?.stop());
 
-  function cli(args: string[], extraEnv: Record<string, string> = {}) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      child.once('exit', (code) => resolve({ code, stdout, stderr })),
-    );
-  }
+  // Only PATH from the test's environment: the CLI sees the settings the test gives it and nothing else.
+  const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCli(args, { PATH: process.env.PATH ?? '', ...env, ...extraEnv });
   const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as RunSummary;
 
   it('2 for invalid usage or configuration: nothing starts', async () => {

@@ -1,8 +1,6 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { runBlobName } from '../../shared/run/artifacts';
 import { checkpointPacing } from '../../shared/run/durableProgress';
@@ -10,7 +8,7 @@ import { inspectRunLease } from '../../shared/run/lock';
 import { EXIT_CODES } from '../../shared/run/outcome';
 import { getRun, listRuns } from '../../shared/run/records';
 import type { RunSummary } from '../../shared/run/types';
-import { BrazeSandbox, startBrazeSandbox } from '../../tools/braze-sandbox/server';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { compareWithSandbox, expectedState, type ExpectedState } from '../../tools/demo/expected';
 import { ALIAS_LABEL } from '../../shared/mapping/profileMapper';
 import {
@@ -21,11 +19,10 @@ import {
   writeExport,
 } from '../../tools/generate-export/generator';
 import { discoverExport } from '../../shared/source';
-import { Azurite, startAzurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import type { Azurite } from '../../tools/local/azurite';
+import { buildIfMissing, startCli as startCliProcess } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_CONTAINER = 'ci-exports';
 const EXPORT_PATH = 'CustomerInsights_recovery/BrazeFeed';
 const BATCH_SIZE = 75;
@@ -39,6 +36,7 @@ const STOP_AFTER_REQUESTS = 120;
  * implies (checked per user in the sandbox), and objects sent twice stay within the checkpoint bound.
  */
 describe('CLI runs cannot wedge: interrupt, kill, outages, exit codes', () => {
+  let stack: ExportStack;
   let azurite: Azurite;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
@@ -49,29 +47,21 @@ describe('CLI runs cannot wedge: interrupt, kill, outages, exit codes', () => {
   let scenario = 0;
 
   beforeAll(async () => {
-    if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    azurite = await startAzurite({ queue: true });
-    // Answers take a little while, so that a run lasts long enough to be stopped in the middle.
-    sandbox = await startBrazeSandbox({ rateLimit: null, logBodies: false, ledgerPerUser: false, latencyMs: 10 });
-    const exportContainer = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
-      EXPORT_CONTAINER,
-    );
-    await exportContainer.create();
-    await writeExport(containerSink(exportContainer), EXPORT_PATH, withSegments);
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
+    buildIfMissing();
+    stack = await startExportStack({
+      // Answers take a little while, so that a run lasts long enough to be stopped in the middle.
+      sandbox: { rateLimit: null, logBodies: false, ledgerPerUser: false, latencyMs: 10 },
       exportContainer: EXPORT_CONTAINER,
       exportPath: EXPORT_PATH,
+      generator: withSegments,
       exportConfig: config,
-      extra: { BRAZE_BATCH_SIZE: String(BATCH_SIZE), BRAZE_CONCURRENCY: String(CONCURRENCY) },
+      settings: { BRAZE_BATCH_SIZE: String(BATCH_SIZE), BRAZE_CONCURRENCY: String(CONCURRENCY) },
     });
+    ({ azurite, sandbox, env } = stack);
   }, 120_000);
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await sandbox?.close();
-    await azurite?.stop();
+    await stack?.stop();
   });
 
   /** A fresh state container and run queue (and an empty Braze): each scenario starts from nothing. */
@@ -86,21 +76,11 @@ describe('CLI runs cannot wedge: interrupt, kill, outages, exit codes', () => {
     };
   }
 
+  // Only PATH from the test's environment: the CLI sees the settings the test gives it and nothing else.
   function startCli(args: string[], cliEnv: Record<string, string>) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...cliEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    // Hang guard only: a CLI that never ends is killed, and the test fails on its exit code with its output.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    void exited.then(() => clearTimeout(guard));
-    return { child, exited, stdout: () => stdout, stderr: () => stderr };
+    const run = startCliProcess(args, { PATH: process.env.PATH ?? '', ...cliEnv });
+    children.push(run.child);
+    return run;
   }
 
   async function cli(args: string[], cliEnv: Record<string, string>) {

@@ -1,7 +1,5 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { loadCheckpoint } from '../../shared/run/artifacts';
 import { checkpointPacing } from '../../shared/run/durableProgress';
 import { getActiveRunId } from '../../shared/run/lock';
@@ -9,18 +7,13 @@ import { App, createApp } from '../../shared/run/app';
 import { getRun } from '../../shared/run/records';
 import { startRun } from '../../shared/run/service';
 import { MemoryLogger } from '../../shared/telemetry/logger';
-import { BrazeSandbox, startBrazeSandbox } from '../../tools/braze-sandbox/server';
+import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { compareWithSandbox, expectedState } from '../../tools/demo/expected';
-import {
-  containerSink,
-  GeneratorOptions,
-  sampleExportConfig,
-  writeExport,
-} from '../../tools/generate-export/generator';
-import { Azurite, startAzurite } from '../../tools/local/azurite';
+import { GeneratorOptions, sampleExportConfig } from '../../tools/generate-export/generator';
+import { buildIfMissing } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 
-const ROOT = path.join(__dirname, '..', '..');
-const WORKER = path.join(ROOT, 'dist', 'tools', 'worker', 'main.js');
+const WORKER = path.join(__dirname, '..', '..', 'dist', 'tools', 'worker', 'main.js');
 const PROFILES = 200_000;
 const EXPORT_CONTAINER = 'ci-exports';
 const EXPORT_PATH = 'CustomerInsights_0c1d2e3f/BrazeFeed';
@@ -34,7 +27,7 @@ const LEASE_SECONDS = 15;
  * only data sent twice is what a checkpoint had not recorded yet (at most `checkpointPacing(...).limit`).
  */
 describe('run worker crash and restart', () => {
-  let azurite: Azurite;
+  let stack: ExportStack;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
   const children: ChildProcess[] = [];
@@ -43,34 +36,25 @@ describe('run worker crash and restart', () => {
   const withSegments: GeneratorOptions = { ...options, segments: config.segments };
 
   beforeAll(async () => {
-    // `npm test` builds first (pretest); a bare `npx jest` on a fresh checkout builds here.
-    if (!existsSync(WORKER)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null, logBodies: false, ledgerPerUser: false });
-    const exportContainer = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
-      EXPORT_CONTAINER,
-    );
-    await exportContainer.create();
-    await writeExport(containerSink(exportContainer), EXPORT_PATH, withSegments);
-    env = {
-      CI_EXPORT_STORAGE: azurite.connectionString,
-      CI_EXPORT_CONTAINER: EXPORT_CONTAINER,
-      CI_EXPORT_PATH: EXPORT_PATH,
-      STATE_STORAGE: azurite.connectionString,
-      BRAZE_REST_ENDPOINT: sandbox.url,
-      BRAZE_API_KEY: sandbox.apiKey,
-      BRAZE_ALLOW_INSECURE_LOOPBACK: 'true',
-      EXPORT_CONFIG: JSON.stringify(config),
-      BRAZE_BATCH_SIZE: String(BATCH_SIZE),
-      BRAZE_CONCURRENCY: String(CONCURRENCY),
-      RUN_TIME_BUDGET_SECONDS: '600',
-    };
+    buildIfMissing(WORKER);
+    stack = await startExportStack({
+      sandbox: { rateLimit: null, logBodies: false, ledgerPerUser: false },
+      exportContainer: EXPORT_CONTAINER,
+      exportPath: EXPORT_PATH,
+      generator: withSegments,
+      exportConfig: config,
+      settings: {
+        BRAZE_BATCH_SIZE: String(BATCH_SIZE),
+        BRAZE_CONCURRENCY: String(CONCURRENCY),
+        RUN_TIME_BUDGET_SECONDS: '600',
+      },
+    });
+    ({ sandbox, env } = stack);
     // Writing 200,000 profiles to Azurite takes minutes on a busy machine.
   }, 600_000);
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await sandbox?.close();
-    await azurite?.stop();
+    await stack?.stop();
   });
 
   function startWorker(

@@ -1,26 +1,15 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { BrazeDelivery } from '../../shared/braze/delivery';
 import { BrazeTextRedactor } from '../../shared/braze/response';
 import type { HttpTransport } from '../../shared/braze/http';
 import type { RowResult } from '../../shared/braze/types';
-import { startBrazeSandbox, type BrazeSandbox, type FaultRule } from '../../tools/braze-sandbox/server';
+import type { BrazeSandbox, FaultRule } from '../../tools/braze-sandbox/server';
 import { compareWithSandbox, expectedState } from '../../tools/demo/expected';
-import {
-  containerSink,
-  profilesAtRun,
-  sampleExportConfig,
-  writeExport,
-  type GeneratorOptions,
-} from '../../tools/generate-export/generator';
-import { startAzurite, type Azurite } from '../../tools/local/azurite';
-import { localEnvironment } from '../../tools/local/environment';
+import { profilesAtRun, sampleExportConfig, type GeneratorOptions } from '../../tools/generate-export/generator';
+import { runCli, type CliOutcome } from '../helpers/cli';
+import { startExportStack, type ExportStack } from '../helpers/localStack';
 import { describeLeaks, findLeaks, sensitiveDataOf, type SensitiveData } from './leakScanner';
 
-const execFileAsync = promisify(execFile);
-const CLI = path.join(__dirname, '..', '..', 'dist', 'tools', 'cli', 'main.js');
 const EXPORT_CONTAINER = 'ci-exports';
 const STATE_CONTAINER = 'state-error-texts';
 const EXPORT_PATH = 'CustomerInsights_texts/BrazeFeed';
@@ -36,54 +25,30 @@ function quotedProfile() {
   return [...profilesAtRun(options, 0)].find((p) => p.brazeCustomerId && p.phone && p.segments.length > 0)!;
 }
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Braze's error texts quote ids, names and phones (sandbox `quoteInput`); none of it may be stored or printed. */
 describe('security: Braze error texts are reduced before they are stored or printed', () => {
-  let azurite: Azurite;
+  let stack: ExportStack;
   let sandbox: BrazeSandbox;
   let env: Record<string, string>;
   let state: ContainerClient;
   let sensitive: SensitiveData;
 
   beforeAll(async () => {
-    azurite = await startAzurite({ queue: true });
-    sandbox = await startBrazeSandbox({ rateLimit: null, logBodies: false });
-    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
-    await blobs.getContainerClient(EXPORT_CONTAINER).create();
-    await writeExport(containerSink(blobs.getContainerClient(EXPORT_CONTAINER)), EXPORT_PATH, { ...options, run: 0 });
-    state = blobs.getContainerClient(STATE_CONTAINER);
-    env = localEnvironment({
-      storageConnectionString: azurite.connectionString,
-      brazeUrl: sandbox.url,
-      brazeApiKey: sandbox.apiKey,
+    stack = await startExportStack({
+      sandbox: { rateLimit: null, logBodies: false },
       exportContainer: EXPORT_CONTAINER,
       exportPath: EXPORT_PATH,
+      generator: { ...options, run: 0 },
       exportConfig: config,
-      extra: { STATE_CONTAINER, BRAZE_CONCURRENCY: '1' },
+      settings: { STATE_CONTAINER, BRAZE_CONCURRENCY: '1' },
     });
+    ({ sandbox, env } = stack);
+    state = BlobServiceClient.fromConnectionString(stack.azurite.connectionString).getContainerClient(STATE_CONTAINER);
     sensitive = sensitiveDataOf(profilesAtRun(options, 0), [sandbox.apiKey]);
   }, 120_000);
-  afterAll(async () => {
-    await sandbox?.close();
-    await azurite?.stop();
-  });
+  afterAll(() => stack?.stop());
 
-  async function cli(args: string[]): Promise<CliResult> {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], {
-        env: { ...process.env, ...env },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  }
+  const cli = (args: string[]): Promise<CliOutcome> => runCli(args, { ...process.env, ...env });
 
   /** Every file the runs left in the state container (summary, report, rejected rows, records, checkpoints). */
   async function stateFiles(): Promise<Map<string, string>> {

@@ -2,6 +2,7 @@ import { parseConcurrencySetting } from '../../shared/braze/concurrency';
 import { MAX_CONCURRENCY } from '../../shared/config/settings';
 import { AppError } from '../../shared/errors';
 import { parseLatency } from '../braze-sandbox/cliOptions';
+import { parseStrict } from '../cli/strictArgs';
 /** Flags of `npm run bench`: `--profiles N --segments S --changed P --latency-ms L --json` are a contract. */
 
 export interface BenchOptions {
@@ -34,12 +35,6 @@ export interface BenchOptions {
   cpuProfileDir: string | null;
 }
 
-export const BENCH_USAGE = `Usage: npm run bench -- [--profiles N] [--segments S] [--changed P] [--latency-ms L|MIN-MAX] [--json]
-  [--rate-limit off|N/S] [--concurrency C|fixed:C] [--requests-per-second R] [--batch-size B] [--seed N]
-  [--snapshot-users N] [--cpu-prof <dir>] [--full-only] [--peer <importer checkout>] [--peer-threads 20,150]
-Defaults: --profiles 100000 --segments 3 --changed 5 --latency-ms 0 --rate-limit off --concurrency (the app's)
-  --requests-per-second 20000 --batch-size 75 --seed 20261128 --snapshot-users 1000000 --peer-threads 150`;
-
 export class BenchArgsError extends AppError {
   override readonly name = 'BenchArgsError';
   readonly code = 'BENCH_ARGS_INVALID';
@@ -47,21 +42,39 @@ export class BenchArgsError extends AppError {
 }
 
 interface NumberFlag {
-  key: keyof BenchOptions;
+  key: 'profiles' | 'segments' | 'changedPercent' | 'requestsPerSecond' | 'batchSize' | 'seed' | 'snapshotUsers';
   min: number;
   max: number;
   integer: boolean;
 }
 
 const NUMBER_FLAGS: Record<string, NumberFlag> = {
-  '--profiles': { key: 'profiles', min: 1, max: 50_000_000, integer: true },
-  '--segments': { key: 'segments', min: 1, max: 20, integer: true },
-  '--changed': { key: 'changedPercent', min: 0, max: 100, integer: false },
-  '--requests-per-second': { key: 'requestsPerSecond', min: 1, max: 100_000, integer: true },
-  '--batch-size': { key: 'batchSize', min: 1, max: 75, integer: true },
-  '--seed': { key: 'seed', min: 0, max: 2 ** 31 - 1, integer: true },
-  '--snapshot-users': { key: 'snapshotUsers', min: 0, max: 50_000_000, integer: true },
+  profiles: { key: 'profiles', min: 1, max: 50_000_000, integer: true },
+  segments: { key: 'segments', min: 1, max: 20, integer: true },
+  changed: { key: 'changedPercent', min: 0, max: 100, integer: false },
+  'requests-per-second': { key: 'requestsPerSecond', min: 1, max: 100_000, integer: true },
+  'batch-size': { key: 'batchSize', min: 1, max: 75, integer: true },
+  seed: { key: 'seed', min: 0, max: 2 ** 31 - 1, integer: true },
+  'snapshot-users': { key: 'snapshotUsers', min: 0, max: 50_000_000, integer: true },
 };
+
+const FLAGS = {
+  profiles: { type: 'string' },
+  segments: { type: 'string' },
+  changed: { type: 'string' },
+  'latency-ms': { type: 'string' },
+  json: { type: 'boolean' },
+  'rate-limit': { type: 'string' },
+  concurrency: { type: 'string' },
+  'requests-per-second': { type: 'string' },
+  'batch-size': { type: 'string' },
+  seed: { type: 'string' },
+  'snapshot-users': { type: 'string' },
+  'cpu-prof': { type: 'string' },
+  'full-only': { type: 'boolean' },
+  peer: { type: 'string' },
+  'peer-threads': { type: 'string' },
+} as const;
 
 export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   profiles: 100_000,
@@ -82,87 +95,84 @@ export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   cpuProfileDir: null,
 };
 
-/** Parses `--flag value` and `--flag=value`; every problem names the flag and what it expects. */
+const D = DEFAULT_BENCH_OPTIONS;
+export const BENCH_USAGE = `Usage: npm run bench -- [--profiles N] [--segments S] [--changed P] [--latency-ms L|MIN-MAX] [--json]
+  [--rate-limit off|N/S] [--concurrency C|fixed:C] [--requests-per-second R] [--batch-size B] [--seed N]
+  [--snapshot-users N] [--cpu-prof <dir>] [--full-only] [--peer <importer checkout>] [--peer-threads 20,150]
+Defaults: --profiles ${D.profiles} --segments ${D.segments} --changed ${D.changedPercent} --latency-ms ${D.latencyMs} \
+--rate-limit ${D.rateLimit} --concurrency (the app's)
+  --requests-per-second ${D.requestsPerSecond} --batch-size ${D.batchSize} --seed ${D.seed} \
+--snapshot-users ${D.snapshotUsers} --peer-threads ${D.peerThreads.join(',')}`;
+
+/** Parses `--flag value` and `--flag=value` with `node:util` parseArgs; every problem names the flag and what it expects. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const { values, positionals } = parseStrict(
+    argv,
+    FLAGS,
+    {
+      unknownFlag: (flag) => `unknown flag ${flag}`,
+      missingValue: (flag) => `${flag} expects a value`,
+      unexpectedValue: (flag) => `${flag} takes no value`,
+    },
+    (message) => new BenchArgsError(message),
+  );
+  if (positionals.length > 0) throw new BenchArgsError(`unexpected argument '${positionals[0]}' (flags start with --)`);
   const options: BenchOptions = { ...DEFAULT_BENCH_OPTIONS };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const equals = arg.indexOf('=');
-    const flag = arg.startsWith('--') && equals > 0 ? arg.slice(0, equals) : arg;
-    const inline = flag === arg ? undefined : arg.slice(equals + 1);
-    if (flag === '--json' || flag === '--full-only') {
-      if (inline !== undefined) throw new BenchArgsError(`${flag} takes no value`);
-      if (flag === '--json') options.json = true;
-      else options.fullOnly = true;
-      continue;
-    }
-    const takeValue = (): string => {
-      if (inline !== undefined) return inline;
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new BenchArgsError(`${flag} expects a value`);
-      i++;
-      return next;
-    };
-    if (flag === '--cpu-prof') {
-      options.cpuProfileDir = takeValue();
-      continue;
-    }
-    if (flag === '--peer') {
-      options.peerPath = takeValue();
-      continue;
-    }
-    if (flag === '--peer-threads') {
-      const text = takeValue();
-      const threads = text.split(',').map(Number);
-      if (threads.some((t) => !Number.isInteger(t) || t < 1 || t > 1000)) {
-        throw new BenchArgsError(`--peer-threads expects whole numbers from 1 to 1000, comma-separated, got '${text}'`);
-      }
-      options.peerThreads = threads;
-      continue;
-    }
-    if (flag === '--latency-ms') {
-      const text = takeValue();
-      try {
-        options.latencyMs = parseLatency(text);
-      } catch {
-        throw new BenchArgsError(`--latency-ms expects a whole number of ms or MIN-MAX (e.g. 50-250), got '${text}'`);
-      }
-      continue;
-    }
-    if (flag === '--rate-limit') {
-      const text = takeValue();
-      if (text !== 'off' && !/^[1-9]\d*\/[1-9]\d*$/.test(text)) {
-        throw new BenchArgsError(`--rate-limit expects off or <requests>/<seconds> (Braze: 3000/3), got '${text}'`);
-      }
-      options.rateLimit = text;
-      continue;
-    }
-    if (flag === '--concurrency') {
-      const text = takeValue();
-      if (!parseConcurrencySetting(text, MAX_CONCURRENCY)) {
-        throw new BenchArgsError(
-          `--concurrency expects a ceiling from 1 to ${MAX_CONCURRENCY} or fixed:N, as BRAZE_CONCURRENCY, got '${text}'`,
-        );
-      }
-      options.concurrency = text;
-      continue;
-    }
-    const spec = NUMBER_FLAGS[flag];
-    if (!spec) {
-      throw new BenchArgsError(
-        arg.startsWith('--') ? `unknown flag ${flag}` : `unexpected argument '${arg}' (flags start with --)`,
-      );
-    }
-    const text = takeValue();
-    const value = text.trim() === '' ? NaN : Number(text);
-    const kind = spec.integer ? 'a whole number' : 'a number';
-    if (!Number.isFinite(value) || (spec.integer && !Number.isInteger(value))) {
-      throw new BenchArgsError(`${flag} expects ${kind}, got '${text}'`);
-    }
-    if (value < spec.min || value > spec.max) {
-      throw new BenchArgsError(`${flag} expects ${kind} from ${spec.min} to ${spec.max}, got ${text}`);
-    }
-    (options[spec.key] as number) = value;
+  if (values.json) options.json = true;
+  if (values['full-only']) options.fullOnly = true;
+  if (values['cpu-prof'] !== undefined) options.cpuProfileDir = values['cpu-prof'];
+  if (values.peer !== undefined) options.peerPath = values.peer;
+  if (values['peer-threads'] !== undefined) options.peerThreads = peerThreads(values['peer-threads']);
+  if (values['latency-ms'] !== undefined) options.latencyMs = latency(values['latency-ms']);
+  if (values['rate-limit'] !== undefined) options.rateLimit = rateLimit(values['rate-limit']);
+  if (values.concurrency !== undefined) options.concurrency = concurrency(values.concurrency);
+  for (const [flag, spec] of Object.entries(NUMBER_FLAGS)) {
+    const text = values[flag as keyof typeof values];
+    if (typeof text === 'string') options[spec.key] = numberFlag(`--${flag}`, text, spec);
   }
   return options;
+}
+
+function peerThreads(text: string): number[] {
+  const threads = text.split(',').map(Number);
+  if (threads.some((t) => !Number.isInteger(t) || t < 1 || t > 1000)) {
+    throw new BenchArgsError(`--peer-threads expects whole numbers from 1 to 1000, comma-separated, got '${text}'`);
+  }
+  return threads;
+}
+
+function latency(text: string): BenchOptions['latencyMs'] {
+  try {
+    return parseLatency(text);
+  } catch {
+    throw new BenchArgsError(`--latency-ms expects a whole number of ms or MIN-MAX (e.g. 50-250), got '${text}'`);
+  }
+}
+
+function rateLimit(text: string): string {
+  if (text !== 'off' && !/^[1-9]\d*\/[1-9]\d*$/.test(text)) {
+    throw new BenchArgsError(`--rate-limit expects off or <requests>/<seconds> (Braze: 3000/3), got '${text}'`);
+  }
+  return text;
+}
+
+function concurrency(text: string): string {
+  if (!parseConcurrencySetting(text, MAX_CONCURRENCY)) {
+    throw new BenchArgsError(
+      `--concurrency expects a ceiling from 1 to ${MAX_CONCURRENCY} or fixed:N, as BRAZE_CONCURRENCY, got '${text}'`,
+    );
+  }
+  return text;
+}
+
+function numberFlag(flag: string, text: string, spec: NumberFlag): number {
+  const value = text.trim() === '' ? NaN : Number(text);
+  const kind = spec.integer ? 'a whole number' : 'a number';
+  if (!Number.isFinite(value) || (spec.integer && !Number.isInteger(value))) {
+    throw new BenchArgsError(`${flag} expects ${kind}, got '${text}'`);
+  }
+  if (value < spec.min || value > spec.max) {
+    throw new BenchArgsError(`${flag} expects ${kind} from ${spec.min} to ${spec.max}, got ${text}`);
+  }
+  return value;
 }

@@ -1,4 +1,5 @@
-/** Command-line parsing for `ci-braze-export`: small, strict, and precise about what is wrong. */
+/** Command-line parsing for `ci-braze-export`: `node:util` parseArgs, strict, and precise about what is wrong. */
+import { parseStrict } from './strictArgs';
 
 import { AppError } from '../../shared/errors';
 
@@ -29,6 +30,10 @@ export class UsageError extends AppError {
   readonly retryable = false;
 }
 
+const RUNS_LIMIT = { fallback: 20, min: 1, max: 100 };
+const LOCAL_PROFILES = { fallback: 5000, min: 1, max: 1_000_000 };
+const LOCAL_SEED = { fallback: 1, min: 0, max: 2 ** 31 };
+
 export const USAGE = `Usage: ci-braze-export <command> [options]
 
 Commands:
@@ -52,12 +57,12 @@ Commands:
            and key; reports everything wrong at once
   status [runId]      the run's status and summary (default: the newest run)
   runs [--limit N] [--failed] [--json]
-                      recent runs as a table, newest first (default 20); --failed: failed runs only
+                      recent runs as a table, newest first (default ${RUNS_LIMIT.fallback}); --failed: failed runs only
   report <runId> [--open | --out <file>]
                       the run's HTML report: printed, written to a file, or opened in the browser
   local [--profiles N] [--seed S]
                       starts Azurite and the Braze sandbox, writes a generated export and local.settings.json,
-                      prints the commands to try, and stays up until Ctrl-C (default 5000 profiles)
+                      prints the commands to try, and stays up until Ctrl-C (default ${LOCAL_PROFILES.fallback} profiles)
 
 Exit codes of run and plan (docs/operations.md):
   0 succeeded   1 failed   2 invalid usage or configuration   3 held (removals held back by the guard)
@@ -66,110 +71,111 @@ Exit codes of run and plan (docs/operations.md):
 Settings come from local.settings.json (its Values) in the current folder when present, and from the
 environment, which wins (see docs/configuration.md).`;
 
+const FLAGS = {
+  config: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'full-resync': { type: 'boolean' },
+  segments: { type: 'string' },
+  'allow-mass-removal': { type: 'boolean' },
+  'remove-unmapped': { type: 'boolean' },
+  json: { type: 'boolean' },
+  abandon: { type: 'boolean' },
+  'max-retry-time': { type: 'string' },
+  limit: { type: 'string' },
+  failed: { type: 'boolean' },
+  open: { type: 'boolean' },
+  out: { type: 'string' },
+  profiles: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+type Flag = keyof typeof FLAGS;
+
+const RUN_FLAGS: Flag[] = [
+  'config',
+  'full-resync',
+  'segments',
+  'allow-mass-removal',
+  'remove-unmapped',
+  'json',
+  'abandon',
+];
+
+const COMMAND_FLAGS: Record<string, Flag[]> = {
+  run: [...RUN_FLAGS, 'dry-run', 'max-retry-time'],
+  plan: RUN_FLAGS,
+  check: ['config'],
+  status: ['json'],
+  runs: ['limit', 'json', 'failed'],
+  report: ['open', 'out'],
+  local: ['profiles', 'seed'],
+};
+
 export function parseArgs(argv: readonly string[]): Command {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') return { name: 'help' };
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  const valued = new Set(['--config', '--segments', '--limit', '--out', '--profiles', '--seed', '--max-retry-time']);
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const [flag, inline] = arg.split(/=(.*)/s, 2);
-    if (valued.has(flag)) {
-      const value = inline ?? rest[++i];
-      if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-      flags.set(flag, value);
-    } else {
-      if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
-      flags.set(flag, true);
-    }
-  }
-  const allowed: Record<string, string[]> = {
-    run: [
-      '--config',
-      '--dry-run',
-      '--full-resync',
-      '--segments',
-      '--allow-mass-removal',
-      '--remove-unmapped',
-      '--json',
-      '--abandon',
-      '--max-retry-time',
-    ],
-    plan: [
-      '--config',
-      '--full-resync',
-      '--segments',
-      '--allow-mass-removal',
-      '--remove-unmapped',
-      '--json',
-      '--abandon',
-    ],
-    check: ['--config'],
-    status: ['--json'],
-    runs: ['--limit', '--json', '--failed'],
-    report: ['--open', '--out'],
-    local: ['--profiles', '--seed'],
-  };
-  if (!allowed[name]) throw new UsageError(`unknown command "${name}"`);
-  for (const flag of flags.keys()) {
-    if (!allowed[name].includes(flag)) throw new UsageError(`${name} does not take ${flag}`);
-  }
+  const allowed = Object.hasOwn(COMMAND_FLAGS, name) ? COMMAND_FLAGS[name] : undefined;
+  if (!allowed) throw new UsageError(`unknown command "${name}"`);
+  // Only this command's flags: another command's flag is refused like an unknown one.
+  const flags = Object.fromEntries(allowed.map((flag) => [flag, FLAGS[flag]])) as typeof FLAGS;
+  const { values, positionals } = parseStrict(
+    rest,
+    flags,
+    {
+      unknownFlag: (flag) => `${name} does not take ${flag}`,
+      missingValue: (flag) => `${flag} needs a value`,
+      unexpectedValue: (flag) => `${flag} takes no value`,
+    },
+    (message) => new UsageError(message),
+  );
   const maxPositional = name === 'status' || name === 'report' ? 1 : 0;
-  if (positional.length > maxPositional) throw new UsageError(`unexpected argument "${positional[maxPositional]}"`);
-  const json = flags.has('--json');
+  if (positionals.length > maxPositional) throw new UsageError(`unexpected argument "${positionals[maxPositional]}"`);
+  const json = values.json === true;
 
   switch (name) {
     case 'check':
-      return { name, config: flags.get('--config') as string | undefined };
+      return { name, config: values.config };
     case 'plan':
-    case 'run': {
-      const segments = flags.get('--segments');
+    case 'run':
       return {
         name: 'run',
-        config: flags.get('--config') as string | undefined,
-        dryRun: name === 'plan' || flags.has('--dry-run'),
-        fullResync: flags.has('--full-resync'),
-        allowMassRemoval: flags.has('--allow-mass-removal'),
-        removeUnmapped: flags.has('--remove-unmapped'),
-        segments:
-          typeof segments === 'string'
-            ? segments
-                .split(',')
-                .map((s) => s.trim())
-                .filter(Boolean)
-            : undefined,
+        config: values.config,
+        dryRun: name === 'plan' || values['dry-run'] === true,
+        fullResync: values['full-resync'] === true,
+        allowMassRemoval: values['allow-mass-removal'] === true,
+        removeUnmapped: values['remove-unmapped'] === true,
+        segments: values.segments
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
         json,
-        abandon: flags.has('--abandon'),
-        maxRetryTimeSeconds: maxRetryTime(flags.get('--max-retry-time')),
+        abandon: values.abandon === true,
+        maxRetryTimeSeconds: maxRetryTime(values['max-retry-time']),
       };
-    }
     case 'status':
-      return { name, runId: positional[0], json };
+      return { name, runId: positionals[0], json };
     case 'report': {
-      if (!positional[0]) throw new UsageError('report needs a run id (see `ci-braze-export runs`)');
-      const out = flags.get('--out') as string | undefined;
-      if (out !== undefined && flags.has('--open')) throw new UsageError('report takes --open or --out, not both');
-      return { name, runId: positional[0], open: flags.has('--open'), out };
+      if (!positionals[0]) throw new UsageError('report needs a run id (see `ci-braze-export runs`)');
+      if (values.out !== undefined && values.open) throw new UsageError('report takes --open or --out, not both');
+      return { name, runId: positionals[0], open: values.open === true, out: values.out };
     }
     case 'local':
       return {
         name,
-        profiles: wholeNumber(flags.get('--profiles'), '--profiles', 5000, 1, 1_000_000),
-        seed: wholeNumber(flags.get('--seed'), '--seed', 1, 0, 2 ** 31),
+        profiles: wholeNumber(values.profiles, '--profiles', LOCAL_PROFILES),
+        seed: wholeNumber(values.seed, '--seed', LOCAL_SEED),
       };
-    default: {
-      const limit = wholeNumber(flags.get('--limit'), '--limit', 20, 1, 100);
-      return { name: 'runs', limit, json, failedOnly: flags.has('--failed') };
-    }
+    default:
+      return {
+        name: 'runs',
+        limit: wholeNumber(values.limit, '--limit', RUNS_LIMIT),
+        json,
+        failedOnly: values.failed === true,
+      };
   }
 }
 
-function maxRetryTime(raw: string | true | undefined): number | undefined {
+function maxRetryTime(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const seconds = Number(raw);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) {
@@ -178,9 +184,13 @@ function maxRetryTime(raw: string | true | undefined): number | undefined {
   return seconds;
 }
 
-function wholeNumber(raw: string | true | undefined, flag: string, fallback: number, min: number, max: number): number {
+function wholeNumber(
+  raw: string | undefined,
+  flag: string,
+  { fallback, min, max }: { fallback: number; min: number; max: number },
+): number {
   if (raw === undefined) return fallback;
-  const value = Number(raw);
+  const value = raw.trim() === '' ? NaN : Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}`);
   }
