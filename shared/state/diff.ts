@@ -1,107 +1,30 @@
 import type { ExportConfig } from '../config/exportConfig';
 import { identifierFields, type BrazeValue, type MappedRow, type RawRowFacts } from '../mapping/profileMapper';
-import { fingerprintValue, hashString, NO_VALUE } from './fingerprint';
+import { CustomerIndex, customerHighOf, customerLowOf } from './customerIndex';
+import { fingerprintValue, NO_VALUE } from './fingerprint';
+import {
+  IDENTITY_WORDS,
+  NO_RECONCILE,
+  type IdentityChange,
+  type PlannedChange,
+  type PlannedObject,
+  type PlannedRow,
+  type Reconcile,
+  type RowPlan,
+} from './plannedChange';
 import { countSegmentMembers, hashKey, NO_RAW_FINGERPRINT, Snapshot } from './snapshot';
 
-/** A Braze attributes object the planner wants sent, with what it carries (for counters and rejection handling). */
-export interface PlannedObject {
-  object: Record<string, unknown>;
-  /** Slot of the user in the run's new snapshot. */
-  slot: number;
-  /** The segment of the row; -1 for a removal. */
-  segment: number;
-  attributesChanged: number;
-  /** 1 when the object sets the segment's membership attribute. */
-  membershipsAdded: number;
-  /** The segments whose membership attribute the object removes (removal phase; none for a row). */
-  removedSegments: readonly number[];
-  /** Braze identity calls to make, and have answered, before the object is sent (rare; see `IdentityChange`). */
-  identity?: IdentityChange[];
-}
-
-/**
- * A change of the Braze identity of one person, which `/users/track` cannot make (spec §3.2, §7): `identify` an
- * email-only or alias-only profile with an external id, `rename` an external id, or `merge` one profile into another.
- * `from` and `to` are identity keys (`e:`, `m:`, `a:`).
- */
-export interface IdentityChange {
-  kind: 'identify' | 'rename' | 'merge';
-  from: string;
-  to: string;
-  /** The person's slot in `next`: addressed by `to` once the change is made. */
-  slot: number;
-  /** For a merge (and an identify into an existing profile): the slot of the profile folded away, else -1. */
-  foldedSlot: number;
-}
-
-/** Attribute words the snapshot keeps per user after the mapped attributes: the CI CustomerId's 64-bit hash. */
-export const IDENTITY_WORDS = 2;
-/** Their names in the snapshot's meta: not Braze attributes, never part of a mapping change. */
-export const IDENTITY_ATTRIBUTE_NAMES: readonly string[] = ['$ci_customer_id_hash_low', '$ci_customer_id_hash_high'];
-const CUSTOMER_SEED_LOW = 0x1d8e4e27;
-const CUSTOMER_SEED_HIGH = 0x7a2c5b13;
-
-/** The snapshot's attribute names: the mapped ones, then the identity words (stored in the snapshot's meta). */
-export function snapshotAttributeNames(attributeNames: readonly string[]): string[] {
-  return [...attributeNames, ...IDENTITY_ATTRIBUTE_NAMES];
-}
-
-/** What a planned object changes, without the object: what a run keeps of it while Braze answers. */
-export type PlannedChange = Omit<PlannedObject, 'object'>;
+// What the planner plans is described in plannedChange.ts; importers of diff.ts find it here too.
+export * from './plannedChange';
 
 /** `removedSegments` of every row's object. */
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
-
-export type RowPlan =
-  | { kind: 'send'; planned: PlannedObject }
-  | { readonly kind: 'unchanged' }
-  /** The user was already read in this segment: a repeated CustomerId (projected attributes). */
-  | { readonly kind: 'duplicate' }
-  /**
-   * A CI merge or split to decide once every row was read (`finishReading`): the row names a previous CustomerId
-   * that has not been read yet, and whether that id is still in the export tells a split from a merge.
-   */
-  | { readonly kind: 'deferred' };
-
-/** 32 bits of a CustomerId's hash; never 0, which stands for "not known". */
-function customerHash(customerId: string, seed: number): number {
-  return hashString(customerId, seed) >>> 0 || 1;
-}
-
-/** A row's plan once its identity is settled (every plan but `deferred`). */
-export type PlannedRow = Exclude<RowPlan, { kind: 'deferred' }>;
-
-/**
- * What a mapping change (mappingChange.ts) makes a run send besides the rows' own changes. Dropped segments need
- * nothing here: they are covered segments without rows, so their members leave.
- */
-export interface Reconcile {
-  /** The membership value changed: every member's membership attribute is sent again. */
-  resendMemberships: boolean;
-  /** `onLeave` changed: every known user outside a covered segment gets the new leave value for it. */
-  resendLeaves: boolean;
-  /** Attribute indexes (dropped from the config) whose values are cleared in Braze (`removeUnmapped`). */
-  clearedAttributes: readonly number[];
-}
-
-export const NO_RECONCILE: Reconcile = Object.freeze({
-  resendMemberships: false,
-  resendLeaves: false,
-  clearedAttributes: Object.freeze([]),
-});
-
-/** Room for new users a run's snapshot should have (see `LoadSnapshotOptions.extraUsers`): a sixteenth more. */
-export function roomForNewUsers(previousUsers: number): number {
-  return Math.ceil(previousUsers / 16);
-}
 
 // Shared answers: most rows of a delta are unchanged, and an object per row would only feed the garbage collector.
 const UNCHANGED: PlannedRow = Object.freeze({ kind: 'unchanged' });
 const DUPLICATE: PlannedRow = Object.freeze({ kind: 'duplicate' });
 const DEFERRED: RowPlan = Object.freeze({ kind: 'deferred' });
 const NO_SLOT = -1;
-/** Load of the CustomerId index table. */
-const CUSTOMER_TABLE_LOAD = 0.5;
 
 /**
  * Computes what Braze must be told, user by user, by comparing the export with the snapshot of what Braze
@@ -135,13 +58,8 @@ export class DeltaPlanner {
   private readonly leaveValue: BrazeValue;
   /** Where the identity words (`IDENTITY_WORDS`) sit among a user's attribute fingerprints. */
   private readonly customerAt: number;
-  /**
-   * CustomerId hash (low word) -> slot, open addressing: finds the person whose key changed. Built on first need (a row
-   * whose key is not known), so a run where every key is known never pays for it. Entries of slots whose CustomerId
-   * changed stay and are passed over (the slot's words are compared).
-   */
-  private customerTable: Int32Array | null = null;
-  private customerEntries = 0;
+  /** Finds the person whose key changed, by CustomerId. */
+  private readonly customers: CustomerIndex;
   /** Slots folded into another profile in this run (merged, identified into an existing one): no removal, no row. */
   private readonly folded = new Set<number>();
   /** The previous segment words of folded slots, to put them back when Braze refuses the change. */
@@ -173,6 +91,7 @@ export class DeltaPlanner {
     this.learningIdentities = this.next.attributeCount === attributeNames.length;
     if (this.learningIdentities) this.next.widenAttributes(IDENTITY_WORDS);
     this.customerAt = attributeNames.length;
+    this.customers = new CustomerIndex(this.next, this.customerAt, this.folded);
     this.previousUsers = this.next.size;
     this.previousSegments = this.next.sections().segments.slice();
     this.segmentWords = Math.ceil(segmentIds.length / 32);
@@ -223,8 +142,8 @@ export class DeltaPlanner {
    */
   planRow(row: MappedRow, segment: number, rawFingerprint = NO_RAW_FINGERPRINT): RowPlan {
     const hash = hashKey(row.key);
-    const customerLow = row.customerId === undefined ? 0 : customerHash(row.customerId, CUSTOMER_SEED_LOW);
-    const customerHigh = row.customerId === undefined ? 0 : customerHash(row.customerId, CUSTOMER_SEED_HIGH);
+    const customerLow = row.customerId === undefined ? 0 : customerLowOf(row.customerId);
+    const customerHigh = row.customerId === undefined ? 0 : customerHighOf(row.customerId);
     let slot: number;
     let identity: IdentityChange[] | undefined;
     if (this.previousUsers === 0 && row.previousCustomerIds.length === 0) {
@@ -264,7 +183,7 @@ export class DeltaPlanner {
       customerHigh !== this.next.attribute(slot, this.customerAt + 1)
     ) {
       if (attributesChanged === 0 && previousSlot >= 0) this.saveBeforeChange(slot);
-      this.setCustomer(slot, customerLow, customerHigh);
+      this.customers.setCustomer(slot, customerLow, customerHigh);
     }
     // The user's attribute fingerprints now hold this row's values: keep the fingerprint of its bytes, or, when they
     // are unknown, the one before only if it still describes the same values.
@@ -344,17 +263,17 @@ export class DeltaPlanner {
     const hasCustomer = customerLow !== 0 || customerHigh !== 0;
     if (
       usable &&
-      (!hasCustomer || this.customerIs(keySlot, customerLow, customerHigh)) &&
+      (!hasCustomer || this.customers.customerIs(keySlot, customerLow, customerHigh)) &&
       row.previousCustomerIds.length === 0
     ) {
       return { slot: keySlot };
     }
-    let known = hasCustomer ? this.findCustomer(customerLow, customerHigh) : NO_SLOT;
+    let known = hasCustomer ? this.customers.findCustomer(customerLow, customerHigh) : NO_SLOT;
     if (known === keySlot && usable) known = NO_SLOT;
     const folds: number[] = [];
     if (known < 0 && row.previousCustomerIds.length > 0) {
       for (const id of row.previousCustomerIds) {
-        const previous = this.previousProfile(id);
+        const previous = this.customers.previousProfile(id);
         if (previous < 0 || previous === keySlot || this.folded.has(previous)) continue;
         // Seen in this run: the id is still in the export (a split), or its profile was already taken over.
         if (this.isSeen(previous)) continue;
@@ -437,80 +356,6 @@ export class DeltaPlanner {
       this.reject({ slot: from, segment: -1, attributesChanged: 0, membershipsAdded: 0, removedSegments: NO_SEGMENTS });
     } else if (this.next.keyOf(change.slot) === change.to) {
       this.next.rekey(change.slot, change.from);
-    }
-  }
-
-  /** The slot of the profile a previous CustomerId had: by its CustomerId, else (older snapshots) by its alias key. */
-  private previousProfile(customerId: string): number {
-    const low = customerHash(customerId, CUSTOMER_SEED_LOW);
-    const high = customerHash(customerId, CUSTOMER_SEED_HIGH);
-    const slot = this.findCustomer(low, high);
-    return slot >= 0 ? slot : this.next.find(`a:${customerId}`);
-  }
-
-  private customerIs(slot: number, low: number, high: number): boolean {
-    const storedLow = this.next.attribute(slot, this.customerAt);
-    const storedHigh = this.next.attribute(slot, this.customerAt + 1);
-    // A user whose CustomerId is not known yet (saved before identities were kept) takes the row's.
-    return (storedLow === low && storedHigh === high) || (storedLow === 0 && storedHigh === 0);
-  }
-
-  private setCustomer(slot: number, low: number, high: number): void {
-    this.next.setAttribute(slot, this.customerAt, low);
-    this.next.setAttribute(slot, this.customerAt + 1, high);
-    if (this.customerTable && (low !== 0 || high !== 0)) this.addCustomerEntry(slot, low);
-  }
-
-  /** The slot whose CustomerId hashes to (low, high), not folded; -1 when none. */
-  private findCustomer(low: number, high: number): number {
-    if (this.next.size === 0) return NO_SLOT;
-    const table = this.customerTable ?? this.buildCustomerTable();
-    const mask = table.length / 2 - 1;
-    for (let index = low & mask; ; index = (index + 1) & mask) {
-      const slot = table[2 * index + 1];
-      if (slot === NO_SLOT) return NO_SLOT;
-      if (
-        table[2 * index] === (low | 0) &&
-        this.next.attribute(slot, this.customerAt) === low &&
-        this.next.attribute(slot, this.customerAt + 1) === high &&
-        !this.folded.has(slot)
-      ) {
-        return slot;
-      }
-    }
-  }
-
-  private buildCustomerTable(): Int32Array {
-    let capacity = 16;
-    while (capacity * CUSTOMER_TABLE_LOAD < this.next.size + 1) capacity *= 2;
-    this.customerTable = new Int32Array(capacity * 2).fill(NO_SLOT);
-    this.customerEntries = 0;
-    for (let slot = 0; slot < this.next.size; slot++) {
-      const low = this.next.attribute(slot, this.customerAt);
-      if (low !== 0 || this.next.attribute(slot, this.customerAt + 1) !== 0) this.addCustomerEntry(slot, low);
-    }
-    return this.customerTable;
-  }
-
-  private addCustomerEntry(slot: number, low: number): void {
-    if ((this.customerEntries + 1) / (this.customerTable!.length / 2) > CUSTOMER_TABLE_LOAD) {
-      this.buildCustomerTableLarger();
-    }
-    const table = this.customerTable!;
-    const mask = table.length / 2 - 1;
-    let index = low & mask;
-    while (table[2 * index + 1] !== NO_SLOT) index = (index + 1) & mask;
-    table[2 * index] = low | 0;
-    table[2 * index + 1] = slot;
-    this.customerEntries++;
-  }
-
-  private buildCustomerTableLarger(): void {
-    const old = this.customerTable!;
-    this.customerTable = new Int32Array(old.length * 2).fill(NO_SLOT);
-    this.customerEntries = 0;
-    for (let index = 0; index < old.length; index += 2) {
-      if (old[index + 1] !== NO_SLOT) this.addCustomerEntry(old[index + 1], old[index] >>> 0);
     }
   }
 
