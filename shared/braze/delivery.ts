@@ -532,7 +532,7 @@ export class BrazeDelivery {
     const message =
       status === 401
         ? `Braze rejected the API key (401): ${problem}`
-        : `Braze refused ${this.url.pathname} (${detail}): ${problem}`;
+        : `Braze refused the request (${detail}): ${problem}`;
     return new BrazeFatalError(message, status, false);
   }
 }
