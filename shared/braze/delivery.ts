@@ -3,9 +3,11 @@ import pRetry, { AbortError } from 'p-retry';
 import { AppError } from '../errors';
 import { silentLogger, type Logger } from '../telemetry/logger';
 import { ConcurrencyLimiter, FixedConcurrency, type Concurrency, type ConcurrencySetting } from './concurrency';
-import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
+import { createBrazeClient } from './client';
+import { TransportError, type HttpResponse, type HttpTransport } from './http';
 import { exhaustedWindowDelayInMs, systemClock, throttleDelayInMs, TokenBucket, type Clock } from './rateLimit';
 import { BrazeTextRedactor, describeResponse, isBrazeAnswer, parseBrazeBody, rowErrors } from './response';
+import { apiKeyFormatProblem, setupProblem, statusKind } from './statuses';
 import {
   BrazeFatalError,
   type BrazeDeliveryOptions,
@@ -91,9 +93,8 @@ function validateOptions(options: BrazeDeliveryOptions): void {
   if (typeof options.apiKey !== 'string' || options.apiKey.trim() === '') {
     throw new TypeError('Expected `apiKey` to be a non-empty string (BRAZE_API_KEY).');
   }
-  if (/^["']|["']$|\s/.test(options.apiKey)) {
-    throw new TypeError('Expected `apiKey` without quotes or whitespace (BRAZE_API_KEY); Braze answers 401 to those.');
-  }
+  const keyProblem = apiKeyFormatProblem(options.apiKey);
+  if (keyProblem) throw new TypeError(keyProblem);
   if (typeof options.onResults !== 'function') throw new TypeError('Expected `onResults` to be a function.');
   wholeNumber('batchSize', options.batchSize, 1, MAX_BATCH_SIZE);
   wholeNumber('maxBodyBytes', options.maxBodyBytes, 1024);
@@ -123,7 +124,6 @@ function validateOptions(options: BrazeDeliveryOptions): void {
  */
 export class BrazeDelivery {
   private readonly url: URL;
-  private readonly apiKey: string;
   private readonly batchSize: number;
   private readonly maxBodyBytes: number;
   /** The most requests ever in flight: the fixed count, or the adaptive limit's ceiling. */
@@ -171,7 +171,6 @@ export class BrazeDelivery {
   constructor(options: BrazeDeliveryOptions) {
     validateOptions(options);
     this.url = new URL('/users/track', options.endpoint);
-    this.apiKey = options.apiKey;
     this.redactor = new BrazeTextRedactor(options.apiKey);
     this.batchSize = options.batchSize ?? MAX_BATCH_SIZE;
     this.maxBodyBytes = options.maxBodyBytes ?? 4_000_000;
@@ -208,12 +207,14 @@ export class BrazeDelivery {
       this.send = options.transport;
       this.closeTransport = () => {};
     } else {
-      const transport = createNodeTransport({
+      const client = createBrazeClient({
+        endpoint: options.endpoint,
+        apiKey: options.apiKey,
+        timeoutInMs: this.requestTimeoutInMs,
         maxSockets: this.maxConcurrency,
-        secure: this.url.protocol === 'https:',
       });
-      this.send = transport.send;
-      this.closeTransport = transport.close;
+      this.send = client.send;
+      this.closeTransport = client.close;
     }
   }
 
@@ -495,13 +496,7 @@ export class BrazeDelivery {
     let response: HttpResponse;
     const sentAt = this.clock.now();
     try {
-      response = await this.send({
-        url: this.url,
-        apiKey: this.apiKey,
-        body,
-        timeoutInMs: this.requestTimeoutInMs,
-        signal,
-      });
+      response = await this.send({ method: 'POST', path: this.url.pathname, body, signal });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       this.concurrency.onCongestion();
@@ -513,52 +508,37 @@ export class BrazeDelivery {
     }
 
     const { status } = response;
+    const kind = statusKind(status);
     const now = this.clock.now();
-    if (status === 429 || status >= 500 || status === 408) this.concurrency.onCongestion();
+    if (kind === 'throttled' || kind === 'transient') this.concurrency.onCongestion();
     else this.concurrency.onAnswer(now - sentAt);
-    if (status === 429) {
+    if (kind === 'throttled') {
       throw new RetryableFailure('HTTP 429', 429, throttleDelayInMs(response.headers, now));
     }
     const windowResetInMs = exhaustedWindowDelayInMs(response.headers, now);
     if (windowResetInMs !== undefined && windowResetInMs > 0) this.bucket.hold(now + windowResetInMs);
-    if (status >= 500 || status === 408) {
+    if (kind === 'transient') {
       // Server errors are described by status only: their bodies are free text from load balancers or Braze that
       // may quote the request (names, ids), and nothing in them helps an operator act.
       throw new RetryableFailure(`HTTP ${status}`, status);
     }
-    if (status === 401 || status === 403 || status === 404) {
-      throw new AbortError(this.fatalError(response, pieces));
-    }
-    if (status >= 200 && status < 300 && !isBrazeAnswer(parseBrazeBody(response.text))) {
+    if (kind === 'setup') throw new AbortError(this.fatalError(response, pieces));
+    if (kind === 'success' && !isBrazeAnswer(parseBrazeBody(response.text))) {
       const shape = response.text.trim() === '' ? 'an empty body' : "a body that is not Braze's JSON";
       throw new UnconfirmedAnswer(`HTTP ${status} with ${shape}`, status);
     }
     return response;
   }
 
+  /** 401, 403, 404: what to fix, with Braze's message (redacted) except on 401, which says nothing more. */
   private fatalError(response: HttpResponse, pieces: readonly string[]): BrazeFatalError {
-    const host = this.url.host;
-    const detail = describeResponse(response.status, response.text, pieces, this.redactor);
-    switch (response.status) {
-      case 401:
-        return new BrazeFatalError(
-          `Braze rejected the API key (401): the key is invalid, quoted, or belongs to another cluster than ${host}`,
-          401,
-          false,
-        );
-      case 403:
-        return new BrazeFatalError(
-          `Braze refused the request (${detail}): the API key lacks the users.track permission, ` +
-            `or the plan or account at ${host} does not allow /users/track`,
-          403,
-          false,
-        );
-      default:
-        return new BrazeFatalError(
-          `Braze answered ${detail} for /users/track: wrong host or path; check BRAZE_REST_ENDPOINT (${host})`,
-          response.status,
-          false,
-        );
-    }
+    const { status } = response;
+    const problem = setupProblem(status, this.url.host, 'users.track');
+    const detail = describeResponse(status, response.text, pieces, this.redactor);
+    const message =
+      status === 401
+        ? `Braze rejected the API key (401): ${problem}`
+        : `Braze refused the request (${detail}): ${problem}`;
+    return new BrazeFatalError(message, status, false);
   }
 }

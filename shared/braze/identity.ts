@@ -5,8 +5,10 @@
  * a per-row rejection with Braze's reason.
  */
 import { BrazeFatalError } from './types';
-import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
+import { createBrazeClient } from './client';
+import { TransportError, type HttpResponse, type HttpTransport } from './http';
 import { systemClock, throttleDelayInMs, TokenBucket, type Clock } from './rateLimit';
+import { setupProblem, statusKind } from './statuses';
 import { ALIAS_LABEL } from '../mapping/profileMapper';
 import type { IdentityChange } from '../state/diff';
 
@@ -68,7 +70,6 @@ export class IdentityDelivery {
   private readonly clock: Clock;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly maxAttempts: number;
-  private readonly requestTimeoutInMs: number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly counts = { requests: 0, retries: 0, throttled: 0 };
 
@@ -76,7 +77,6 @@ export class IdentityDelivery {
     this.clock = options.clock ?? systemClock;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.maxAttempts = options.maxAttempts ?? 8;
-    this.requestTimeoutInMs = options.requestTimeoutInMs ?? 30_000;
     const share = options.budgetShare ?? 0.5;
     // identify and merge share one Braze budget, so one bucket.
     const shared = new TokenBucket({
@@ -94,9 +94,14 @@ export class IdentityDelivery {
       this.send = options.transport;
       this.closeTransport = () => undefined;
     } else {
-      const transport = createNodeTransport({ maxSockets: 4, secure: options.endpoint.protocol === 'https:' });
-      this.send = transport.send;
-      this.closeTransport = transport.close;
+      const client = createBrazeClient({
+        endpoint: options.endpoint,
+        apiKey: options.apiKey,
+        timeoutInMs: options.requestTimeoutInMs ?? 30_000,
+        maxSockets: 4,
+      });
+      this.send = client.send;
+      this.closeTransport = client.close;
     }
   }
 
@@ -133,8 +138,8 @@ export class IdentityDelivery {
 
   private async deliver(route: Route, batch: Queued[]): Promise<void> {
     const response = await this.post(route, bodyOf(route, batch));
-    if (response.status === 400) {
-      const reason = messageOf(response) ?? 'identity request refused (400)';
+    if (statusKind(response.status) === 'refused') {
+      const reason = messageOf(response) ?? `identity request refused (${response.status})`;
       for (const queued of batch) queued.resolve({ status: 'rejected', reason });
       return;
     }
@@ -154,27 +159,24 @@ export class IdentityDelivery {
     if (merges.length > 0) await this.deliver('merge', merges);
   }
 
-  /** One request with retries: 429 waits for Braze's headers, 5xx and transport errors back off; 401/403/404 stop. */
+  /**
+   * One request with retries: 429 waits for Braze's headers, 408, 5xx and transport errors back off; 401/403/404
+   * stop; any other answer (2xx, or a refusal such as 400) is returned.
+   */
   private async post(route: Route, body: string): Promise<HttpResponse> {
-    const url = new URL(PATHS[route], this.options.endpoint);
     for (let attempt = 1; ; attempt++) {
       const wait = this.buckets[route].reserve();
       if (wait > 0) await this.sleep(wait);
       this.counts.requests++;
       let response: HttpResponse | null = null;
       try {
-        response = await this.send({ url, apiKey: this.options.apiKey, body, timeoutInMs: this.requestTimeoutInMs });
+        response = await this.send({ method: 'POST', path: PATHS[route], body });
       } catch (error) {
-        if (!(error instanceof TransportError) || attempt >= this.maxAttempts) throw error;
+        if (!(error instanceof TransportError) || !error.retryable || attempt >= this.maxAttempts) throw error;
       }
-      if (response && response.status < 300) return response;
-      if (
-        response &&
-        (response.status === 400 || response.status === 401 || response.status === 403 || response.status === 404)
-      ) {
-        if (response.status === 400) return response;
-        throw fatal(route, response.status, url.host);
-      }
+      const kind = response && statusKind(response.status);
+      if (response && (kind === 'success' || kind === 'refused')) return response;
+      if (response && kind === 'setup') throw fatal(route, response.status, this.options.endpoint.host);
       if (attempt >= this.maxAttempts) {
         throw new BrazeFatalError(
           `Braze ${PATHS[route]} failed ${attempt} times (last: ${response?.status ?? 'no answer'})`,
@@ -263,22 +265,8 @@ function renameRefusals(response: HttpResponse): Map<string, string> {
 }
 
 function fatal(route: Route, status: number, host: string): BrazeFatalError {
-  if (status === 401) {
-    return new BrazeFatalError(
-      `Braze answered 401 for ${PATHS[route]}: wrong API key or cluster (${host})`,
-      401,
-      false,
-    );
-  }
-  if (status === 403) {
-    return new BrazeFatalError(
-      `Braze answered 403 for ${PATHS[route]}: the API key lacks the ${PERMISSIONS[route]} permission (${host})`,
-      403,
-      false,
-    );
-  }
   return new BrazeFatalError(
-    `Braze answered ${status} for ${PATHS[route]}: check BRAZE_REST_ENDPOINT (${host})`,
+    `Braze answered ${status} for ${PATHS[route]}: ${setupProblem(status, host, PERMISSIONS[route])}`,
     status,
     false,
   );

@@ -76,7 +76,7 @@ export interface BrazeDeliveryOptions {
   requestBurst?: number;
   /** Wall clock (rate-limit reset headers are epochs). Default: Date.now. */
   clock?: import('./rateLimit').Clock;
-  /** Sends one HTTP request. Default: node:http(s) with a keep-alive agent of `concurrency` sockets. */
+  /** Sends one HTTP request. Default: the Braze client (`./client`, axios) with `concurrency` keep-alive sockets. */
   transport?: import('./http').HttpTransport;
 }
 

@@ -217,7 +217,8 @@ describe('BrazeDelivery against the Braze sandbox', () => {
     expect(outcome.error).toBeInstanceOf(BrazeFatalError);
     expect(outcome.error).toMatchObject({ status: 401, retryable: false });
     expect(outcome.error?.message).toBe(
-      `Braze rejected the API key (401): the key is invalid, quoted, or belongs to another cluster than 127.0.0.1:${box.port}`,
+      `Braze rejected the API key (401): the key is wrong or revoked, quoted, or belongs to a workspace on another ` +
+        `cluster than 127.0.0.1:${box.port} (an EU key needs rest.fra-0N.braze.eu; the dashboard URL tells the cluster)`,
     );
     expect(trackRequests(box).length).toBeLessThanOrEqual(2);
     expect(outcome.results).toEqual([]);

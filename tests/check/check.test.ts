@@ -120,7 +120,7 @@ describe('check: configuration, export metadata and Braze, all at once', () => {
         BRAZE_BATCH_SIZE: '500',
         EXPORT_CONFIG: JSON.stringify({ ...config, attributes: { FirstNme: 'first_name' } }),
       },
-      { fetchImpl: () => Promise.reject(new Error('must not be called')) },
+      { brazeTransport: () => Promise.reject(new Error('must not be called')) },
     );
     expect(result.ok).toBe(false);
     expect(errors(result)).toEqual([

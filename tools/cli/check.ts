@@ -4,7 +4,10 @@
  * the Braze host and the key. Sends no data to Braze and never prints the key.
  */
 import { randomBytes } from 'node:crypto';
+import { createBrazeClient } from '../../shared/braze/client';
 import { resolveBrazeEndpoint } from '../../shared/braze/endpoint';
+import { TransportError, type HttpResponse, type HttpTransport } from '../../shared/braze/http';
+import { apiKeyFormatProblem, setupProblem, statusKind } from '../../shared/braze/statuses';
 import { ConfigError } from '../../shared/config/errors';
 import { columnTypingOf, loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
 import { editDistance } from '../../shared/config/shape';
@@ -34,7 +37,8 @@ export interface CheckResult {
 export interface CheckOptions {
   /** The CLI's `--config`; default EXPORT_CONFIG. */
   exportConfigSource?: string;
-  fetchImpl?: typeof fetch;
+  /** Sends the Braze requests; default: the shared Braze client. */
+  brazeTransport?: HttpTransport;
   /** Now, for the schedule's next run times. */
   clock?: () => number;
 }
@@ -67,7 +71,7 @@ export async function checkConfiguration(env: Environment, options: CheckOptions
       : checkStateStorage(settings),
     unusable.has('BRAZE_REST_ENDPOINT') || unusable.has('BRAZE_API_KEY')
       ? [finding('warning', 'braze', 'not checked: BRAZE_REST_ENDPOINT or BRAZE_API_KEY is missing (above)')]
-      : checkBraze(settings, config, options.fetchImpl ?? fetch),
+      : checkBraze(settings, config, options.brazeTransport),
     unusable.has('STATE_STORAGE') ? [] : checkRunQueue(settings),
     config === null || unusable.size > 0 ? [] : checkState(settings, config),
   ]);
@@ -406,7 +410,7 @@ function describeStorageError(error: unknown, settings: Settings): string {
   );
 }
 
-async function checkBraze(settings: Settings, config: ExportConfig | null, fetchImpl: typeof fetch) {
+async function checkBraze(settings: Settings, config: ExportConfig | null, transport: HttpTransport | undefined) {
   const area = 'braze';
   const findings: Finding[] = [];
   let base: URL;
@@ -430,13 +434,20 @@ async function checkBraze(settings: Settings, config: ExportConfig | null, fetch
   } else findings.push(finding('ok', area, `BRAZE_REST_ENDPOINT: ${host} is a Braze REST host`));
 
   const key = settings.brazeApiKey;
-  if (/^["']|["']$|\s/.test(key)) {
-    findings.push(
-      finding('error', area, 'BRAZE_API_KEY is wrapped in quotes or contains whitespace: Braze answers 401 to it'),
-    );
+  const keyProblem = apiKeyFormatProblem(key);
+  if (keyProblem) {
+    findings.push(finding('error', area, keyProblem));
     return findings;
   }
-  const listed = await listSegments(base, key, settings.brazeRequestTimeoutInMs, fetchImpl);
+  const client = transport
+    ? { send: transport, close: () => undefined }
+    : createBrazeClient({ endpoint: base, apiKey: key, timeoutInMs: settings.brazeRequestTimeoutInMs, maxSockets: 1 });
+  let listed: SegmentListing;
+  try {
+    listed = await listSegments(client.send);
+  } finally {
+    client.close();
+  }
   if (listed.kind === 'unreachable') {
     findings.push(finding('error', area, `cannot reach ${host}: ${scrubSecrets(listed.reason, [key])}`));
     return findings;
@@ -466,41 +477,34 @@ async function checkBraze(settings: Settings, config: ExportConfig | null, fetch
   return findings;
 }
 
-/** What an HTTP status to the key check means for the operator. */
+/**
+ * What an HTTP status to the key check means for the operator. A 403 is a warning: the export needs only
+ * users.track, and a least-privilege key may not list segments.
+ */
 function keyFinding(status: number, host: string, brazeMessage: string): Finding {
   const said = brazeMessage ? ` (Braze: "${brazeMessage}")` : '';
-  if (status === 401) {
-    return finding(
-      'error',
-      'braze',
-      `${host} refused BRAZE_API_KEY (401)${said}: the key is wrong or revoked, or it belongs to a workspace on ` +
-        `another cluster (an EU key needs rest.fra-0N.braze.eu; the dashboard URL tells the cluster)`,
-    );
+  switch (statusKind(status)) {
+    case 'setup':
+      if (status === 401) {
+        return finding('error', 'braze', `${host} refused BRAZE_API_KEY (401)${said}: ${setupProblem(401, host, '')}`);
+      }
+      if (status === 403) {
+        return finding(
+          'warning',
+          'braze',
+          `BRAZE_API_KEY is known to ${host} but may not list segments (403)${said}, so segment ids were not ` +
+            `checked; the export needs only users.track, which cannot be confirmed without sending data; ` +
+            setupProblem(403, host, 'segments.list'),
+        );
+      }
+      return finding('error', 'braze', `${host} answered 404 to GET /segments/list: ${setupProblem(404, host, '')}`);
+    case 'throttled':
+      return finding('warning', 'braze', `${host} rate-limited the key check (429); check again in a minute`);
+    case 'transient':
+      return finding('warning', 'braze', `${host} answered ${status}${said}; Braze may be degraded, check again later`);
+    default:
+      return finding('error', 'braze', `${host} answered ${status} to the key check${said}`);
   }
-  if (status === 403) {
-    return finding(
-      'warning',
-      'braze',
-      `BRAZE_API_KEY is known to ${host} but may not list segments (403)${said}, so segment ids were not checked; ` +
-        `the export needs only users.track, which cannot be confirmed without sending data. "Forbidden" instead ` +
-        `of "Access Denied" means the plan or account does not allow API calls`,
-    );
-  }
-  if (status === 404) {
-    return finding(
-      'error',
-      'braze',
-      `${host} answered 404 to GET /segments/list: not the Braze REST API; BRAZE_REST_ENDPOINT must be the REST ` +
-        `host (rest.…), not the dashboard`,
-    );
-  }
-  if (status === 429) {
-    return finding('warning', 'braze', `${host} rate-limited the key check (429); check again in a minute`);
-  }
-  if (status >= 500) {
-    return finding('warning', 'braze', `${host} answered ${status}${said}; Braze may be degraded, check again later`);
-  }
-  return finding('error', 'braze', `${host} answered ${status} to the key check${said}`);
 }
 
 type SegmentListing =
@@ -512,28 +516,18 @@ type SegmentListing =
  * `GET /segments/list`: read-only, costs no data points and draws on the shared hourly pool rather than the
  * `/users/track` budget that running exports use.
  */
-async function listSegments(
-  base: URL,
-  key: string,
-  timeoutInMs: number,
-  fetchImpl: typeof fetch,
-): Promise<SegmentListing> {
+async function listSegments(send: HttpTransport): Promise<SegmentListing> {
   const segments = new Map<string, string>();
   for (let page = 0; page < MAX_SEGMENT_PAGES; page++) {
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetchImpl(new URL(`segments/list?page=${page}`, base), {
-        headers: { authorization: `Bearer ${key}`, accept: 'application/json' },
-        signal: AbortSignal.timeout(timeoutInMs),
-      });
+      response = await send({ method: 'GET', path: '/segments/list', params: { page } });
     } catch (error) {
-      const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-      const reason = typeof cause === 'string' ? cause : error instanceof Error ? error.message : String(error);
-      return { kind: 'unreachable', reason };
+      if (!(error instanceof TransportError)) throw error;
+      return { kind: 'unreachable', reason: error.message };
     }
-    const body = await response.text();
-    const parsed = parseJson(body);
-    if (!response.ok) {
+    const parsed = parseJson(response.text);
+    if (statusKind(response.status) !== 'success') {
       const message = typeof parsed?.message === 'string' ? parsed.message.slice(0, 200) : '';
       return { kind: 'status', status: response.status, message };
     }
