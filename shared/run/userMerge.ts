@@ -1,0 +1,85 @@
+import { identifierFields } from '../mapping/profileMapper';
+import type { PlannedObject } from '../state/diff';
+
+/** A row's object, or several rows' objects of one user merged: `addedSegments` are the memberships it sets. */
+export interface MergedObject extends PlannedObject {
+  addedSegments: readonly number[];
+}
+
+const NO_SEGMENTS: readonly number[] = Object.freeze([]);
+
+/**
+ * One attributes object per user in a full sync (issue 19). A row's object is held while its user has a row in a later
+ * table (`lastTableOf`, from the pre-pass), merged with the user's later rows' objects, and given back at the row in
+ * their last table, which sends it with that row's sequence number. What decides holding is the export alone, so a
+ * resumed step that replays the rows holds and emits the same objects with the same sequence numbers: a checkpoint
+ * watermark W still means "every object emitted below W settled" (a row below W still held was not sent; its object
+ * goes with a later row). `drain` gives back what is still held once every row was read (a user whose last row mapped
+ * to nothing, or shares a key hash with a later user), in the order it was first held.
+ */
+export class UserMerge {
+  private readonly held = new Map<number, MergedObject>();
+
+  constructor(
+    private readonly lastTableOf: (slot: number) => number,
+    private readonly keyOf: (slot: number) => string,
+  ) {}
+
+  get heldUsers(): number {
+    return this.held.size;
+  }
+
+  /** The object to send now for a row of `table`, or null when it is held for the user's later rows. */
+  take(planned: PlannedObject, table: number): MergedObject | null {
+    const before = this.held.get(planned.slot);
+    const merged = before ? merge(before, planned, this.keyOf(planned.slot)) : asMerged(planned);
+    if (this.lastTableOf(planned.slot) > table) {
+      // Re-set, not just mutated: a Map keeps the first insertion order, which `drain` follows.
+      this.held.set(planned.slot, merged);
+      return null;
+    }
+    if (before) this.held.delete(planned.slot);
+    return merged;
+  }
+
+  /** Every object still held, in the order first held; the merge is empty after. */
+  *drain(): Iterable<MergedObject> {
+    for (const [slot, object] of this.held) {
+      this.held.delete(slot);
+      yield object;
+    }
+  }
+}
+
+function asMerged(planned: PlannedObject): MergedObject {
+  return {
+    ...planned,
+    addedSegments: planned.membershipsAdded > 0 ? [planned.segment] : NO_SEGMENTS,
+  };
+}
+
+/**
+ * `later` applied over `earlier`, as Braze would apply the two objects in that order. A value both set goes once, so
+ * it is counted once (the data points Braze charges).
+ */
+function merge(earlier: MergedObject, later: PlannedObject, key: string): MergedObject {
+  // Membership attributes never repeat (a user's second row in one table is a duplicate, not sent).
+  const identifiers = identifierFields(key, true);
+  let attributesSetTwice = 0;
+  for (const name of Object.keys(later.object)) {
+    if (name in identifiers) continue;
+    if (name in earlier.object) attributesSetTwice++;
+  }
+  const addedSegments = later.membershipsAdded > 0 ? [...earlier.addedSegments, later.segment] : earlier.addedSegments;
+  const identity = later.identity ? [...(earlier.identity ?? []), ...later.identity] : earlier.identity;
+  return {
+    object: Object.assign(earlier.object, later.object),
+    slot: later.slot,
+    segment: later.segment,
+    attributesChanged: earlier.attributesChanged + later.attributesChanged - attributesSetTwice,
+    membershipsAdded: earlier.membershipsAdded + later.membershipsAdded,
+    removedSegments: NO_SEGMENTS,
+    addedSegments,
+    ...(identity ? { identity } : {}),
+  };
+}
