@@ -58,6 +58,8 @@ import { withStorageRetry } from './storageErrors';
 import { ChangePlan } from './plan';
 import { readJson } from './records';
 import { IdentityStage } from './identityStage';
+import { indexLastTables } from './lastTables';
+import { UserMerge, type MergedObject } from './userMerge';
 import type { PhaseTimes, RunExecutor, RunProgress, RunRequest, RunSummary, TimelineSample } from './types';
 
 export interface PipelineDependencies {
@@ -116,6 +118,8 @@ interface SegmentReading {
  * its values (and the chunk text they are sliced from) would stay alive through the whole delivery window.
  */
 interface PendingObject extends PlannedChange {
+  /** The memberships the object sets: several when it merges a user's rows (`UserMerge`). */
+  addedSegments?: readonly number[];
   blob?: string;
   line?: number;
 }
@@ -148,6 +152,9 @@ class RunStep {
   private delivery: BrazeDelivery | null = null;
   /** Identity changes and the rows that wait for them (see `IdentityStage`). */
   private readonly identity = new IdentityStage<SegmentReading>();
+  /** A full sync's one object per user, while its rows are read (null otherwise); `readOrder`: segment -> table. */
+  private merge: UserMerge | null = null;
+  private readOrder = new Map<number, number>();
   private planner!: DeltaPlanner;
   /** Version of the snapshot the planner took over (`LoadedSnapshot.version`): what the next one can patch. */
   private loadedVersion: string | null = null;
@@ -411,8 +418,12 @@ class RunStep {
 
     const segmentMembers = new Array<number>(segmentIds.length).fill(0);
     this.enterPhase('reading');
+    if (!this.comparedWithPreviousState && selected.size > 1) this.merge = await this.mergeUsers(descriptor, selected);
     const finishedReading = await this.readSegments(descriptor, selected, segmentMembers);
     if (!finishedReading) return this.pause();
+    // Objects no later row released (a user's last row mapped to nothing): after the rows, in a replayable order.
+    if (this.merge && !(await this.sendEach(this.merge.drain()))) return this.pause();
+    this.merge = null;
     // CI merges and splits, decided now that every row was read; then every identity change is answered.
     this.planner.finishReading();
     for (const row of this.identity.takeDeferred()) {
@@ -431,7 +442,7 @@ class RunStep {
     });
     // The next snapshot is settled: written while the removals go out (again at the end if Braze rejects an object).
     const staging = request.dryRun ? null : this.stageSnapshot(key);
-    const finishedRemovals = await this.sendRemovals(removals);
+    const finishedRemovals = await this.sendEach(removals);
     if (!finishedRemovals) {
       await this.dropStaged(staging);
       return this.pause();
@@ -668,7 +679,28 @@ class RunStep {
       this.counters.unchanged++;
       return;
     }
-    return this.send(seq, rowPlan.planned, blob, line);
+    if (!this.merge) return this.send(seq, rowPlan.planned, blob, line);
+    const merged = this.merge.take(rowPlan.planned, this.readOrder.get(reading.segment)!);
+    return merged ? this.send(seq, merged, blob, line) : undefined;
+  }
+
+  /**
+   * A full sync of several tables sends one object per user (issue 19): a pre-pass over the later tables' ids tells
+   * each user's last table, where their merged object goes (see `UserMerge`).
+   */
+  private async mergeUsers(descriptor: ExportDescriptor, selected: ReadonlySet<number>): Promise<UserMerge> {
+    const { exportConfig, exportContainer, settings } = this.deps;
+    const tables = [...selected].map((segment, table) => {
+      this.readOrder.set(segment, table);
+      const entity = descriptor.entities.get(exportConfig.segments[segment].table)!;
+      return {
+        entity,
+        mapper: createProfileMapper(exportConfig, entity),
+        maxCellSizeInBytes: settings.sourceMaxCellBytes,
+      };
+    });
+    const lastTables = await indexLastTables(exportContainer, tables);
+    return new UserMerge((slot) => lastTables.lastTable(this.planner.next.keyHashOf(slot)));
   }
 
   /**
@@ -751,10 +783,11 @@ class RunStep {
     if (staged) await deleteSnapshotData(this.deps.stateContainer, staged);
   }
 
-  private async sendRemovals(removals: Iterable<PlannedObject>): Promise<boolean> {
-    for (const removal of removals) {
+  /** Sends objects planned after the rows, each with the next sequence number. False when the budget ran out. */
+  private async sendEach(objects: Iterable<PlannedObject>): Promise<boolean> {
+    for (const object of objects) {
       if (this.nextSeq >= this.resumeFrom && this.mustStop()) return false;
-      const wait = this.send(this.nextSeq++, removal);
+      const wait = this.send(this.nextSeq++, object);
       if (wait) await wait;
     }
     return true;
@@ -764,10 +797,17 @@ class RunStep {
    * Sends one planned object, or (below the checkpoint) replays the verdict Braze gave it before. Returns a promise
    * only when the caller must wait (delivery or checkpoint backpressure): an await per row costs a microtask each.
    */
-  private send(seq: number, planned: PlannedObject, blob?: string, line?: number): Promise<void> | undefined {
+  private send(
+    seq: number,
+    planned: PlannedObject | MergedObject,
+    blob?: string,
+    line?: number,
+  ): Promise<void> | undefined {
+    const addedSegments = 'addedSegments' in planned ? planned.addedSegments : undefined;
     const pending: PendingObject = {
       slot: planned.slot,
       segment: planned.segment,
+      addedSegments,
       attributesChanged: planned.attributesChanged,
       membershipsAdded: planned.membershipsAdded,
       removedSegments: planned.removedSegments,
@@ -787,9 +827,8 @@ class RunStep {
       return;
     }
     this.pending.set(seq, pending);
-    if (planned.membershipsAdded > 0) {
-      this.noteSentMembership(planned.slot, planned.segment);
-    }
+    if (addedSegments) for (const segment of addedSegments) this.noteSentMembership(planned.slot, segment);
+    else if (planned.membershipsAdded > 0) this.noteSentMembership(planned.slot, planned.segment);
     // Identity calls first: the object goes once Braze made them (and is refused with them otherwise).
     const identityDone = this.identity.before(planned);
     if (identityDone) {
@@ -838,7 +877,7 @@ class RunStep {
     this.durable?.answered(results.length);
   }
 
-  private accept(planned: PlannedChange): void {
+  private accept(planned: PendingObject): void {
     const c = this.counters;
     c.objectsSent++;
     const removed = planned.removedSegments.length;
@@ -851,7 +890,8 @@ class RunStep {
       else if (change.kind === 'rename') c.renamed++;
       else c.merged++;
     }
-    if (planned.membershipsAdded) this.segmentAdded[planned.segment]++;
+    if (planned.addedSegments) for (const segment of planned.addedSegments) this.segmentAdded[segment]++;
+    else if (planned.membershipsAdded) this.segmentAdded[planned.segment]++;
     for (const segment of planned.removedSegments) this.segmentRemoved[segment]++;
     if (planned.slot >= this.usersSentFlags.length) {
       const grown = new Uint8Array(Math.max(planned.slot + 1, this.usersSentFlags.length * 2));

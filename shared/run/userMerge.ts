@@ -1,4 +1,3 @@
-import { identifierFields } from '../mapping/profileMapper';
 import type { PlannedObject } from '../state/diff';
 
 /** A row's object, or several rows' objects of one user merged: `addedSegments` are the memberships it sets. */
@@ -20,10 +19,7 @@ const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 export class UserMerge {
   private readonly held = new Map<number, MergedObject>();
 
-  constructor(
-    private readonly lastTableOf: (slot: number) => number,
-    private readonly keyOf: (slot: number) => string,
-  ) {}
+  constructor(private readonly lastTableOf: (slot: number) => number) {}
 
   get heldUsers(): number {
     return this.held.size;
@@ -32,7 +28,7 @@ export class UserMerge {
   /** The object to send now for a row of `table`, or null when it is held for the user's later rows. */
   take(planned: PlannedObject, table: number): MergedObject | null {
     const before = this.held.get(planned.slot);
-    const merged = before ? merge(before, planned, this.keyOf(planned.slot)) : asMerged(planned);
+    const merged = before ? merge(before, planned) : asMerged(planned);
     if (this.lastTableOf(planned.slot) > table) {
       // Re-set, not just mutated: a Map keeps the first insertion order, which `drain` follows.
       this.held.set(planned.slot, merged);
@@ -62,12 +58,12 @@ function asMerged(planned: PlannedObject): MergedObject {
  * `later` applied over `earlier`, as Braze would apply the two objects in that order. A value both set goes once, so
  * it is counted once (the data points Braze charges).
  */
-function merge(earlier: MergedObject, later: PlannedObject, key: string): MergedObject {
+function merge(earlier: MergedObject, later: PlannedObject): MergedObject {
   // Membership attributes never repeat (a user's second row in one table is a duplicate, not sent).
-  const identifiers = identifierFields(key, true);
+  const identifier = identifierOf(later.object);
   let attributesSetTwice = 0;
   for (const name of Object.keys(later.object)) {
-    if (name in identifiers) continue;
+    if (name === identifier || name === '_update_existing_only') continue;
     if (name in earlier.object) attributesSetTwice++;
   }
   const addedSegments = later.membershipsAdded > 0 ? [...earlier.addedSegments, later.segment] : earlier.addedSegments;
@@ -82,4 +78,10 @@ function merge(earlier: MergedObject, later: PlannedObject, key: string): Merged
     addedSegments,
     ...(identity ? { identity } : {}),
   };
+}
+
+/** The field that identifies the user (`identifierFields`): `email` is an attribute too unless it is this. */
+function identifierOf(object: Record<string, unknown>): string {
+  if ('external_id' in object) return 'external_id';
+  return 'user_alias' in object ? 'user_alias' : 'email';
 }

@@ -45,11 +45,7 @@ describe('UserMerge', () => {
     [1, 0], // bob: table 0 only
     [2, 1], // cy: tables 0 and 1, but her row in 1 maps to nothing
   ]);
-  const merge = () =>
-    new UserMerge(
-      (slot) => lastTables.get(slot) ?? -1,
-      (slot) => keys[slot],
-    );
+  const merge = () => new UserMerge((slot) => lastTables.get(slot) ?? -1);
 
   it("holds a user's objects until their last table, then gives one object with every membership", () => {
     const users = merge();
