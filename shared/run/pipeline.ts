@@ -803,7 +803,10 @@ class RunStep {
     blob?: string,
     line?: number,
   ): Promise<void> | undefined {
-    const addedSegments = 'addedSegments' in planned ? planned.addedSegments : undefined;
+    const merged = 'rows' in planned ? planned : undefined;
+    const addedSegments = merged?.addedSegments;
+    // Counted for every object given, replayed ones too: a resumed step's counters are rebuilt from the replay.
+    if (merged) this.counters.rowsMerged! += merged.rows - 1;
     const pending: PendingObject = {
       slot: planned.slot,
       segment: planned.segment,

@@ -3,6 +3,8 @@ import type { PlannedObject } from '../state/diff';
 /** A row's object, or several rows' objects of one user merged: `addedSegments` are the memberships it sets. */
 export interface MergedObject extends PlannedObject {
   addedSegments: readonly number[];
+  /** The rows whose objects it merges. */
+  rows: number;
 }
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
@@ -51,6 +53,7 @@ function asMerged(planned: PlannedObject): MergedObject {
   return {
     ...planned,
     addedSegments: planned.membershipsAdded > 0 ? [planned.segment] : NO_SEGMENTS,
+    rows: 1,
   };
 }
 
@@ -76,6 +79,7 @@ function merge(earlier: MergedObject, later: PlannedObject): MergedObject {
     membershipsAdded: earlier.membershipsAdded + later.membershipsAdded,
     removedSegments: NO_SEGMENTS,
     addedSegments,
+    rows: earlier.rows + 1,
     ...(identity ? { identity } : {}),
   };
 }
