@@ -422,8 +422,15 @@ class RunStep {
     const finishedReading = await this.readSegments(descriptor, selected, segmentMembers);
     if (!finishedReading) return this.pause();
     // Objects no later row released (a user's last row mapped to nothing): after the rows, in a replayable order.
-    if (this.merge && !(await this.sendEach(this.merge.drain()))) return this.pause();
-    this.merge = null;
+    if (this.merge) {
+      this.logger.log('info', 'one object per user: rows read', {
+        peakHeldUsers: this.merge.peakHeldUsers,
+        heldAtEnd: this.merge.heldUsers,
+        rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+      });
+      if (!(await this.sendEach(this.merge.drain()))) return this.pause();
+      this.merge = null;
+    }
     // CI merges and splits, decided now that every row was read; then every identity change is answered.
     this.planner.finishReading();
     for (const row of this.identity.takeDeferred()) {
@@ -699,7 +706,13 @@ class RunStep {
         maxCellSizeInBytes: settings.sourceMaxCellBytes,
       };
     });
+    const startedAtMs = this.clock();
     const lastTables = await indexLastTables(exportContainer, tables);
+    this.logger.log('info', 'one object per user: later tables indexed', {
+      users: lastTables.size,
+      indexBytes: lastTables.byteLength,
+      ms: this.clock() - startedAtMs,
+    });
     return new UserMerge((slot) => lastTables.lastTable(this.planner.next.keyHashOf(slot)));
   }
 
