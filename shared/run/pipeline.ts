@@ -426,6 +426,7 @@ class RunStep {
       this.logger.log('info', 'one object per user: rows read', {
         peakHeldUsers: this.merge.peakHeldUsers,
         heldAtEnd: this.merge.heldUsers,
+        heldTextBytes: this.merge.heldBytes,
         rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
       });
       if (!(await this.sendEach(this.merge.drain()))) return this.pause();
