@@ -3,6 +3,7 @@ import type { Settings } from '../shared/config/settings';
 import { App, createApp } from '../shared/run/app';
 import type { RunServiceDeps } from '../shared/run/service';
 import type { Logger } from '../shared/telemetry/logger';
+import { scrubSecrets } from '../shared/telemetry/scrub';
 
 /** What the handlers use of the app; tests pass their own, the Functions host gets `appDependencies()`. */
 export type AppDependencies = Pick<App, 'stateContainer' | 'queue' | 'exportConfig' | 'executor'> & {
@@ -33,7 +34,8 @@ export function contextLogger(context: InvocationContext): Logger {
   return {
     log(level, message, properties) {
       const props = properties && Object.keys(properties).length > 0 ? ` ${JSON.stringify(properties)}` : '';
-      context[level](`${message}${props}`);
+      // Secret patterns scrubbed as a last line of defence, as the CLI's stream logger does.
+      context[level](scrubSecrets(`${message}${props}`));
     },
   };
 }

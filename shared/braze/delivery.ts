@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
+import { AppError } from '../errors';
 import { silentLogger, type Logger } from '../telemetry/logger';
 import { ConcurrencyLimiter, FixedConcurrency, type Concurrency, type ConcurrencySetting } from './concurrency';
 import { createNodeTransport, TransportError, type HttpResponse, type HttpTransport } from './http';
@@ -33,7 +34,9 @@ interface Waiter {
 }
 
 /** A failure worth another attempt: 429, 5xx, timeout, connection error, a 2xx that is not Braze's answer. */
-class RetryableFailure extends Error {
+class RetryableFailure extends AppError {
+  readonly code = 'BRAZE_RETRYABLE';
+  readonly retryable = true;
   constructor(
     message: string,
     readonly status: number | null,
@@ -47,7 +50,10 @@ class RetryableFailure extends Error {
 class UnconfirmedAnswer extends RetryableFailure {}
 
 /** Retries of a 2xx that never became Braze's answer: the batch's rows are rejected with this reason. */
-class UnconfirmedBatchError extends Error {}
+class UnconfirmedBatchError extends AppError {
+  readonly code = 'BRAZE_UNCONFIRMED';
+  readonly retryable = false;
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return signal.aborted ? Promise.reject(signal.reason) : Promise.resolve();

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { AppError } from '../errors';
 import type { ResponseHeaders } from './rateLimit';
 
 export interface HttpRequest {
@@ -29,8 +30,9 @@ const MAX_RESPONSE_CHARS = 256 * 1024;
  * No response: connection refused or reset, DNS failure, timeout. The message is built here from the error
  * code only, so neither request headers (the API key) nor the request options ever reach logs or reports.
  */
-export class TransportError extends Error {
+export class TransportError extends AppError {
   override readonly name = 'TransportError';
+  readonly retryable = true;
   constructor(readonly code: string) {
     super(code === 'TIMEOUT' ? 'no response before the request timeout' : `connection failed (${code})`);
   }

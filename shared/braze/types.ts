@@ -3,6 +3,8 @@
  * `BrazeDelivery` / `resolveBrazeEndpoint` in `./index`.
  */
 
+import { AppError } from '../errors';
+
 /** A Braze user attributes object as sent to `/users/track` (identifier, flags, attributes). */
 export type BrazeAttributesObject = Record<string, unknown>;
 
@@ -82,8 +84,9 @@ export interface BrazeDeliveryOptions {
  * Why the run must stop: a configuration problem Braze reported (401/403/404), retries exhausted, or a 429 wait
  * longer than the retry budget.
  */
-export class BrazeFatalError extends Error {
+export class BrazeFatalError extends AppError {
   override readonly name = 'BrazeFatalError';
+  readonly code = 'BRAZE_FATAL';
   constructor(
     message: string,
     readonly status: number | null,

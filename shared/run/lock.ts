@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../errors';
 import type { Logger } from '../telemetry/logger';
+import { scrubSecrets } from '../telemetry/scrub';
 import { getRun, readJson, TERMINAL_STATUSES, writeJson } from './records';
 import { storageStatus } from './storage';
 
@@ -18,8 +20,9 @@ export interface RunLeaseOptions {
 export const DEFAULT_LEASE_DURATION_IN_SECONDS = 60;
 
 /** The lease could not be kept: another worker may now own the run, so this one must stop. */
-export class RunLeaseLostError extends Error {
+export class RunLeaseLostError extends AppError {
   override readonly name = 'RunLeaseLostError';
+  readonly code = 'RUN_LEASE_LOST';
   readonly retryable = true;
   constructor(cause: string) {
     super(`lost the run lease on ${RUN_LOCK_BLOB}: ${cause}`);
@@ -54,7 +57,9 @@ export async function withRunLease<T>(
       try {
         await leaseClient.renewLease();
       } catch (error) {
-        const reason = storageStatus(error) ? `HTTP ${storageStatus(error)}` : (error as Error).message;
+        const reason = storageStatus(error)
+          ? `HTTP ${storageStatus(error)}`
+          : scrubSecrets(String((error as Error)?.message));
         options.logger.log('error', 'run lease renewal failed; stopping the run', { lockBlob: RUN_LOCK_BLOB, reason });
         controller.abort(new RunLeaseLostError(reason));
       }

@@ -1,3 +1,4 @@
+import { AppError } from '../errors';
 import type { Checkpoint } from './artifacts';
 import type { RunCounters, RunOutcome, RunRecord, RunStatus, RunSummary } from './types';
 
@@ -102,8 +103,8 @@ export function partialSummary(record: RunRecord, checkpoint: Checkpoint | null,
  * A step that must not be retried by the queue but may be resumed later: the run becomes `interrupted` (e.g. Braze
  * still failing when the run's max retry time is spent).
  */
-export class ResumeLaterError extends Error {
+export class ResumeLaterError extends AppError {
   override readonly name = 'ResumeLaterError';
-  readonly resumeLater = true;
+  readonly code = 'RESUME_LATER';
   readonly retryable = false;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { QueueClient } from '@azure/storage-queue';
+import { AppError } from '../errors';
 import { isValidRunId } from './records';
 
 export interface RunMessage {
@@ -82,8 +83,9 @@ export const FOREIGN_REQUEUE_DELAY_IN_SECONDS = 2;
 export const MAX_FOREIGN_HOPS = 30;
 
 /** A message of another deployment that hopped too often: left for the host to retry and then poison. */
-export class ForeignRunMessageError extends Error {
+export class ForeignRunMessageError extends AppError {
   override readonly name = 'ForeignRunMessageError';
+  readonly code = 'FOREIGN_RUN_MESSAGE';
   readonly retryable = true;
 }
 

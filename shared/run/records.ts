@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../errors';
 import { storageStatus } from './storage';
 import { withStorageRetry } from './storageErrors';
 import type { RunRecord, RunRequest, RunStatus } from './types';
@@ -15,16 +16,18 @@ export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', '
 /** Runs that hold admission and that a later start resumes: their work is not done. */
 export const UNFINISHED_STATUSES: ReadonlySet<RunStatus> = new Set(['queued', 'running', 'interrupted']);
 
-export class InvalidRunIdError extends Error {
+export class InvalidRunIdError extends AppError {
   override readonly name = 'InvalidRunIdError';
+  readonly code = 'INVALID_RUN_ID';
   readonly retryable = false;
   constructor() {
     super('invalid run id: expected the form 20261128T121500Z-1a2b3c4d');
   }
 }
 
-export class RunNotFoundError extends Error {
+export class RunNotFoundError extends AppError {
   override readonly name = 'RunNotFoundError';
+  readonly code = 'RUN_NOT_FOUND';
   readonly retryable = false;
   constructor(readonly runId: string) {
     super(`run ${runId} not found`);

@@ -1,14 +1,16 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { QueueClient } from '@azure/storage-queue';
+import { BrazeFatalError } from '../braze/types';
+import { isRetryable } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { logRunMetrics } from '../telemetry/metrics';
+import { scrubSecrets } from '../telemetry/scrub';
 import { writeRunReport } from '../report/runReport';
 import { loadCheckpoint, writeRunResults } from './artifacts';
 import { claimActiveRun, clearActiveRun, DEFAULT_LEASE_DURATION_IN_SECONDS, withRunLease } from './lock';
-import { partialSummary, runOutcome } from './outcome';
+import { partialSummary, ResumeLaterError, runOutcome } from './outcome';
 import { deploymentIdOf, enqueueRun, isForeignMessage, parseRunMessage, passOnForeignMessage } from './queue';
 import { createRun, getRun, newRunId, TERMINAL_STATUSES, updateRun } from './records';
-import { isTransientStorageError } from './storageErrors';
 import type { RunExecutor, RunProgress, RunRecord, RunRequest, RunStatus } from './types';
 
 export interface RunServiceDeps {
@@ -121,15 +123,16 @@ export type ProcessRunResult =
  * - `paused`: the run stays `running` and a continuation message is queued (after the lease is released, so the
  *   next worker can take it at once).
  * - `completed`: summary and final status stored, admission freed.
- * - error: the run is marked `failed`, unless the error says `retryable: true`: then it is rethrown so the queue
- *   delivers the message again (and after `maxDequeueCount` attempts moves it to the poison queue).
+ * - error: the run is marked `failed`, unless it is retryable (`isRetryable`, shared/errors.ts): then it is
+ *   rethrown so the queue delivers the message again (and after `maxDequeueCount` attempts moves it to the poison
+ *   queue).
  * - lease held elsewhere (`busy`): the run is not touched. Rather than failing the message, which would count
  *   towards `maxDequeueCount` and could poison a healthy long run's duplicate message, a copy is queued with a
  *   visibility delay longer than the lease, and this message completes. When the copy arrives the holder has
  *   finished (the copy is skipped), paused (the copy continues the run) or crashed (its lease has expired).
- * - Braze asked for a wait beyond the retry budget (an error with `resumeAfterInMs`): `paused`, with the record's
- *   `resumeNotBefore` set and the continuation delayed until then; a message that arrives earlier is put back
- *   (`waiting`), so no step starts before it, whichever message comes.
+ * - Braze asked for a wait beyond the retry budget (a `BrazeFatalError` with `resumeAfterInMs`): `paused`, with
+ *   the record's `resumeNotBefore` set and the continuation delayed until then; a message that arrives earlier is
+ *   put back (`waiting`), so no step starts before it, whichever message comes.
  * - a message of another deployment sharing the queue name (`foreign`): a copy is queued for its owner, never
  *   deleted as an unknown run (see `passOnForeignMessage`).
  */
@@ -249,9 +252,8 @@ async function executeStep(
       logger.log('warn', 'run interrupted; the next run resumes it', { runId });
       return { kind: 'interrupted', record: interrupted };
     }
-    const retryable = (error as { retryable?: unknown } | null)?.retryable === true || isTransientStorageError(error);
-    const resumeLater = (error as { resumeLater?: unknown } | null)?.resumeLater === true;
-    if (resumeLater || (retryable && options.interruptOnRetryableFailure)) {
+    const retryable = isRetryable(error);
+    if (error instanceof ResumeLaterError || (retryable && options.interruptOnRetryableFailure)) {
       const interrupted = await markInterrupted(deps, runId, safeMessage(error), progress.latest());
       logger.log('warn', 'run stopped; it resumes from its checkpoint at the next start', {
         runId,
@@ -259,8 +261,8 @@ async function executeStep(
       });
       return { kind: 'interrupted', record: interrupted };
     }
-    const resumeAfterInMs = (error as { resumeAfterInMs?: unknown } | null)?.resumeAfterInMs;
-    if (retryable && typeof resumeAfterInMs === 'number') {
+    const resumeAfterInMs = error instanceof BrazeFatalError ? error.resumeAfterInMs : undefined;
+    if (retryable && resumeAfterInMs !== undefined) {
       // Braze asked for a wait longer than the retry budget: a paused step that resumes after it, not a failure
       // the queue would retry at once.
       const resumeNotBefore = new Date(clock() + resumeAfterInMs).toISOString();
@@ -450,6 +452,6 @@ async function endUnfinished(
 const MAX_ERROR_LENGTH = 2000;
 
 function safeMessage(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = scrubSecrets(error instanceof Error ? error.message : String(error));
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }

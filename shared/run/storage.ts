@@ -44,8 +44,5 @@ function credentialFor(location: Extract<StorageLocation, { kind: 'identity' }>)
     : new DefaultAzureCredential();
 }
 
-/** HTTP status of a storage SDK error (`RestError`), or undefined for anything else. */
-export function storageStatus(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
+/** Kept importable from here, beside the clients whose errors it reads; classified in shared/errors.ts. */
+export { storageStatus } from '../errors';

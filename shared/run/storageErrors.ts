@@ -1,36 +1,9 @@
-import { storageStatus } from './storage';
-
-/** Error codes of a request that never got an answer: the storage service may be fine a moment later. */
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'REQUEST_SEND_ERROR',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/**
- * The one classifier of storage failures: a 5xx, 408 or 429 answer, or a connection error, is transient (retried,
- * and when it persists the run stays resumable); anything else (404, 409, 412, 403, ...) is an answer to act on.
- */
-export function isTransientStorageError(error: unknown): boolean {
-  const status = storageStatus(error);
-  if (status !== undefined && status !== 0) return status >= 500 || status === 408 || status === 429;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code.toUpperCase())) return true;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  return cause !== undefined && cause !== error && isTransientStorageError(cause);
-}
+import { AppError, isTransientStorageError, storageStatus } from '../errors';
 
 /** A storage write that kept failing transiently: the run stops, and resumes from its checkpoint later. */
-export class StorageUnavailableError extends Error {
+export class StorageUnavailableError extends AppError {
   override readonly name = 'StorageUnavailableError';
+  readonly code = 'STORAGE_UNAVAILABLE';
   readonly retryable = true;
   constructor(what: string, cause: unknown) {
     const status = storageStatus(cause);

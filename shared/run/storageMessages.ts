@@ -1,5 +1,5 @@
 import type { Settings, StorageLocation } from '../config/settings';
-import { storageStatus } from './storage';
+import { AppError, CONNECTION_ERROR_CODES, isTransientStorageError, storageStatus } from '../errors';
 import type { RunExecutor } from './types';
 
 /**
@@ -39,12 +39,15 @@ export function storageTargets(settings: Settings): { export: StorageTarget; sta
   };
 }
 
-/** A storage error reworded for the operator; the SDK error stays as `cause`, its status and retry mark copied. */
-export class StorageFailure extends Error {
+/**
+ * A storage error reworded for the operator; the SDK error stays as `cause`, its status is copied, and it is
+ * retryable when the SDK error is transient (shared/errors.ts).
+ */
+export class StorageFailure extends AppError {
   override readonly name = 'StorageFailure';
+  readonly code = 'STORAGE_FAILURE';
   readonly statusCode?: number;
-  readonly code?: string;
-  readonly retryable?: boolean;
+  readonly retryable: boolean;
   constructor(
     message: string,
     readonly requestId: string | undefined,
@@ -52,21 +55,16 @@ export class StorageFailure extends Error {
   ) {
     super(message, { cause });
     this.statusCode = storageStatus(cause);
-    const code = (cause as { code?: unknown } | null)?.code;
-    if (typeof code === 'string') this.code = code;
-    const retryable = (cause as { retryable?: unknown } | null)?.retryable;
-    if (typeof retryable === 'boolean') this.retryable = retryable;
+    this.retryable = isTransientStorageError(cause);
   }
 }
 
 /** True for errors of the storage SDK or of reaching a storage endpoint (not for our own errors). */
 export function isStorageError(error: unknown): boolean {
-  if (error instanceof StorageFailure) return false;
+  if (error instanceof AppError) return false;
   const e = error as { name?: unknown; code?: unknown } | null;
-  return e?.name === 'RestError' || (typeof e?.code === 'string' && NETWORK_CODES.has(e.code));
+  return e?.name === 'RestError' || (typeof e?.code === 'string' && CONNECTION_ERROR_CODES.has(e.code));
 }
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH']);
 
 /** The target an SDK error's request went to (by container in its URL), or the first target when unknown. */
 export function targetOf(error: unknown, targets: readonly StorageTarget[]): StorageTarget {
@@ -100,7 +98,7 @@ export function describeStorageFailure(
   const where = `storage account ${account} (${target.setting})`;
   const requestId = requestIdOf(error);
   let message: string;
-  if (code && NETWORK_CODES.has(code)) {
+  if (code && CONNECTION_ERROR_CODES.has(code)) {
     const endpoint = endpointOf(target.location);
     const local = endpoint !== null && /^(127\.0\.0\.1|localhost)$/.test(endpoint.hostname);
     message =

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { parse as parseCsvSync } from 'csv-parse/sync';
+import { storageStatus } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { DEFAULT_CSV_SETTINGS, RawCsvSettings, parseCsvSettings } from './csvSettings';
 import { normalizeDataType } from './dataTypes';
@@ -107,8 +108,7 @@ async function downloadJson(container: ContainerClient, blobName: string, role: 
   try {
     text = (await container.getBlobClient(blobName).downloadToBuffer()).toString('utf8');
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404)
-      throw new SourceError(blobName, `${role} does not exist`);
+    if (storageStatus(error) === 404) throw new SourceError(blobName, `${role} does not exist`);
     throw error;
   }
   let parsed: unknown;

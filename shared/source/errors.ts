@@ -1,9 +1,12 @@
+import { AppError } from '../errors';
+
 /**
  * Bad or missing export input (metadata, partition blob, CSV structure). Never retried: the export itself must be
  * fixed or re-run. The message names the blob and, where it applies, the line and column; it never holds a cell value.
  */
-export class SourceError extends Error {
+export class SourceError extends AppError {
   override readonly name = 'SourceError';
+  readonly code = 'SOURCE_INVALID';
   readonly retryable = false;
 
   constructor(
@@ -22,8 +25,9 @@ export class SourceError extends Error {
  * Reading a blob failed on the way (connection cut, timeout) after the SDK's own retries. Retryable: the run fails
  * its step, the queue delivers it again, and it resumes from its checkpoint.
  */
-export class SourceReadError extends Error {
+export class SourceReadError extends AppError {
   override readonly name = 'SourceReadError';
+  readonly code = 'SOURCE_READ_FAILED';
   readonly retryable = true;
 
   constructor(

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Readable, Transform, TransformCallback, pipeline } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CsvError, Options as CsvParseOptions, Parser } from 'csv-parse';
+import { storageStatus } from '../errors';
 import { Converter, INVALID, converterFor, invalidCellReason } from './dataTypes';
 import { SourceError, SourceReadError } from './errors';
 import {
@@ -389,8 +390,7 @@ async function openBlob(
     return { body: response.readableStreamBody as Readable, contentLength: response.contentLength };
   } catch (error) {
     if (error instanceof SourceError) throw error;
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status === 404) {
+    if (storageStatus(error) === 404) {
       throw new SourceError(
         blobName,
         'partition blob does not exist (a missing partition is never read as an empty segment)',

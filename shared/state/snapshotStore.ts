@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { ContainerClient } from '@azure/storage-blob';
+import { storageStatus } from '../errors';
 import type { SnapshotMapping } from './mappingChange';
 import type { Snapshot, SnapshotPatch } from './snapshot';
 import {
@@ -111,15 +112,9 @@ function checkHostIsLittleEndian(): void {
   if (endianness() !== 'LE') throw new Error('Snapshot files are little-endian; this host is big-endian');
 }
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'statusCode' in error
-    ? (error as { statusCode?: number }).statusCode
-    : undefined;
-}
-
 /** A storage error's status and code, without its request (which carries headers) or anything else. */
 function describeStorageError(error: unknown): string {
-  const status = statusOf(error);
+  const status = storageStatus(error);
   const code =
     typeof error === 'object' && error !== null && 'code' in error ? (error as { code?: string }).code : undefined;
   if (status !== undefined || code !== undefined) return `status ${status ?? '?'}, ${code ?? 'no code'}`;
@@ -197,7 +192,7 @@ async function readPointer(
     etag = response.etag;
     body = await streamToBuffer(response.readableStreamBody, name);
   } catch (error) {
-    if (statusOf(error) === 404) return null;
+    if (storageStatus(error) === 404) return null;
     throw new Error(`Could not read snapshot pointer ${name}: ${describeStorageError(error)}`);
   }
   let document: unknown;
@@ -349,7 +344,7 @@ export async function switchSnapshot(
     });
   } catch (error) {
     await deleteSnapshotData(container, staged);
-    const status = statusOf(error);
+    const status = storageStatus(error);
     if (status === 412 || status === 409) {
       throw new Error(
         `Snapshot pointer ${pointerName} changed while this commit ran; another commit won, this one was dropped`,

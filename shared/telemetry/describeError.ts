@@ -1,9 +1,10 @@
 import { ConfigError } from '../config/errors';
-import { storageStatus } from '../run/storage';
+import { storageStatus } from '../errors';
+import { redactEmails, scrubSecrets } from './scrub';
 
 /**
- * A log line for an unexpected error: storage SDK errors can carry request URLs with SAS signatures, so only
- * the error's kind, status and a signature-free message are kept.
+ * A log line for an unexpected error: storage SDK errors can carry request URLs with SAS signatures and HTTP errors
+ * headers, so only the error's kind, status and a redacted message are kept.
  */
 export function describeError(error: unknown): Record<string, string | number | null> {
   if (error instanceof ConfigError) return { error: error.name, message: error.message };
@@ -11,6 +12,6 @@ export function describeError(error: unknown): Record<string, string | number | 
   return {
     error: error instanceof Error ? error.name : typeof error,
     status: storageStatus(error) ?? null,
-    message: message.replace(/([?&]sig=)[^&\s"]+/gi, '$1[redacted]').slice(0, 2000),
+    message: redactEmails(scrubSecrets(message)).slice(0, 2000),
   };
 }

@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { scrubSecrets } from './scrub';
+
+export { hashId } from './scrub';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** Structured properties: counts, hashed ids, names of blobs and settings. Never raw personal data or secrets. */
@@ -7,14 +9,6 @@ export type LogProperties = Record<string, string | number | boolean | null | un
 /** The one logging seam: the Functions context, the CLI and tests each provide an implementation. */
 export interface Logger {
   log(level: LogLevel, message: string, properties?: LogProperties): void;
-}
-
-/**
- * Short, stable pseudonym of an identifier (external id, email, customer id) for logs and reports, so an
- * operator can correlate lines about the same user without the log holding the identifier itself.
- */
-export function hashId(value: string): string {
-  return createHash('sha256').update(value).digest('hex').slice(0, 12);
 }
 
 /** Collects log lines in memory: used by tests that scan everything a run logged. */
@@ -30,7 +24,10 @@ export class MemoryLogger implements Logger {
   }
 }
 
-/** Writes one line per entry to a stream (stderr by default so `--json` stdout stays machine-readable). */
+/**
+ * Writes one line per entry to a stream (stderr by default so `--json` stdout stays machine-readable), with secret
+ * patterns scrubbed as a last line of defence.
+ */
 export function createStreamLogger(
   stream: NodeJS.WritableStream = process.stderr,
   minimumLevel: LogLevel = 'info',
@@ -40,7 +37,7 @@ export function createStreamLogger(
     log(level, message, properties) {
       if (order[level] < order[minimumLevel]) return;
       const props = properties && Object.keys(properties).length > 0 ? ` ${JSON.stringify(properties)}` : '';
-      stream.write(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${props}\n`);
+      stream.write(scrubSecrets(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${props}\n`));
     },
   };
 }

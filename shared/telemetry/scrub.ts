@@ -1,14 +1,64 @@
+import { createHash } from 'node:crypto';
+
 /**
- * Removes secrets from text before it can reach a log, an error message or a stored report. HTTP client errors
- * often embed request headers; this is the last line of defence behind never putting them there.
+ * The one redaction module (design §9: no key, no email, no id in output). Logs, error descriptions, run records and
+ * reports, the CLI and the Braze sandbox's request log all use it; no other module carries a redaction pattern.
  */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let result = text.replace(/(authorization["']?\s*[:=]\s*["']?)(bearer\s+)?[^"',\s}]+/gi, '$1[redacted]');
-  result = result.replace(/\bbearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer [redacted]');
+
+const REDACTED = '[redacted]';
+
+/**
+ * Short, stable pseudonym of an identifier (external id, email, customer id) for logs and reports, so an
+ * operator can correlate lines about the same user without the log holding the identifier itself.
+ */
+export function hashId(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 12);
+}
+
+/** Secret-bearing patterns, each keeping its name and dropping its value. */
+const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
+  // Authorization / api key headers, as `name: value`, `name=value` or JSON (`"name":"value"`).
+  [/(\b(?:authorization|x-api-key|api[_-]key)["']?\s*[:=]\s*["']?)(bearer\s+)?[^"',;&\s}]+/gi, `$1${REDACTED}`],
+  [/\bbearer\s+[A-Za-z0-9._~+/=-]+/gi, `Bearer ${REDACTED}`],
+  // A SAS token's signature (in a URL or a connection string's SharedAccessSignature).
+  [/([?&;]sig=)[^&;\s"']+/gi, `$1${REDACTED}`],
+  // A storage connection string's account key.
+  [/(AccountKey=)[^;\s"']+/gi, `$1${REDACTED}`],
+];
+
+/**
+ * Removes secrets from text before it can reach a log, an error message or a stored report: Authorization, api key
+ * headers, SAS signatures, account keys, and each of `secrets` (e.g. the Braze API key) wherever it appears. HTTP and
+ * storage client errors often embed request headers or URLs; this is the last line of defence behind never putting
+ * them there.
+ */
+export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
+  let result = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) result = result.replace(pattern, replacement);
   for (const secret of secrets) {
-    if (secret.length >= 4) result = result.split(secret).join('[redacted]');
+    if (secret.length >= 4) result = result.split(secret).join(REDACTED);
   }
   return result;
+}
+
+/** Request headers for a log: the values of Authorization and api key headers (and cookies) are redacted. */
+export function redactHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name in raw) {
+    const value = raw[name];
+    if (value === undefined) continue;
+    headers[name] = SECRET_HEADERS.test(name) ? REDACTED : Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+const SECRET_HEADERS = /^(authorization|proxy-authorization|x-api-key|api[_-]key|cookie|set-cookie)$/i;
+
+const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g;
+
+/** Replaces anything shaped like an email address. */
+export function redactEmails(text: string): string {
+  return text.replace(EMAIL, '[email]');
 }
 
 /**
@@ -21,8 +71,7 @@ export function redactValues(text: string, knownValues: readonly string[]): stri
   for (const value of [...knownValues].sort((a, b) => b.length - a.length)) {
     if (value.length >= 3) result = replaceIgnoringCase(result, value, '[value]');
   }
-  return result
-    .replace(/[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+/g, '[email]')
+  return redactEmails(result)
     .replace(/(["'`])((?:(?!\1).)*)\1/g, (quoted, mark: string, inner: string) =>
       /^[a-z_][a-z0-9_.]*$/.test(inner) || inner === '[value]' ? quoted : `${mark}[value]${mark}`,
     )

@@ -44,10 +44,12 @@ describe('ci-braze-export check with a typo in a nested key of the export config
   });
 
   /** `check --config <file>`, as an operator checks an edited config: exit code and output. */
-  async function check(exportConfig: unknown): Promise<{ code: number; stdout: string }> {
+  async function check(exportConfig: unknown, settings: Record<string, string> = {}) {
     const file = path.join(folder, `config-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(exportConfig, null, 2));
-    return run(process.execPath, [CLI, 'check', '--config', file], { env: { ...process.env, ...env } }).then(
+    return run(process.execPath, [CLI, 'check', '--config', file], {
+      env: { ...process.env, ...env, ...settings },
+    }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (failure: { code: number; stdout: string }) => ({ code: failure.code, stdout: failure.stdout }),
     );
@@ -72,5 +74,13 @@ describe('ci-braze-export check with a typo in a nested key of the export config
     );
     expect(stdout).toContain('ERROR membership.onleave: unknown key; did you mean membership.onLeave?');
     expect(stdout).toContain('not ready: 2 errors');
+  });
+
+  it('warns about an app setting one letter off, naming the setting it looks like, and stays ready', async () => {
+    const { code, stdout } = await check(config, { BRAZE_CONCURENCY: '64', braze_batch_size: '50' });
+    expect(stdout).toContain('warn  BRAZE_CONCURENCY is not a setting of this app; did you mean BRAZE_CONCURRENCY?');
+    expect(stdout).toContain('warn  braze_batch_size is not a setting of this app; did you mean BRAZE_BATCH_SIZE?');
+    expect(stdout).toContain('ready: no errors');
+    expect(code).toBe(0);
   });
 });

@@ -2,29 +2,22 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../shared/config/errors';
 import { EXPORT_CONFIG_SHAPE } from '../../shared/config/exportConfig';
-import { knownPaths, type FieldSpec } from '../../shared/config/shape';
+import { knownPaths } from '../../shared/config/shape';
 import { loadSettings, SETTINGS } from '../../shared/config/settings';
+import type { SettingSpec } from '../../shared/config/settingsSchema';
+import { GENERATED_DOCS, GENERATED_TABLES, renderGeneratedTables } from '../../tools/docs/configurationDoc';
 
-const docs = readFileSync(path.join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
+const ROOT = path.join(__dirname, '..', '..');
+const docs = readFileSync(path.join(ROOT, 'docs', 'configuration.md'), 'utf8');
+const renderConfigurationDoc = (markdown: string) => renderGeneratedTables('docs/configuration.md', markdown);
 
-/** The cells of every table row between two headings of docs/configuration.md. */
-function rowsBetween(from: string, to: string | null): string[][] {
-  const start = docs.indexOf(`\n${from}\n`);
-  const end = to === null ? docs.length : docs.indexOf(`\n${to}\n`, start);
-  expect([start, end].every((index) => index >= 0)).toBe(true);
-  return docs
-    .slice(start, end)
+/** The first cell of every body row of a generated table, unquoted. */
+function firstCells(table: string): string[] {
+  return table
     .split('\n')
     .filter((line) => line.startsWith('| `'))
-    .map((line) =>
-      line
-        .split('|')
-        .slice(1, -1)
-        .map((cell) => cell.trim()),
-    );
+    .map((line) => /^\| `([^`]+)`/.exec(line)![1]);
 }
-
-const quoted = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]);
 
 const base = {
   CI_EXPORT_STORAGE: 'UseDevelopmentStorage=true',
@@ -45,68 +38,65 @@ function problemsWith(name: string, value: string): readonly string[] {
   }
 }
 
-describe('docs/configuration.md against the code', () => {
-  const settingRows = rowsBetween('## App settings', '## Export config');
-  const tuningRows = rowsBetween('### Tuning', '## Export config');
+describe('the configuration docs against the code', () => {
+  it.each(Object.keys(GENERATED_DOCS))(
+    '%s is what `npm run docs:config` writes from SETTINGS and EXPORT_CONFIG_SHAPE (run it when this fails)',
+    (file) => {
+      const text = readFileSync(path.join(ROOT, file), 'utf8');
+      expect(renderGeneratedTables(file, text)).toBe(text);
+    },
+  );
 
-  it('its settings tables name exactly the settings in SETTINGS, each once', () => {
-    const documented = settingRows.flatMap(([names]) => quoted(names));
+  it('would be rewritten if a table row differed from the description', () => {
+    const drifted = docs.replace('| `BRAZE_BATCH_SIZE` | 75 | 1–75 |', '| `BRAZE_BATCH_SIZE` | 50 | 1–75 |');
+    expect(drifted).not.toBe(docs);
+    expect(renderConfigurationDoc(drifted)).toBe(docs);
+    expect(() => renderConfigurationDoc(docs.replace('<!-- END tuning -->', ''))).toThrow(
+      'docs/configuration.md: the markers of the tuning table are missing',
+    );
+  });
+
+  it('its tables name every setting of SETTINGS once, and every key of the export config', () => {
+    const documented = [...firstCells(GENERATED_TABLES.settings()), ...firstCells(GENERATED_TABLES.tuning())];
     expect([...documented].sort()).toEqual(Object.keys(SETTINGS).sort());
     expect(new Set(documented).size).toBe(documented.length);
-  });
-
-  it("each tuning setting's documented default and range are the ones loadSettings applies", () => {
-    expect(tuningRows.length).toBeGreaterThan(0);
-    for (const [nameCell, defaultCell, rangeCell] of tuningRows) {
-      const [name] = quoted(nameCell);
-      const range = /^(\d+)–(\d+)/.exec(rangeCell);
-      expect({ name, range: range?.[0] }).toEqual({ name, range: expect.any(String) });
-      const [min, max] = [Number(range![1]), Number(range![2])];
-      const named = (problems: readonly string[]) => problems.some((problem) => problem.startsWith(`${name} `));
-      expect({ name, min: named(problemsWith(name, `${min}`)), max: named(problemsWith(name, `${max}`)) }).toEqual({
-        name,
-        min: false,
-        max: false,
-      });
-      expect({
-        name,
-        below: named(problemsWith(name, `${min - 1}`)),
-        above: named(problemsWith(name, `${max + 1}`)),
-      }).toEqual({ name, below: true, above: true });
-      if (defaultCell === 'unset') continue;
-      // Setting the documented default changes nothing; another value in range changes something.
-      const unset = loadSettings(base);
-      expect({ name, settings: loadSettings({ ...base, [name]: defaultCell }) }).toEqual({ name, settings: unset });
-      const other = Number(defaultCell) === max ? min : max;
-      expect(loadSettings({ ...base, [name]: `${other}` })).not.toEqual(unset);
-    }
-  });
-
-  it('its export config table names exactly the keys the validator knows, with their defaults', () => {
-    const rows = rowsBetween('## Export config', null);
-    expect(rows.map(([key]) => quoted(key)[0]).sort()).toEqual(knownPaths(EXPORT_CONFIG_SHAPE).sort());
-    for (const [key, defaultCell] of rows) {
-      expect({ key: quoted(key)[0], default: defaultCell }).toEqual({
-        key: quoted(key)[0],
-        default: documentedDefault(specAt(quoted(key)[0])),
-      });
-    }
+    expect(firstCells(GENERATED_TABLES['export-config']())).toEqual(knownPaths(EXPORT_CONFIG_SHAPE));
   });
 });
 
-function specAt(documentedPath: string): FieldSpec {
-  let spec: FieldSpec = EXPORT_CONFIG_SHAPE;
-  for (const step of documentedPath.split('.')) {
-    if (spec.kind !== 'object') throw new Error(`${documentedPath}: not an object at ${step}`);
-    spec = spec.fields[step.replace('[]', '')];
-    if (step.endsWith('[]') && spec.kind === 'list') spec = spec.items;
-  }
-  return spec;
-}
+describe('loadSettings against SETTINGS', () => {
+  const integers = Object.entries(SETTINGS as Record<string, SettingSpec>).flatMap(([name, spec]) =>
+    spec.kind === 'integer' ? [{ name, spec }] : [],
+  );
 
-function documentedDefault(spec: FieldSpec): string {
-  if (spec.kind === 'list' || (spec.kind === 'string' && spec.required)) return 'required';
-  if (spec.kind === 'map') return '`{}`';
-  if (spec.kind === 'object' || spec.default === undefined || spec.default === null) return 'none';
-  return `\`${spec.default}\``;
-}
+  it('accepts the range of each whole-number setting and refuses one past either end, naming the setting', () => {
+    expect(integers.length).toBeGreaterThanOrEqual(9);
+    for (const { name, spec } of integers) {
+      const named = (value: number) => problemsWith(name, `${value}`).some((problem) => problem.startsWith(`${name} `));
+      expect({ name, min: named(spec.min), max: named(spec.max) }).toEqual({ name, min: false, max: false });
+      expect({ name, below: named(spec.min - 1), above: named(spec.max + 1) }).toEqual({
+        name,
+        below: true,
+        above: true,
+      });
+    }
+  });
+
+  it('applies the described default when a setting is unset, and a value in range changes the settings', () => {
+    const unset = loadSettings(base);
+    for (const { name, spec } of integers) {
+      if (spec.default !== undefined) {
+        expect({ name, settings: loadSettings({ ...base, [name]: `${spec.default}` }) }).toEqual({
+          name,
+          settings: unset,
+        });
+      }
+      const other = spec.default === spec.max ? spec.min : spec.max;
+      expect({ name, changed: loadSettings({ ...base, [name]: `${other}` }) }).not.toEqual({ name, changed: unset });
+    }
+    expect(unset.stateContainer).toBe(SETTINGS.STATE_CONTAINER.default);
+    expect(unset.runQueueName).toBe(SETTINGS.RUN_QUEUE_NAME.default);
+    expect(unset.brazeConcurrency).toEqual({ mode: 'adaptive', ceiling: SETTINGS.BRAZE_CONCURRENCY.default });
+    expect(unset.runTimeBudgetInMs).toBe(SETTINGS.RUN_TIME_BUDGET_SECONDS.default * 1000);
+  });
+});

@@ -1,4 +1,4 @@
-import { loadSettings } from '../../shared/config/settings';
+import { loadSettings, misspeltSettings } from '../../shared/config/settings';
 import { ConfigError } from '../../shared/config/errors';
 
 const base = {
@@ -109,5 +109,32 @@ describe('loadSettings', () => {
 
   it('accepts the resolved value of a Key Vault reference', () => {
     expect(loadSettings({ ...base, BRAZE_API_KEY: 'resolved-key-value' }).brazeApiKey).toBe('resolved-key-value');
+  });
+});
+
+describe('misspeltSettings', () => {
+  it('names the setting a name is one or two edits, or only the case, away from', () => {
+    expect(
+      misspeltSettings(['BRAZE_CONCURENCY', 'braze_api_key', 'RUN_TIME_BUDGET_SECOND', 'STATE_STORAGE__clientID']),
+    ).toEqual([
+      'BRAZE_CONCURENCY is not a setting of this app; did you mean BRAZE_CONCURRENCY?',
+      'braze_api_key is not a setting of this app; did you mean BRAZE_API_KEY?',
+      'RUN_TIME_BUDGET_SECOND is not a setting of this app; did you mean RUN_TIME_BUDGET_SECONDS?',
+      'STATE_STORAGE__clientID is not a setting of this app; did you mean STATE_STORAGE__clientId?',
+    ]);
+  });
+
+  it("is silent about the app's own settings and names far from them, as Azure and the shell add", () => {
+    expect(
+      misspeltSettings([
+        'BRAZE_CONCURRENCY',
+        'AzureWebJobsStorage',
+        'FUNCTIONS_WORKER_RUNTIME',
+        'WEBSITE_RUN_FROM_PACKAGE',
+        'APPLICATIONINSIGHTS_CONNECTION_STRING',
+        'PATH',
+        'HOME',
+      ]),
+    ).toEqual([]);
   });
 });

@@ -238,7 +238,7 @@ describe('function handlers', () => {
 
     it('rethrows a retryable failure so the host retries the message', async () => {
       const app = await freshApp(async () => {
-        throw Object.assign(new Error('storage timed out'), { retryable: true });
+        throw Object.assign(new Error('storage timed out'), { code: 'ETIMEDOUT' });
       });
       const run = await createRun(app.stateContainer, { request: httpRequest });
       await expect(runWorker({ runId: run.runId }, testContext('runWorker').context, app)).rejects.toThrow(

@@ -1,9 +1,11 @@
+import { BrazeFatalError } from '../../shared/braze/types';
 import { runBlobName } from '../../shared/run/artifacts';
 import { getActiveRunId, inspectRunLease, withRunLease } from '../../shared/run/lock';
 import { exitCodeOf, EXIT_CODES, ResumeLaterError } from '../../shared/run/outcome';
 import { getRun } from '../../shared/run/records';
 import { processRunMessage, startRun } from '../../shared/run/service';
-import { isTransientStorageError, withStorageRetry } from '../../shared/run/storageErrors';
+import { isTransientStorageError } from '../../shared/errors';
+import { withStorageRetry } from '../../shared/run/storageErrors';
 import type { RunExecutor, RunProgress, RunSummary } from '../../shared/run/types';
 import { silentLogger } from '../../shared/telemetry/logger';
 import { Azurite, startAzurite } from '../../tools/local/azurite';
@@ -137,10 +139,7 @@ describe('interrupted, failed and taken-over runs', () => {
 
   it('a retryable failure is interrupted (not redelivered) when asked, or when the run must resume later', async () => {
     for (const [error, options] of [
-      [
-        () => Object.assign(new Error('Braze 503 after retries'), { retryable: true }),
-        { interruptOnRetryableFailure: true },
-      ],
+      [() => new BrazeFatalError('Braze 503 after retries', 503, true), { interruptOnRetryableFailure: true }],
       [() => new ResumeLaterError('Braze down (max retry time 5 s spent)'), {}],
     ] as const) {
       const { deps, runId } = await started();

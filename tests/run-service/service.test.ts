@@ -1,3 +1,4 @@
+import { BrazeFatalError } from '../../shared/braze/types';
 import { claimActiveRun, getActiveRunId, RUN_LOCK_BLOB, RunLeaseLostError, withRunLease } from '../../shared/run/lock';
 import { deploymentIdOf, encodeRunMessage } from '../../shared/run/queue';
 import { createRun, getRun, listRuns, updateRun } from '../../shared/run/records';
@@ -185,7 +186,7 @@ describe('run service', () => {
     const started = await startRun(deps, httpRequest);
     if (started.kind !== 'started') throw new Error('run not started');
     const throttled: RunExecutor = async () => {
-      throw Object.assign(new Error('Braze kept answering 503'), { retryable: true });
+      throw new BrazeFatalError('Braze kept answering 503', 503, true);
     };
 
     await expect(processRunMessage(deps, { runId: started.record.runId }, throttled, budget)).rejects.toThrow(
@@ -242,7 +243,7 @@ describe('run service', () => {
         now += advanceInMs;
         onProgress?.(progressAt(2));
         // A retryable failure leaves the progress as written (a completed run's record shows its final counts).
-        throw Object.assign(new Error('stop here'), { retryable: true });
+        throw new BrazeFatalError('stop here', 503, true);
       };
       await expect(
         processRunMessage(deps, { runId: run.runId }, reports, { ...budget, progressIntervalInMs: 5000 }),

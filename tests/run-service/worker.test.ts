@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { BrazeFatalError } from '../../shared/braze/types';
 import { SETTINGS } from '../../shared/config/settings';
 import { getRun } from '../../shared/run/records';
 import { startRun } from '../../shared/run/service';
@@ -44,7 +45,7 @@ describe('local queue worker', () => {
     let attempts = 0;
     const alwaysUnavailable: RunExecutor = async () => {
       attempts++;
-      throw Object.assign(new Error('Braze answered 503 on every attempt'), { retryable: true });
+      throw new BrazeFatalError('Braze answered 503 on every attempt', 503, true);
     };
 
     const stats = await runQueueWorker({

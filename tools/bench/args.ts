@@ -1,5 +1,6 @@
 import { parseConcurrencySetting } from '../../shared/braze/concurrency';
 import { MAX_CONCURRENCY } from '../../shared/config/settings';
+import { AppError } from '../../shared/errors';
 import { parseLatency } from '../braze-sandbox/cliOptions';
 /** Flags of `npm run bench`: `--profiles N --segments S --changed P --latency-ms L --json` are a contract. */
 
@@ -39,8 +40,10 @@ export const BENCH_USAGE = `Usage: npm run bench -- [--profiles N] [--segments S
 Defaults: --profiles 100000 --segments 3 --changed 5 --latency-ms 0 --rate-limit off --concurrency (the app's)
   --requests-per-second 20000 --batch-size 75 --seed 20261128 --snapshot-users 1000000 --peer-threads 150`;
 
-export class BenchArgsError extends Error {
+export class BenchArgsError extends AppError {
   override readonly name = 'BenchArgsError';
+  readonly code = 'BENCH_ARGS_INVALID';
+  readonly retryable = false;
 }
 
 interface NumberFlag {

@@ -5,6 +5,7 @@
  */
 import { createServer, IncomingMessage, Server, ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { redactHeaders } from '../../shared/telemetry/scrub';
 import { createRandom, describeFault, FaultInjector, quotingInput } from './faults';
 import { RateLimiter } from './rateLimiter';
 import { RequestLog } from './requestLog';
@@ -101,16 +102,6 @@ interface Exchange {
 type Route = (exchange: Exchange, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
-
-function redactHeaders(raw: IncomingMessage['headers']): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const name in raw) {
-    const value = raw[name];
-    if (value === undefined) continue;
-    headers[name] = name === 'authorization' ? '[redacted]' : Array.isArray(value) ? value.join(', ') : value;
-  }
-  return headers;
-}
 
 /** A key's cluster may be given as a host (`rest.fra-01.braze.eu`) or an instance name (`fra-01`). */
 function clusterMatches(cluster: string | undefined, instanceHost: string): boolean {

@@ -99,7 +99,7 @@ export interface RequestLogEntry {
   startedAt: string;
   finishedAt: string;
   latencyMs: number;
-  /** Request headers, lower-case names; the Authorization value is redacted. */
+  /** Request headers, lower-case names; Authorization, api key and cookie values redacted (`redactHeaders`). */
   headers: Record<string, string>;
   /** Parsed JSON body when `logBodies` is on. */
   body?: unknown;

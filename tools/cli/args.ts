@@ -1,5 +1,7 @@
 /** Command-line parsing for `ci-braze-export`: small, strict, and precise about what is wrong. */
 
+import { AppError } from '../../shared/errors';
+
 export type Command =
   | {
       name: 'run';
@@ -21,8 +23,10 @@ export type Command =
   | { name: 'local'; profiles: number; seed: number }
   | { name: 'help' };
 
-export class UsageError extends Error {
+export class UsageError extends AppError {
   override readonly name = 'UsageError';
+  readonly code = 'USAGE';
+  readonly retryable = false;
 }
 
 export const USAGE = `Usage: ci-braze-export <command> [options]

@@ -8,7 +8,7 @@ import { resolveBrazeEndpoint } from '../../shared/braze/endpoint';
 import { ConfigError } from '../../shared/config/errors';
 import { loadExportConfig, type ExportConfig } from '../../shared/config/exportConfig';
 import { editDistance } from '../../shared/config/shape';
-import { loadSettings, type Environment, type Settings } from '../../shared/config/settings';
+import { loadSettings, misspeltSettings, type Environment, type Settings } from '../../shared/config/settings';
 import { missingColumns } from '../../shared/mapping/profileMapper';
 import { isForeignMessage, parseRunMessage } from '../../shared/run/queue';
 import { createContainerClient, createQueueClient, storageStatus } from '../../shared/run/storage';
@@ -55,6 +55,7 @@ const STAND_INS: Record<string, string> = {
 export async function checkConfiguration(env: Environment, options: CheckOptions = {}): Promise<CheckResult> {
   const findings: Finding[] = [];
   const { settings, unusable } = loadSettingsCollecting(env, findings);
+  for (const warning of misspeltSettings(Object.keys(env))) findings.push(finding('warning', 'settings', warning));
   const config = loadConfigCollecting(settings, unusable, options.exportConfigSource, findings);
   findings.push(...checkSchedule(env, (options.clock ?? Date.now)()));
   const [exportFindings, storageFindings, brazeFindings, queueFindings, stateFindings] = await Promise.all([
@@ -368,7 +369,7 @@ async function checkStateStorage(settings: Settings): Promise<Finding[]> {
   } catch (error) {
     const message = isStorageError(error)
       ? describeStorageFailure(error, state, step).message
-      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error), [])} (check STATE_STORAGE)`;
+      : `${step}: ${scrubSecrets(error instanceof Error ? error.message : String(error))} (check STATE_STORAGE)`;
     findings.push(finding('error', area, message));
   }
   return findings;
@@ -389,7 +390,7 @@ function describeStorageError(error: unknown, settings: Settings): string {
   const message = error instanceof Error ? error.message : String(error);
   return (
     `cannot read the CI export storage account${typeof code === 'string' ? ` (${code})` : ''}: ` +
-    message.replace(/([?&]sig=)[^&\s"]+/gi, '$1[redacted]').slice(0, 300)
+    scrubSecrets(message).slice(0, 300)
   );
 }
 

@@ -8,6 +8,7 @@ import { EXIT_CODES, exitCodeOf } from '../../shared/run/outcome';
 import { getRun, listRuns } from '../../shared/run/records';
 import { StorageFailure } from '../../shared/run/storageMessages';
 import { createStreamLogger } from '../../shared/telemetry/logger';
+import { scrubSecrets } from '../../shared/telemetry/scrub';
 import { parseArgs, USAGE, UsageError, type Command } from './args';
 import { checkConfiguration, formatFindings } from './check';
 import { runLocal } from './local';
@@ -119,7 +120,7 @@ main(process.argv.slice(2)).then(
       error instanceof StorageFailure
     )
       console.error(error.message);
-    else console.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    else console.error(`failed: ${scrubSecrets(error instanceof Error ? error.message : String(error))}`);
     const invalidUsage = error instanceof UsageError || error instanceof ConfigError;
     process.exit(
       invalidUsage ? EXIT_CODES.invalidUsage : error instanceof RunConflictError ? EXIT_CODES.busy : EXIT_CODES.failed,

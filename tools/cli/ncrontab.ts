@@ -6,6 +6,8 @@
  * Consumption, so it is refused.
  */
 
+import { AppError } from '../../shared/errors';
+
 export interface Schedule {
   seconds: number[];
   minutes: number[];
@@ -15,8 +17,10 @@ export interface Schedule {
   weekdays: Set<number>;
 }
 
-export class ScheduleError extends Error {
+export class ScheduleError extends AppError {
   override readonly name = 'ScheduleError';
+  readonly code = 'SCHEDULE_INVALID';
+  readonly retryable = false;
 }
 
 const FIELDS = [

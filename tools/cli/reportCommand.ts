@@ -3,12 +3,15 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppError } from '../../shared/errors';
 import { runBlobName } from '../../shared/run/artifacts';
 import { getRun } from '../../shared/run/records';
 import { storageStatus } from '../../shared/run/storage';
 
-export class ReportNotFoundError extends Error {
+export class ReportNotFoundError extends AppError {
   override readonly name = 'ReportNotFoundError';
+  readonly code = 'REPORT_NOT_FOUND';
+  readonly retryable = false;
 }
 
 /** The stored `runs/<runId>/report.html`, or a message saying why there is none. */

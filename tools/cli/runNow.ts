@@ -1,3 +1,4 @@
+import { AppError } from '../../shared/errors';
 import type { App } from '../../shared/run/app';
 import {
   breakRunLease,
@@ -13,8 +14,10 @@ import type { Logger } from '../../shared/telemetry/logger';
 import { runQueueWorker } from '../worker/worker';
 import type { ProgressReporter } from './progress';
 
-export class RunConflictError extends Error {
+export class RunConflictError extends AppError {
   override readonly name = 'RunConflictError';
+  readonly code = 'RUN_CONFLICT';
+  readonly retryable = false;
   constructor(readonly activeRunId: string) {
     super(
       `another run is active and its worker is alive: ${activeRunId}; wait for it, or see ` +
