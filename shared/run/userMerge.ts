@@ -38,16 +38,19 @@ export class UserMerge {
   }
 
   /** The object to send now for a row of `table`, or null when it is held for the user's later rows. */
-  take(planned: PlannedObject, table: number): MergedObject | null {
+  take(planned: PlannedObject, table: number): PlannedObject | MergedObject | null {
     const at = this.held.get(planned.slot);
+    const holding = this.lastTableOf(planned.slot) > table;
+    // Most rows are a user's only or last one with nothing held: sent as planned, not copied.
+    if (at === undefined && !holding) return planned;
     const merged = at === undefined ? asMerged(planned) : merge(this.texts.read(at), planned);
-    if (this.lastTableOf(planned.slot) > table) {
+    if (holding) {
       // A key already held keeps its place in the Map: `drain` follows the order users were first held.
       this.held.set(planned.slot, this.texts.write(merged));
       if (this.held.size > this.peakHeldUsers) this.peakHeldUsers = this.held.size;
       return null;
     }
-    if (at !== undefined) this.held.delete(planned.slot);
+    this.held.delete(planned.slot);
     return merged;
   }
 
