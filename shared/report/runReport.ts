@@ -273,6 +273,7 @@ function rowsSection(s: RunSummary): string {
     ['Unchanged (nothing to send)', s.unchanged],
     [s.dryRun ? 'Objects that would be sent' : 'Objects sent and accepted', s.objectsSent],
     ['Repeated rows of a user already read', s.duplicateRows],
+    ["Rows sent within the same user's object of a later row", s.rowsMerged ?? 0],
     ['Skipped', s.skipped],
     ['Rejected (source, mapping or Braze)', s.rejected],
     ['… of which unreadable source rows', s.sourceRowsRejected],

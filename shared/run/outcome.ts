@@ -43,6 +43,7 @@ export function emptyCounters(): RunCounters {
   return {
     profilesRead: 0,
     duplicateRows: 0,
+    rowsMerged: 0,
     usersSent: 0,
     objectsSent: 0,
     attributesSent: 0,

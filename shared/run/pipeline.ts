@@ -87,6 +87,7 @@ class RunStep {
     const segmentMembers = new Array<number>(layout.segmentIds.length).fill(0);
     ctx.progress.enterPhase('reading');
     if (!(await reader.readSegments(descriptor, selected, segmentMembers))) return this.pause();
+    if (!(await reader.sendHeld())) return this.pause();
     await reader.finishReading();
 
     ctx.progress.enterPhase('removals');

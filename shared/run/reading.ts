@@ -3,8 +3,11 @@ import { readPartitionBatches } from '../source/readPartition';
 import type { ExportDescriptor, SourceRecord } from '../source/types';
 import type { DeltaPlanner, PlannedRow } from '../state/diff';
 import { NO_RAW_FINGERPRINT } from '../state/snapshot';
+import { indexLastTables } from './lastTables';
+import { sendRemovals } from './removals';
 import type { Sender } from './sending';
 import type { SegmentReading, StepContext } from './stepContext';
+import { UserMerge } from './userMerge';
 
 /** What the shrink guard learns from reading: rows that could not be read, partitions found partly written. */
 export interface ReadProblems {
@@ -18,6 +21,9 @@ export interface ReadProblems {
 export class SegmentReader implements ReadProblems {
   readonly unreadableRows: Array<{ count: number; blob: string; line: number }> = [];
   readonly incompletePartitions: Array<{ blobName: string; reason: string }> = [];
+  /** A full sync's one object per user, while its rows are read (null otherwise); `readOrder`: segment -> table. */
+  private merge: UserMerge | null = null;
+  private readonly readOrder = new Map<number, number>();
 
   constructor(
     private readonly ctx: StepContext,
@@ -35,6 +41,8 @@ export class SegmentReader implements ReadProblems {
     const { exportConfig, exportContainer } = deps;
     const { readProgress } = progress;
     const facts = emptyRawRowFacts();
+    if (!progress.comparedWithPreviousState && selected.size > 1)
+      this.merge = await this.mergeUsers(descriptor, selected);
     for (const segment of selected) {
       readProgress.partitions += descriptor.entities.get(exportConfig.segments[segment].table)!.partitions.length;
     }
@@ -89,6 +97,46 @@ export class SegmentReader implements ReadProblems {
         readProgress.current = 0;
       }
     }
+    return true;
+  }
+
+  /**
+   * A full sync of several tables sends one object per user (issue 19): a pre-pass over the later tables' ids tells
+   * each user's last table, where their merged object goes (see `UserMerge`).
+   */
+  private async mergeUsers(descriptor: ExportDescriptor, selected: ReadonlySet<number>): Promise<UserMerge> {
+    const { deps, clock, logger } = this.ctx;
+    const tables = [...selected].map((segment, table) => {
+      this.readOrder.set(segment, table);
+      const entity = descriptor.entities.get(deps.exportConfig.segments[segment].table)!;
+      const mapper = createProfileMapper(deps.exportConfig, entity);
+      return { entity, mapper, maxCellSizeInBytes: deps.settings.sourceMaxCellBytes };
+    });
+    const startedAtMs = clock();
+    const lastTables = await indexLastTables(deps.exportContainer, tables);
+    logger.log('info', 'one object per user: later tables indexed', {
+      users: lastTables.size,
+      indexBytes: lastTables.byteLength,
+      ms: clock() - startedAtMs,
+    });
+    return new UserMerge((slot) => lastTables.lastTable(this.planner.next.keyHashOf(slot)));
+  }
+
+  /**
+   * Sends what the merge still holds once every row is read (a user whose last row mapped to nothing), numbered
+   * after the rows in a replayable order. False when the budget ran out.
+   */
+  async sendHeld(): Promise<boolean> {
+    const { merge } = this;
+    if (!merge) return true;
+    this.ctx.logger.log('info', 'one object per user: rows read', {
+      peakHeldUsers: merge.peakHeldUsers,
+      heldAtEnd: merge.heldUsers,
+      heldTextBytes: merge.heldBytes,
+      rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    });
+    if (!(await sendRemovals(this.ctx, this.sender, merge.drain()))) return false;
+    this.merge = null;
     return true;
   }
 
@@ -172,7 +220,9 @@ export class SegmentReader implements ReadProblems {
       this.ctx.progress.counters.unchanged++;
       return;
     }
-    return this.sender.send(seq, rowPlan.planned, blob, line);
+    if (!this.merge) return this.sender.send(seq, rowPlan.planned, blob, line);
+    const merged = this.merge.take(rowPlan.planned, this.readOrder.get(reading.segment)!);
+    return merged ? this.sender.send(seq, merged, blob, line) : undefined;
   }
 }
 

@@ -82,7 +82,7 @@ export function segmentsToHold(
   return held;
 }
 
-/** Sends the removals, numbered after the rows. False when the budget ran out. */
+/** Sends the removals (or any objects planned after the rows), numbered in order. False when the budget ran out. */
 export async function sendRemovals(
   ctx: StepContext,
   sender: Sender,

@@ -1,7 +1,7 @@
 import { BrazeDelivery, resolveBrazeEndpoint } from '../braze';
 import { IdentityDelivery } from '../braze/identity';
 import type { DeliveryStats, RowResult } from '../braze/types';
-import type { DeltaPlanner, PlannedChange, PlannedObject } from '../state/diff';
+import type { DeltaPlanner, PlannedObject } from '../state/diff';
 import { hashId } from '../telemetry/logger';
 import type { Checkpoint } from './artifacts';
 import { saveCheckpoint } from './artifacts';
@@ -10,6 +10,7 @@ import { IdentityStage } from './identityStage';
 import { ChangePlan } from './plan';
 import type { DeliveryGauges } from './stepProgress';
 import type { PendingObject, SegmentReading, StepContext } from './stepContext';
+import type { MergedObject } from './userMerge';
 
 /**
  * The send path of a run step: each planned object goes to Braze (after its identity changes), or is replayed from
@@ -82,10 +83,15 @@ export class Sender implements DeliveryGauges {
    * Sends one planned object, or (below the checkpoint) replays the verdict Braze gave it before. Returns a promise
    * only when the caller must wait (delivery or checkpoint backpressure): an await per row costs a microtask each.
    */
-  send(seq: number, planned: PlannedObject, blob?: string, line?: number): Promise<void> | undefined {
+  send(seq: number, planned: PlannedObject | MergedObject, blob?: string, line?: number): Promise<void> | undefined {
+    const merged = 'rows' in planned ? planned : undefined;
+    const addedSegments = merged?.addedSegments;
+    // Counted for every object given, replayed ones too: a resumed step's counters are rebuilt from the replay.
+    if (merged) this.ctx.progress.counters.rowsMerged! += merged.rows - 1;
     const pending: PendingObject = {
       slot: planned.slot,
       segment: planned.segment,
+      addedSegments,
       attributesChanged: planned.attributesChanged,
       membershipsAdded: planned.membershipsAdded,
       removedSegments: planned.removedSegments,
@@ -106,9 +112,8 @@ export class Sender implements DeliveryGauges {
       return;
     }
     this.pending.set(seq, pending);
-    if (planned.membershipsAdded > 0) {
-      resume.noteSentMembership(planned.slot, planned.segment);
-    }
+    if (addedSegments) for (const segment of addedSegments) resume.noteSentMembership(planned.slot, segment);
+    else if (planned.membershipsAdded > 0) resume.noteSentMembership(planned.slot, planned.segment);
     // Identity calls first: the object goes once Braze made them (and is refused with them otherwise).
     const identityDone = this.identity.before(planned);
     if (identityDone) {
@@ -152,7 +157,7 @@ export class Sender implements DeliveryGauges {
     this.durable?.answered(results.length);
   }
 
-  private accept(planned: PlannedChange): void {
+  private accept(planned: PendingObject): void {
     const { progress } = this.ctx;
     const c = progress.counters;
     c.objectsSent++;
@@ -166,7 +171,8 @@ export class Sender implements DeliveryGauges {
       else if (change.kind === 'rename') c.renamed++;
       else c.merged++;
     }
-    if (planned.membershipsAdded) progress.segmentAdded[planned.segment]++;
+    if (planned.addedSegments) for (const segment of planned.addedSegments) progress.segmentAdded[segment]++;
+    else if (planned.membershipsAdded) progress.segmentAdded[planned.segment]++;
     for (const segment of planned.removedSegments) progress.segmentRemoved[segment]++;
     if (planned.slot >= this.usersSentFlags.length) {
       const grown = new Uint8Array(Math.max(planned.slot + 1, this.usersSentFlags.length * 2));

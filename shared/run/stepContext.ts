@@ -42,6 +42,8 @@ export interface SegmentReading {
  * its values (and the chunk text they are sliced from) would stay alive through the whole delivery window.
  */
 export interface PendingObject extends PlannedChange {
+  /** The memberships the object sets: several when it merges a user's rows (`UserMerge`). */
+  addedSegments?: readonly number[];
   blob?: string;
   line?: number;
 }

@@ -40,11 +40,16 @@ export interface RunRequest {
   maxRetryTimeSeconds?: number;
 }
 
-/** Counters of a run. They add up: every input row is sent, unchanged, skipped or rejected. */
+/** Counters of a run. They add up: every input row is sent (alone or merged), unchanged, skipped or rejected. */
 export interface RunCounters {
   profilesRead: number;
   /** Rows that repeated a user already read in the same segment (projected attributes). */
   duplicateRows: number;
+  /**
+   * Rows whose object went out merged into the same user's object of a later row (a full sync sends one object per
+   * user). Absent in summaries written before issue 19.
+   */
+  rowsMerged?: number;
   usersSent: number;
   objectsSent: number;
   attributesSent: number;

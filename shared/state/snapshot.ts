@@ -190,6 +190,12 @@ export class Snapshot {
     }
   }
 
+  /** `hashKey` of the user's key, without allocating it. */
+  keyHashOf(slot: number): number {
+    this.checkSlot(slot);
+    return this.keyHashes[slot];
+  }
+
   /** The user's key. Allocates a string: meant for removals and reports, not the per-row path. */
   keyOf(slot: number): string {
     this.checkSlot(slot);

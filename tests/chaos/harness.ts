@@ -92,7 +92,10 @@ export async function runPipeline(
 
 /** Rows in = rows out: every row read was sent, unchanged, skipped, rejected or a repeat of a user already read. */
 export function rowsAccountedFor(summary: RunSummary): number {
-  return summary.objectsSent + summary.unchanged + summary.skipped + summary.rejected + summary.duplicateRows;
+  const rowsMerged = summary.rowsMerged ?? 0;
+  return (
+    summary.objectsSent + rowsMerged + summary.unchanged + summary.skipped + summary.rejected + summary.duplicateRows
+  );
 }
 
 export async function freshContainer(connectionString: string, prefix: string): Promise<ContainerClient> {

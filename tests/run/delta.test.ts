@@ -75,11 +75,14 @@ describe('delta sync over three generated CI runs', () => {
       const charged = ledger.total - ledgerBefore.total;
       expect(charged).toBe(summary.attributesSent);
       expect(ledger.keysChanged - ledgerBefore.keysChanged).toBe(ledger.keysSent - ledgerBefore.keysSent);
-      // Every row is accounted for: sent, unchanged, skipped, rejected or a repeat (removal objects are not rows).
-      const rowsSent = summary.objectsSent - summary.removalObjectsSent;
+      // Every row is accounted for: sent (alone or merged into its user's object), unchanged, skipped, rejected or a
+      // repeat (removal objects are not rows).
+      const rowsSent = summary.objectsSent - summary.removalObjectsSent + summary.rowsMerged!;
       expect(rowsSent + summary.unchanged + summary.skipped + summary.rejected + summary.duplicateRows).toBe(
         summary.profilesRead,
       );
+      // A first sync sends one object per user; the deltas one per changed row.
+      if (run === 0) expect(summary.objectsSent).toBe(summary.usersSent);
       if (run > 0) {
         expect(summary.membershipsRemoved).toBeGreaterThan(0);
         expect(summary.attributesSent).toBeLessThan(summary.attributesFullResend / 5);
