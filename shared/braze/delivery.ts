@@ -57,7 +57,7 @@ class UnconfirmedBatchError extends AppError {
   readonly retryable = false;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return signal.aborted ? Promise.reject(signal.reason) : Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = () => {
@@ -139,6 +139,7 @@ export class BrazeDelivery {
   private readonly onFailure: ((error: Error) => void) | undefined;
   private readonly logger: Logger;
   private readonly clock: Clock;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly bucket: TokenBucket;
   private readonly send: HttpTransport;
   private readonly redactor: BrazeTextRedactor;
@@ -194,6 +195,7 @@ export class BrazeDelivery {
     this.onFailure = options.onFailure;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.sleep = options.sleep ?? timerSleep;
     // Each batch in flight listens for the stop (its request, its retry wait, p-retry): more than Node's default
     // of 10 listeners is expected here, not a leak.
     setMaxListeners(this.maxConcurrency * 4, this.stopping.signal);
@@ -390,7 +392,7 @@ export class BrazeDelivery {
     try {
       return await pRetry(
         async () => {
-          await sleep(delayBeforeAttemptInMs, signal);
+          await this.sleep(delayBeforeAttemptInMs, signal);
           await this.acquireSlot(signal);
           attempts++;
           if (attempts > 1) this.counters.retries++;
@@ -478,7 +480,7 @@ export class BrazeDelivery {
   /** Waits for the token bucket; a 429 pause that starts while waiting sends the request back in line. */
   private async acquireSlot(signal: AbortSignal): Promise<void> {
     do {
-      await sleep(this.bucket.reserve(), signal);
+      await this.sleep(this.bucket.reserve(), signal);
     } while (this.bucket.isPaused());
   }
 

@@ -76,6 +76,11 @@ export interface BrazeDeliveryOptions {
   requestBurst?: number;
   /** Wall clock (rate-limit reset headers are epochs). Default: Date.now. */
   clock?: import('./rateLimit').Clock;
+  /**
+   * Waits `ms` (retry delays, the request budget); rejects when `signal` aborts. Default: a timer. Tests pass one
+   * that advances a fake `clock`, so pacing is checked without the machine's speed in it.
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Sends one HTTP request. Default: the Braze client (`./client`, axios) with `concurrency` keep-alive sockets. */
   transport?: import('./http').HttpTransport;
 }
