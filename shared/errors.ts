@@ -10,6 +10,12 @@ export abstract class AppError extends Error {
   abstract readonly code: string;
   /** True when the same step may succeed later: the run is retried or resumed from its checkpoint. */
   abstract readonly retryable: boolean;
+
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    // The class's own name (`SourceError: …` in logs), without each class restating it.
+    this.name = new.target.name;
+  }
 }
 
 /** Whether a failure may pass when tried again: our errors say so; storage SDK errors are classified by status. */

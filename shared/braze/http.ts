@@ -33,7 +33,6 @@ const NOT_RETRYABLE = new Set(['ABORTED']);
  * code only, so neither request headers (the API key) nor the request options ever reach logs or reports.
  */
 export class TransportError extends AppError {
-  override readonly name = 'TransportError';
   readonly retryable: boolean;
   constructor(readonly code: string) {
     super(code === 'TIMEOUT' ? 'no response before the request timeout' : `connection failed (${code})`);

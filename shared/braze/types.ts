@@ -90,7 +90,6 @@ export interface BrazeDeliveryOptions {
  * longer than the retry budget.
  */
 export class BrazeFatalError extends AppError {
-  override readonly name = 'BrazeFatalError';
   readonly code = 'BRAZE_FATAL';
   constructor(
     message: string,

@@ -2,7 +2,6 @@ import { AppError } from '../errors';
 
 /** A configuration problem: never retried, reported with every problem found, values of secrets never included. */
 export class ConfigError extends AppError {
-  override readonly name = 'ConfigError';
   readonly code = 'CONFIG_INVALID';
   readonly retryable = false;
 

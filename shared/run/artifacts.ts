@@ -52,7 +52,7 @@ export async function loadCheckpoint(container: ContainerClient, runId: string):
 
 export async function saveCheckpoint(container: ContainerClient, checkpoint: Checkpoint): Promise<void> {
   // Written once per window of Braze's answers and read only by a resuming step: compact.
-  await writeJson(container, runBlobName(checkpoint.runId, 'checkpoint.json'), checkpoint, {}, 'compact');
+  await writeJson(container, runBlobName(checkpoint.runId, 'checkpoint.json'), checkpoint, { format: 'compact' });
 }
 
 export async function deleteCheckpoint(container: ContainerClient, runId: string): Promise<void> {

@@ -45,7 +45,7 @@ export async function bindExportVersion(
     return { kind: 'bound', descriptor: discovered, changedSince: false };
   }
   if (!pin) {
-    await writeJson(stateContainer, name, await pinOf(exportContainer, discovered), {}, 'compact');
+    await writeJson(stateContainer, name, await pinOf(exportContainer, discovered), { format: 'compact' });
     return { kind: 'bound', descriptor: discovered, changedSince: false };
   }
   const goneBlob = await firstChangedBlob(exportContainer, pin.etags);
@@ -66,7 +66,7 @@ export async function bindExportVersion(
     runId,
     goneBlob,
   });
-  await writeJson(stateContainer, name, await pinOf(exportContainer, discovered), {}, 'compact');
+  await writeJson(stateContainer, name, await pinOf(exportContainer, discovered), { format: 'compact' });
   return { kind: 'gone', descriptor: discovered, goneBlob };
 }
 

@@ -21,7 +21,6 @@ export const DEFAULT_LEASE_DURATION_IN_SECONDS = 60;
 
 /** The lease could not be kept: another worker may now own the run, so this one must stop. */
 export class RunLeaseLostError extends AppError {
-  override readonly name = 'RunLeaseLostError';
   readonly code = 'RUN_LEASE_LOST';
   readonly retryable = true;
   constructor(cause: string) {
@@ -163,7 +162,7 @@ export async function claimActiveRun(
   const marker: ActiveRunMarker = { runId, claimedAt: new Date(clock()).toISOString() };
   for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
     try {
-      await writeJson(container, ACTIVE_RUN_BLOB, marker, { ifNoneMatch: '*' });
+      await writeJson(container, ACTIVE_RUN_BLOB, marker, { conditions: { ifNoneMatch: '*' } });
       return { claimed: true };
     } catch (error) {
       if (storageStatus(error) !== 409 && storageStatus(error) !== 412) throw error;

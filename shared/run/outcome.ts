@@ -104,7 +104,6 @@ export function partialSummary(record: RunRecord, checkpoint: Checkpoint | null,
  * still failing when the run's max retry time is spent).
  */
 export class ResumeLaterError extends AppError {
-  override readonly name = 'ResumeLaterError';
   readonly code = 'RESUME_LATER';
   readonly retryable = false;
 }

@@ -18,7 +18,6 @@ export { selectSegments } from './planning';
 
 /** A run that stopped because its lease was lost: the queue retries it and it resumes from the checkpoint. */
 export class RunInterruptedError extends AppError {
-  override readonly name = 'RunInterruptedError';
   readonly code = 'RUN_INTERRUPTED';
   readonly retryable = true;
 }

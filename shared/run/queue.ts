@@ -84,7 +84,6 @@ export const MAX_FOREIGN_HOPS = 30;
 
 /** A message of another deployment that hopped too often: left for the host to retry and then poison. */
 export class ForeignRunMessageError extends AppError {
-  override readonly name = 'ForeignRunMessageError';
   readonly code = 'FOREIGN_RUN_MESSAGE';
   readonly retryable = true;
 }

@@ -17,7 +17,6 @@ export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', '
 export const UNFINISHED_STATUSES: ReadonlySet<RunStatus> = new Set(['queued', 'running', 'interrupted']);
 
 export class InvalidRunIdError extends AppError {
-  override readonly name = 'InvalidRunIdError';
   readonly code = 'INVALID_RUN_ID';
   readonly retryable = false;
   constructor() {
@@ -26,7 +25,6 @@ export class InvalidRunIdError extends AppError {
 }
 
 export class RunNotFoundError extends AppError {
-  override readonly name = 'RunNotFoundError';
   readonly code = 'RUN_NOT_FOUND';
   readonly retryable = false;
   constructor(readonly runId: string) {
@@ -80,7 +78,7 @@ export async function createRun(container: ContainerClient, options: CreateRunOp
     updatedAt: now,
     invocations: 0,
   };
-  await writeJson(container, runRecordBlobName(runId), record, { ifNoneMatch: '*' });
+  await writeJson(container, runRecordBlobName(runId), record, { conditions: { ifNoneMatch: '*' } });
   await container.getBlockBlobClient(indexBlobName(runId, nowInMs)).upload('', 0);
   return record;
 }
@@ -109,7 +107,7 @@ export async function updateRun(
     if (!changed) return read.value;
     const next: RunRecord = { ...changed, runId, updatedAt: new Date(clock()).toISOString() };
     try {
-      await withStorageRetry(name, () => writeJson(container, name, next, { ifMatch: read.etag }));
+      await withStorageRetry(name, () => writeJson(container, name, next, { conditions: { ifMatch: read.etag } }));
       return next;
     } catch (error) {
       if (storageStatus(error) !== 412 || attempt >= MAX_UPDATE_ATTEMPTS) throw error;
@@ -148,6 +146,13 @@ export async function readJson<T>(
   }
 }
 
+export interface JsonWriteOptions {
+  /** Write only if the blob is still this version (`ifMatch`) or does not exist yet (`ifNoneMatch: '*'`). */
+  conditions?: { ifMatch?: string; ifNoneMatch?: string };
+  /** `compact` for machine-read blobs that are written often (checkpoints, pins). */
+  format?: 'indented' | 'compact';
+}
+
 /**
  * Writes `value` as JSON. An unconditional write is retried on transient storage failures (it is idempotent); a
  * conditional one is not: whether a write that failed did land decides the caller's next step, so it decides.
@@ -156,8 +161,7 @@ export async function writeJson(
   container: ContainerClient,
   name: string,
   value: unknown,
-  conditions: { ifMatch?: string; ifNoneMatch?: string } = {},
-  format: 'indented' | 'compact' = 'indented',
+  { conditions = {}, format = 'indented' }: JsonWriteOptions = {},
 ): Promise<string> {
   const text = format === 'indented' ? JSON.stringify(value, null, 2) : JSON.stringify(value);
   const upload = async () =>

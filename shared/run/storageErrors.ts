@@ -2,7 +2,6 @@ import { AppError, isTransientStorageError, storageStatus } from '../errors';
 
 /** A storage write that kept failing transiently: the run stops, and resumes from its checkpoint later. */
 export class StorageUnavailableError extends AppError {
-  override readonly name = 'StorageUnavailableError';
   readonly code = 'STORAGE_UNAVAILABLE';
   readonly retryable = true;
   constructor(what: string, cause: unknown) {

@@ -44,7 +44,6 @@ export function storageTargets(settings: Settings): { export: StorageTarget; sta
  * retryable when the SDK error is transient (shared/errors.ts).
  */
 export class StorageFailure extends AppError {
-  override readonly name = 'StorageFailure';
   readonly code = 'STORAGE_FAILURE';
   readonly statusCode?: number;
   readonly retryable: boolean;

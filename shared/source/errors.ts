@@ -5,7 +5,6 @@ import { AppError } from '../errors';
  * fixed or re-run. The message names the blob and, where it applies, the line and column; it never holds a cell value.
  */
 export class SourceError extends AppError {
-  override readonly name = 'SourceError';
   readonly code = 'SOURCE_INVALID';
   readonly retryable = false;
 
@@ -26,14 +25,10 @@ export class SourceError extends AppError {
  * its step, the queue delivers it again, and it resumes from its checkpoint.
  */
 export class SourceReadError extends AppError {
-  override readonly name = 'SourceReadError';
   readonly code = 'SOURCE_READ_FAILED';
   readonly retryable = true;
 
-  constructor(
-    readonly blobName: string,
-    cause: string,
-  ) {
+  constructor(blobName: string, cause: string) {
     super(`${blobName}: reading the blob failed (${cause}); the run will be retried`);
   }
 }

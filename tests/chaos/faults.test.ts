@@ -234,7 +234,9 @@ describe('chaos: 100k-profile syncs against the Braze sandbox with faults inject
     ]);
     const summary = await syncThrough(target, 'connection resets: every 100th request + 3 in a row');
     expectExactlyTheExport(summary);
-    expect(summary.retries).toBeGreaterThanOrEqual(12);
+    // Each reset is retried. A 100k full sync makes over 900 requests (one object per user): resets at the 100th to
+    // the 900th (the 500th opens the run of 3), then the 501st and 502nd.
+    expect(summary.retries).toBeGreaterThanOrEqual(11);
     expect(summary.rejected).toBe(0);
   });
 

@@ -8,7 +8,10 @@ import { MemoryLogger } from '../../shared/telemetry/logger';
 import type { BrazeSandbox } from '../../tools/braze-sandbox/server';
 import { localEnvironment } from '../../tools/local/environment';
 import { startLocalStack, type LocalStack } from '../helpers/localStack';
-import { COLUMNS, rawConfig } from '../run/exportFixture';
+import { COLUMNS, rawConfig as fixtureConfig } from '../run/exportFixture';
+
+/** The listing-mode folders carry no types: the config gives LoyaltyPoints' (model.json's runs ignore it). */
+const rawConfig = { ...fixtureConfig, columnTypes: { LoyaltyPoints: 'int64' } };
 
 /** Ten Gold members; `c<i>` is Braze user `BZ-<i>`. */
 const MEMBERS = Array.from({ length: 10 }, (_, i) => `"c${i}","BZ-${i}","","Name${i}","${i}",""`);

@@ -1,3 +1,4 @@
+import { emptyCounters } from '../../shared/run/outcome';
 import type { RunSummary } from '../../shared/run/types';
 import { MemoryLogger } from '../../shared/telemetry/logger';
 import { logRunMetrics, runMetrics, RUN_METRICS_MESSAGE } from '../../shared/telemetry/metrics';
@@ -10,8 +11,8 @@ const summary: RunSummary = {
   exportFingerprint: 'f00d',
   exportMetadataBlob: 'CustomerInsights_1/BrazeFeed/model.json',
   alreadySynced: false,
+  ...emptyCounters(),
   profilesRead: 10_000,
-  duplicateRows: 0,
   usersSent: 900,
   objectsSent: 950,
   attributesSent: 3_100,
@@ -19,15 +20,7 @@ const summary: RunSummary = {
   membershipsAdded: 400,
   membershipsRemoved: 150,
   removalObjectsSent: 140,
-  membershipsRemovalHeld: 0,
   unchanged: 9_050,
-  skipped: 0,
-  rejected: 0,
-  sourceRowsRejected: 0,
-  emailsRejected: 0,
-  identified: 0,
-  renamed: 0,
-  merged: 0,
   requests: 13,
   retries: 2,
   throttled: 1,

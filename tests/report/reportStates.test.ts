@@ -1,3 +1,4 @@
+import { emptyCounters } from '../../shared/run/outcome';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,8 +31,8 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
     exportFingerprint: 'f00d',
     exportMetadataBlob: 'Ci/Feed/model.json',
     alreadySynced: false,
+    ...emptyCounters(),
     profilesRead: 19_085,
-    duplicateRows: 0,
     usersSent: 900,
     objectsSent: 950,
     attributesSent: 3_100,
@@ -39,18 +40,8 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
     membershipsAdded: 400,
     membershipsRemoved: 150,
     removalObjectsSent: 140,
-    membershipsRemovalHeld: 0,
     unchanged: 18_000,
-    skipped: 0,
-    rejected: 0,
-    sourceRowsRejected: 0,
-    emailsRejected: 0,
-    identified: 0,
-    renamed: 0,
-    merged: 0,
     requests: 13,
-    retries: 0,
-    throttled: 0,
     segments: [
       { table: 'HighValueSegment', brazeSegmentApiId: 'a', members: 10_000, added: 300, removed: 100, removalsHeld: 0 },
       { table: 'LoyalGold', brazeSegmentApiId: 'b', members: 9_085, added: 100, removed: 50, removalsHeld: 0 },

@@ -1,3 +1,4 @@
+import { emptyCounters } from '../../shared/run/outcome';
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
@@ -92,27 +93,14 @@ export function testSummary(runId: string, overrides: Partial<RunSummary> = {}):
     startedAt: '2026-11-28T12:00:00.000Z',
     finishedAt: '2026-11-28T12:01:00.000Z',
     durationMs: 60_000,
+    ...emptyCounters(),
     profilesRead: 10,
-    duplicateRows: 0,
     usersSent: 10,
     objectsSent: 10,
     attributesSent: 30,
     attributesFullResend: 30,
     membershipsAdded: 10,
-    membershipsRemoved: 0,
-    removalObjectsSent: 0,
-    membershipsRemovalHeld: 0,
-    unchanged: 0,
-    skipped: 0,
-    rejected: 0,
-    sourceRowsRejected: 0,
-    emailsRejected: 0,
-    identified: 0,
-    renamed: 0,
-    merged: 0,
     requests: 1,
-    retries: 0,
-    throttled: 0,
     ...overrides,
   };
 }

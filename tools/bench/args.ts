@@ -36,7 +36,6 @@ export interface BenchOptions {
 }
 
 export class BenchArgsError extends AppError {
-  override readonly name = 'BenchArgsError';
   readonly code = 'BENCH_ARGS_INVALID';
   readonly retryable = false;
 }

@@ -25,7 +25,6 @@ export type Command =
   | { name: 'help' };
 
 export class UsageError extends AppError {
-  override readonly name = 'UsageError';
   readonly code = 'USAGE';
   readonly retryable = false;
 }

@@ -18,7 +18,6 @@ export interface Schedule {
 }
 
 export class ScheduleError extends AppError {
-  override readonly name = 'ScheduleError';
   readonly code = 'SCHEDULE_INVALID';
   readonly retryable = false;
 }

@@ -9,7 +9,6 @@ import { getRun } from '../../shared/run/records';
 import { storageStatus } from '../../shared/run/storage';
 
 export class ReportNotFoundError extends AppError {
-  override readonly name = 'ReportNotFoundError';
   readonly code = 'REPORT_NOT_FOUND';
   readonly retryable = false;
 }

@@ -15,7 +15,6 @@ import { runQueueWorker } from '../worker/worker';
 import type { ProgressReporter } from './progress';
 
 export class RunConflictError extends AppError {
-  override readonly name = 'RunConflictError';
   readonly code = 'RUN_CONFLICT';
   readonly retryable = false;
   constructor(readonly activeRunId: string) {
