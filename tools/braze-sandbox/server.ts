@@ -344,21 +344,26 @@ class Sandbox implements BrazeSandbox {
     return false;
   }
 
-  private async track(exchange: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.limiter) {
-      const decision = this.limiter.take();
-      if (!decision.allowed) {
-        this.respondRaw(
-          exchange,
-          res,
-          429,
-          { ...JSON_HEADERS, ...decision.headers },
-          JSON.stringify({ message: 'API rate limit reached' }),
-        );
-        return;
-      }
-      exchange.rateHeaders = decision.headers;
+  /** Answers 429 when `limiter` has no room (true), else notes its headers for the answer (false). */
+  private throttled(limiter: RateLimiter | null, exchange: Exchange, res: ServerResponse): boolean {
+    if (!limiter) return false;
+    const decision = limiter.take();
+    if (!decision.allowed) {
+      this.respondRaw(
+        exchange,
+        res,
+        429,
+        { ...JSON_HEADERS, ...decision.headers },
+        JSON.stringify({ message: 'API rate limit reached' }),
+      );
+      return true;
     }
+    exchange.rateHeaders = decision.headers;
+    return false;
+  }
+
+  private async track(exchange: Exchange, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.throttled(this.limiter, exchange, res)) return;
     const body = await this.readJsonBody(exchange, req, res);
     if (body === undefined) return;
     exchange.body = this.options.logBodies ? body : undefined;
@@ -506,20 +511,7 @@ class Sandbox implements BrazeSandbox {
   ): Promise<Record<string, Array<Record<string, unknown>>> | undefined> {
     // Counted before the body is read, like /users/track.
     const limiter = exchange.path === '/users/external_ids/rename' ? this.renameLimiter : this.identityLimiter;
-    if (limiter) {
-      const decision = limiter.take();
-      if (!decision.allowed) {
-        this.respondRaw(
-          exchange,
-          res,
-          429,
-          { ...JSON_HEADERS, ...decision.headers },
-          JSON.stringify({ message: 'API rate limit reached' }),
-        );
-        return undefined;
-      }
-      exchange.rateHeaders = decision.headers;
-    }
+    if (this.throttled(limiter, exchange, res)) return undefined;
     const body = await this.readJsonBody(exchange, req, res);
     if (body === undefined) return undefined;
     exchange.body = this.options.logBodies ? body : undefined;
